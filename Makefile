@@ -1,0 +1,40 @@
+# memval: the front door. `make demo` runs the main job on the simulated
+# device; `make test` is what CI runs (.ci/run).
+GO      ?= go
+BIN     ?= bin/memval
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The Python interpreter with torch for the scenario script's tests. Debian's
+# python3-torch installs for /usr/bin/python3; on GPU hosts plain python3 has
+# torch 2.x.
+MEMVAL_PYTHON ?= python3
+export MEMVAL_PYTHON
+
+.PHONY: build test bench lint demo fuzz clean
+
+build:
+	CGO_ENABLED=1 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/memval
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Short fuzzing of every parser (each target 10s).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 10s $$pkg || exit 1; \
+	  done; \
+	done
+
+demo: build
+	$(BIN) estimate --model gpt2 --batch 8 --seq 1024 --precision bf16 --gpu h100-80gb
+
+clean:
+	rm -rf bin

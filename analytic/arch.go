@@ -1,0 +1,53 @@
+package analytic
+
+// Norm is the kind of normalisation layer a model uses.
+type Norm string
+
+const (
+	LayerNorm Norm = "layernorm" // weight and bias: 2*H parameters
+	RMSNorm   Norm = "rmsnorm"   // weight only: H parameters
+)
+
+// Arch is the shape of a transformer model, as far as parameter counts and
+// memory care. It is filled from a Hugging Face config.json (ParseConfig), a
+// built-in preset (Preset) or explicit dimensions. Zero values of optional
+// fields mean "as the family defines it" once Normalize has run.
+type Arch struct {
+	Name   string `json:"name,omitempty"`
+	Family string `json:"family"` // Hugging Face model_type: gpt2, gpt_neox, opt, bert, llama, mistral, mixtral, qwen2, gemma, phi, or "vanilla" (the seed's layer)
+
+	Layers  int `json:"layers"`   // L
+	Hidden  int `json:"hidden"`   // H = d_model
+	Heads   int `json:"heads"`    // h (query heads)
+	KVHeads int `json:"kv_heads"` // key/value heads (GQA); equals Heads for multi-head attention
+	HeadDim int `json:"head_dim"` // per-head width; Hidden/Heads unless the config says otherwise
+	FFN     int `json:"ffn"`      // d_ff (intermediate size of the MLP, per expert for MoE)
+	Vocab   int `json:"vocab"`    // V
+
+	MaxPositions   int `json:"max_positions,omitempty"`   // rows of a learned position table (0: none, e.g. rotary)
+	PositionOffset int `json:"position_offset,omitempty"` // extra rows in the position table (OPT: 2)
+	TokenTypes     int `json:"token_types,omitempty"`     // BERT token-type embedding rows
+	EmbedProj      int `json:"embed_proj,omitempty"`      // OPT word_embed_proj_dim when it differs from Hidden (project_in/out)
+
+	Norm          Norm `json:"norm"`
+	EmbedNorm     bool `json:"embed_norm,omitempty"`     // a norm right after the embeddings (BERT)
+	FinalNorm     bool `json:"final_norm"`               // a norm after the last layer
+	ParallelBlock bool `json:"parallel_block,omitempty"` // attention and MLP read the same norm (phi, neox with use_parallel_residual shares none: see NormsPerLayer)
+	NormsPerLayer int  `json:"norms_per_layer"`          // 2 for most, 1 for phi
+
+	QKVBias  bool   `json:"qkv_bias"`             // biases on the Q, K, V projections
+	OutBias  bool   `json:"out_bias"`             // bias on the attention output projection
+	MLPBias  bool   `json:"mlp_bias"`             // biases on the MLP projections
+	GatedMLP bool   `json:"gated_mlp"`            // gate, up and down projections (SwiGLU/GeGLU): 3*H*d_ff
+	Act      string `json:"activation,omitempty"` // gelu, gelu_new, relu, silu, ...
+
+	TiedHead bool `json:"tied_head"`           // LM head shares the token embedding
+	HeadBias bool `json:"head_bias,omitempty"` // LM head has a bias (phi)
+	NoHead   bool `json:"no_head,omitempty"`   // encoder without an LM head (BertModel)
+	Pooler   bool `json:"pooler,omitempty"`    // BERT pooler: H*H + H
+
+	Experts         int `json:"experts,omitempty"`           // MoE experts per layer (mixtral); 0 for dense
+	ExpertsPerToken int `json:"experts_per_token,omitempty"` // top-k routing
+
+	Dropout float64 `json:"dropout,omitempty"` // the config's dropout probability (hidden/attention); 0 means none
+}

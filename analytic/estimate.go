@@ -1,0 +1,40 @@
+package analytic
+
+// Group says what a Term's memory is for.
+type Group string
+
+const (
+	GroupWeights     Group = "weights"
+	GroupGradients   Group = "gradients"
+	GroupOptimizer   Group = "optimizer"
+	GroupActivations Group = "activations"
+	GroupLogits      Group = "logits"
+	GroupKVCache     Group = "kv_cache"
+	GroupInput       Group = "input"
+	GroupOverhead    Group = "overhead" // CUDA context, workspaces, allocator effects
+)
+
+// Term is one named part of a prediction. Bytes = Coef * Feature, rounded
+// up. Feature is the formula's unit quantity (parameters N, elements B*S*H*L,
+// B*S*S*h*L, B*S*V, or 1 for a constant) and Coef its bytes per unit, so a
+// calibration can refit Coef per term name without knowing the formula.
+type Term struct {
+	Name    string  `json:"name"`
+	Group   Group   `json:"group"`
+	Feature float64 `json:"feature"`
+	Unit    string  `json:"unit"` // what Feature counts, e.g. "params", "B*S*H*L"
+	Coef    float64 `json:"coef"` // bytes per unit
+	Bytes   uint64  `json:"bytes"`
+	Peak    bool    `json:"peak_only,omitempty"` // counted in Peak but not in Steady
+	Note    string  `json:"note,omitempty"`
+}
+
+// Estimate is one formula's prediction for one Arch and Workload.
+type Estimate struct {
+	Formula string   `json:"formula"`
+	Params  int64    `json:"params"`
+	Terms   []Term   `json:"terms"`
+	Steady  uint64   `json:"steady_bytes"` // memory held between steps (weights, grads, optimizer states, overhead)
+	Peak    uint64   `json:"peak_bytes"`   // highest point of a step
+	Notes   []string `json:"notes,omitempty"`
+}

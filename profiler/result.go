@@ -1,0 +1,94 @@
+package profiler
+
+import (
+	"encoding/json"
+
+	"github.com/memval/memval/analytic"
+)
+
+// ResultSchema is the version of result.json this code writes. Readers
+// refuse newer versions with an error that says to upgrade memval.
+const ResultSchema = 1
+
+// Result is result.json: everything one run leaves besides the trace and
+// the events. `memval profile` fills Command, Device, Env, Summary and
+// Framework; `memval validate` adds Scenario, Predictions and Comparisons.
+type Result struct {
+	Schema    int      `json:"schema"`
+	Tool      string   `json:"tool"`              // "memval vX.Y.Z"
+	Command   []string `json:"command,omitempty"` // the profiled program and its arguments
+	Device    string   `json:"device"`            // nvml, sim, replay:FILE
+	Simulated bool     `json:"simulated"`         // true unless a real GPU was measured
+	Notices   []string `json:"notices,omitempty"` // e.g. "no NVIDIA driver: simulated device used"
+
+	Env       Environment `json:"environment"`
+	Summary   Summary     `json:"summary"`
+	Framework *Framework  `json:"framework,omitempty"` // what the scenario reported about itself
+
+	Scenario    json.RawMessage     `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
+	Predictions []analytic.Estimate `json:"predictions,omitempty"`
+	Comparisons []Comparison        `json:"comparisons,omitempty"`
+}
+
+// Environment is where the run happened.
+type Environment struct {
+	Host      string   `json:"host,omitempty"`
+	OS        string   `json:"os,omitempty"`
+	GPUs      []GPU    `json:"gpus,omitempty"`
+	Versions  Versions `json:"versions"`
+	Torch     string   `json:"torch,omitempty"`
+	TorchCUDA string   `json:"torch_cuda,omitempty"`
+	Python    string   `json:"python,omitempty"`
+	// MemoryInfoVersion is 2 when NVML's v2 memory query (used and reserved
+	// apart) answered, 1 when only v1 did, 0 on devices that are not NVML.
+	MemoryInfoVersion int `json:"memory_info_version"`
+}
+
+// Summary is what the trace says. All byte figures are for GPU (the device
+// the workload used; the busiest one when it is not known).
+type Summary struct {
+	GPU             int     `json:"gpu"`
+	Samples         int     `json:"samples"`
+	Gaps            int     `json:"gaps"` // samples lost to NVML errors
+	IntervalSeconds float64 `json:"interval_seconds"`
+	DurationSeconds float64 `json:"duration_seconds"`
+
+	BaselineBytes    uint64  `json:"baseline_bytes"`     // device used before the workload started
+	PeakDeviceBytes  uint64  `json:"peak_device_bytes"`  // max device used
+	PeakProcessBytes uint64  `json:"peak_process_bytes"` // max used by the process tree (0 when not available)
+	PeakSeconds      float64 `json:"peak_seconds"`       // time of the device peak after start
+	SteadyBytes      uint64  `json:"steady_bytes"`       // device used between steps, once warm (see Summarize)
+	ProcessSource    string  `json:"process_source"`     // "nvml-processes" or "device-minus-baseline (reason)"
+
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+	Status   string `json:"status"` // ok, failed, crashed, killed, oom, interrupted
+	OOM      bool   `json:"oom"`
+}
+
+// Framework is what the scenario reported about itself on the side channel.
+type Framework struct {
+	Params          int64    `json:"params,omitempty"`
+	Backend         string   `json:"backend,omitempty"`   // cuda or cpu
+	Attention       string   `json:"attention,omitempty"` // what really ran (math when SDPA is missing)
+	MaxAllocated    uint64   `json:"max_allocated,omitempty"`
+	MaxReserved     uint64   `json:"max_reserved,omitempty"`
+	SteadyAllocated uint64   `json:"steady_allocated,omitempty"` // allocated at a step's end, once warm
+	SteadyReserved  uint64   `json:"steady_reserved,omitempty"`
+	SavedBytes      uint64   `json:"saved_bytes,omitempty"` // bytes autograd saved in one forward (last step)
+	ContextBytes    uint64   `json:"context_bytes,omitempty"`
+	StepSeconds     float64  `json:"step_seconds,omitempty"` // median step time
+	Notes           []string `json:"notes,omitempty"`
+}
+
+// Comparison is one formula against one measured figure.
+type Comparison struct {
+	Formula   string  `json:"formula"`
+	Quantity  string  `json:"quantity"` // steady or peak
+	Truth     string  `json:"truth"`    // device, process, framework
+	Predicted uint64  `json:"predicted_bytes"`
+	Measured  uint64  `json:"measured_bytes"`
+	AbsError  int64   `json:"abs_error_bytes"` // predicted - measured
+	RelError  float64 `json:"rel_error"`       // (predicted - measured) / measured
+	Within    bool    `json:"within_tolerance"`
+}
