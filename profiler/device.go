@@ -1,9 +1,6 @@
 package profiler
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
 // ErrNotSupported is a normal answer from a device that cannot give a figure
 // (NVML_ERROR_NOT_SUPPORTED, a replayed trace without per-process columns).
@@ -57,10 +54,16 @@ type Device interface {
 }
 
 // Timeline is implemented by devices whose readings are a function of time
-// since a workload started (sim, replay). The runner calls Start when it
-// starts the workload; Finished reports whether the timeline's own process
-// has ended (the sim's simulated training, the replay's last sample).
+// since a workload started (sim, replay). Times are CLOCK_MONOTONIC
+// nanoseconds (MonotonicNS), the clock of trace.csv and events.jsonl.
+//
+// The runner calls Start when it starts the workload (or, with no command to
+// run, when the device's own simulated process is the workload); Finished
+// reports whether that process has ended, with its exit code and whether it
+// ran out of memory; Events returns the side-channel events (the same
+// protocol as events.jsonl) whose time has come since the previous call.
 type Timeline interface {
-	Start(now time.Time)
-	Finished(now time.Time) bool
+	Start(startNS int64)
+	Finished(nowNS int64) (done bool, exitCode int, oom bool)
+	Events(nowNS int64) []Event
 }
