@@ -24,6 +24,7 @@ type Arch struct {
 	FFN     int `json:"ffn"`      // d_ff (intermediate size of the MLP, per expert for MoE)
 	Vocab   int `json:"vocab"`    // V
 
+	ContextLength  int `json:"context_length,omitempty"`  // longest sequence the model was built for (max_position_embeddings); 0: unknown
 	MaxPositions   int `json:"max_positions,omitempty"`   // rows of a learned position table (0: none, e.g. rotary)
 	PositionOffset int `json:"position_offset,omitempty"` // extra rows in the position table (OPT: 2)
 	TokenTypes     int `json:"token_types,omitempty"`     // BERT token-type embedding rows

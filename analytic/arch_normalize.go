@@ -1,0 +1,267 @@
+package analytic
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// MaxDim is the largest value Normalize accepts for any single size of an
+// Arch (layers, hidden, heads, vocabulary, ...). Together with the checked
+// arithmetic of Params it keeps every product of sizes below 1<<62.
+const MaxDim = 1 << 31
+
+// MaxParams is the largest parameter count Normalize accepts (about 1.1e15).
+// At 16 bytes per parameter (fp32 weights, gradients and Adam states) that is
+// 2^54 bytes, far inside uint64, so memory formulas built on Params cannot
+// overflow through the parameter count.
+const MaxParams int64 = 1 << 50
+
+// FieldError is bad input in one named field of a model description. Field
+// is the name the user wrote: an Arch JSON name ("heads"), a config.json key
+// ("num_attention_heads") or a command-line flag ("--heads"), depending on
+// who reports it.
+type FieldError struct {
+	Field  string
+	Value  any
+	Reason string // what is wrong and, where possible, what to do
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == nil {
+		return fmt.Sprintf("field %q: %s", e.Field, e.Reason)
+	}
+	return fmt.Sprintf("field %q = %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// familyDefaults is what a model family fixes about its structure, as the
+// Hugging Face modeling code (or the seed article, for "vanilla") builds it
+// when its config does not say otherwise.
+type familyDefaults struct {
+	norm          Norm
+	normsPerLayer int
+	finalNorm     bool
+	embedNorm     bool
+	parallelBlock bool
+	qkvBias       bool
+	outBias       bool
+	mlpBias       bool
+	gated         bool
+	tied          bool
+	headBias      bool
+	noHead        bool
+	pooler        bool
+	learnedPos    bool // a learned position table of ContextLength(+offset) rows
+	posOffset     int
+	tokenTypes    int
+	ffn4H         bool // FFN defaults to 4*Hidden
+	act           string
+	context       int // the configuration class's default max_position_embeddings
+	moe           bool
+}
+
+var families = map[string]familyDefaults{
+	// The seed article's layer: 4*H^2 attention without biases, an MLP with
+	// biases, two LayerNorms per layer, no final norm, output projection
+	// left out (tied).
+	"vanilla": {norm: LayerNorm, normsPerLayer: 2, mlpBias: true, tied: true, ffn4H: true, act: "gelu"},
+	"gpt2": {norm: LayerNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, outBias: true, mlpBias: true,
+		tied: true, learnedPos: true, ffn4H: true, act: "gelu_new", context: 1024},
+	"gpt_neox": {norm: LayerNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, outBias: true, mlpBias: true,
+		ffn4H: true, act: "gelu", context: 2048},
+	"opt": {norm: LayerNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, outBias: true, mlpBias: true,
+		tied: true, learnedPos: true, posOffset: 2, ffn4H: true, act: "relu", context: 2048},
+	"bert": {norm: LayerNorm, normsPerLayer: 2, embedNorm: true, qkvBias: true, outBias: true, mlpBias: true,
+		tied: true, noHead: true, pooler: true, learnedPos: true, tokenTypes: 2, ffn4H: true, act: "gelu", context: 512},
+	"llama":   {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, act: "silu", context: 2048},
+	"mistral": {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, act: "silu", context: 4096 * 32},
+	"mixtral": {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, act: "silu", context: 4096 * 32, moe: true},
+	"qwen2":   {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, gated: true, act: "silu", context: 32768},
+	"gemma":   {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, tied: true, act: "gelu_pytorch_tanh", context: 8192},
+	"phi": {norm: LayerNorm, normsPerLayer: 1, finalNorm: true, parallelBlock: true, qkvBias: true, outBias: true,
+		mlpBias: true, headBias: true, ffn4H: true, act: "gelu_new", context: 2048},
+}
+
+// Families lists the model families Normalize, Params and ParseConfig know,
+// sorted.
+func Families() []string {
+	names := make([]string, 0, len(families))
+	for n := range families {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Normalize fills the defaults of a's family and checks that a describes a
+// model whose parameters can be counted.
+//
+// An Arch whose Norm is empty is taken as bare dimensions: Normalize then
+// sets Norm and every structural field the family fixes (norms per layer,
+// final and embedding norms, biases, gated MLP, head tying and bias, pooler,
+// learned position table and its offset, token types, activation, MoE
+// routing 8 experts top-2 for mixtral), overwriting the booleans. An Arch
+// with Norm set keeps them as they are. In both cases zero sizes are
+// defaulted: KVHeads = Heads, HeadDim = Hidden/Heads, FFN = 4*Hidden for
+// the families whose configs default so (vanilla, gpt2, gpt_neox, opt, bert,
+// phi; the gated families have no such rule and need FFN), ContextLength
+// the family's default, and MaxPositions = ContextLength for families with a
+// learned position table.
+//
+// It rejects unknown families, zero or negative sizes, sizes above MaxDim,
+// heads that do not divide hidden (when HeadDim is not given), heads not a
+// multiple of KVHeads, experts outside MoE, top-k outside 1..experts,
+// dropout outside [0, 1), and models of more than MaxParams parameters or
+// whose counts would overflow int64. Errors are *FieldError naming the Arch
+// JSON field. Normalize is idempotent.
+func (a *Arch) Normalize() error {
+	fam, ok := families[a.Family]
+	if !ok {
+		return &FieldError{Field: "family", Value: fmt.Sprintf("%q", a.Family),
+			Reason: "unknown model family; use one of " + strings.Join(Families(), ", ")}
+	}
+	if a.Norm == "" {
+		a.applyFamily(fam)
+	}
+	if a.Norm != LayerNorm && a.Norm != RMSNorm {
+		return &FieldError{Field: "norm", Value: fmt.Sprintf("%q", a.Norm), Reason: `unknown norm; use "layernorm" or "rmsnorm"`}
+	}
+
+	// Sizes that must be given.
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"layers", a.Layers}, {"hidden", a.Hidden}, {"heads", a.Heads}, {"vocab", a.Vocab}} {
+		if f.v <= 0 {
+			return &FieldError{Field: f.name, Value: f.v, Reason: "must be a positive integer"}
+		}
+	}
+	// Sizes that may be zero (defaulted or absent) but never negative.
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"kv_heads", a.KVHeads}, {"head_dim", a.HeadDim}, {"ffn", a.FFN}, {"context_length", a.ContextLength},
+		{"max_positions", a.MaxPositions}, {"position_offset", a.PositionOffset}, {"token_types", a.TokenTypes},
+		{"embed_proj", a.EmbedProj}, {"norms_per_layer", a.NormsPerLayer}, {"experts", a.Experts},
+		{"experts_per_token", a.ExpertsPerToken},
+	} {
+		if f.v < 0 {
+			return &FieldError{Field: f.name, Value: f.v, Reason: "must not be negative"}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"layers", a.Layers}, {"hidden", a.Hidden}, {"heads", a.Heads}, {"vocab", a.Vocab},
+		{"kv_heads", a.KVHeads}, {"head_dim", a.HeadDim}, {"ffn", a.FFN}, {"context_length", a.ContextLength},
+		{"max_positions", a.MaxPositions}, {"position_offset", a.PositionOffset}, {"token_types", a.TokenTypes},
+		{"embed_proj", a.EmbedProj}, {"experts", a.Experts}, {"experts_per_token", a.ExpertsPerToken},
+	} {
+		if f.v > MaxDim {
+			return &FieldError{Field: f.name, Value: f.v, Reason: fmt.Sprintf("is larger than %d, the largest size memval accepts", MaxDim)}
+		}
+	}
+
+	if a.HeadDim == 0 {
+		if a.Hidden%a.Heads != 0 {
+			return &FieldError{Field: "heads", Value: a.Heads,
+				Reason: fmt.Sprintf("does not divide hidden %d; choose a divisor of %d or give head_dim", a.Hidden, a.Hidden)}
+		}
+		a.HeadDim = a.Hidden / a.Heads
+	}
+	if a.KVHeads == 0 {
+		a.KVHeads = a.Heads
+	}
+	if a.Heads%a.KVHeads != 0 {
+		return &FieldError{Field: "kv_heads", Value: a.KVHeads,
+			Reason: fmt.Sprintf("does not divide heads %d; grouped-query attention needs heads to be a multiple of kv_heads", a.Heads)}
+	}
+	if a.FFN == 0 {
+		if !fam.ffn4H {
+			return &FieldError{Field: "ffn", Value: 0,
+				Reason: fmt.Sprintf("the %s family has no default intermediate size; give it", a.Family)}
+		}
+		a.FFN = 4 * a.Hidden
+	}
+	if a.NormsPerLayer == 0 {
+		a.NormsPerLayer = fam.normsPerLayer
+	}
+	if a.NormsPerLayer > 4 {
+		return &FieldError{Field: "norms_per_layer", Value: a.NormsPerLayer, Reason: "must be between 1 and 4"}
+	}
+	if a.ContextLength == 0 {
+		a.ContextLength = fam.context
+	}
+	if fam.learnedPos && a.MaxPositions == 0 {
+		a.MaxPositions = a.ContextLength
+	}
+	if fam.learnedPos && a.MaxPositions == 0 {
+		return &FieldError{Field: "max_positions", Value: 0, Reason: fmt.Sprintf("the %s family has a learned position table; give its size", a.Family)}
+	}
+	if a.EmbedProj == a.Hidden {
+		a.EmbedProj = 0
+	}
+	if a.EmbedProj != 0 && a.Family != "opt" {
+		return &FieldError{Field: "embed_proj", Value: a.EmbedProj, Reason: "only the opt family projects its embeddings; leave it 0"}
+	}
+
+	if fam.moe {
+		if a.Experts == 0 {
+			a.Experts = 8
+		}
+		if a.ExpertsPerToken == 0 {
+			a.ExpertsPerToken = 2
+		}
+		if a.ExpertsPerToken > a.Experts {
+			return &FieldError{Field: "experts_per_token", Value: a.ExpertsPerToken,
+				Reason: fmt.Sprintf("is more than the %d experts; choose 1 to %d", a.Experts, a.Experts)}
+		}
+	} else if a.Experts != 0 || a.ExpertsPerToken != 0 {
+		return &FieldError{Field: "experts", Value: a.Experts,
+			Reason: fmt.Sprintf("the %s family is dense; experts apply to mixtral only", a.Family)}
+	}
+
+	if !(a.Dropout >= 0 && a.Dropout < 1) { // also rejects NaN
+		return &FieldError{Field: "dropout", Value: a.Dropout, Reason: "must be a probability in [0, 1)"}
+	}
+
+	b, err := countParams(*a)
+	if err != nil {
+		return err
+	}
+	if b.Total > MaxParams {
+		return &FieldError{Field: "hidden", Value: a.Hidden,
+			Reason: fmt.Sprintf("the model would have %d parameters, more than the %d memval accepts", b.Total, MaxParams)}
+	}
+	return nil
+}
+
+// applyFamily sets the structural fields of a bare Arch from its family.
+func (a *Arch) applyFamily(f familyDefaults) {
+	a.Norm = f.norm
+	if a.NormsPerLayer == 0 {
+		a.NormsPerLayer = f.normsPerLayer
+	}
+	a.FinalNorm = f.finalNorm
+	a.EmbedNorm = f.embedNorm
+	a.ParallelBlock = f.parallelBlock
+	a.QKVBias = f.qkvBias
+	a.OutBias = f.outBias
+	a.MLPBias = f.mlpBias
+	a.GatedMLP = f.gated
+	a.TiedHead = f.tied
+	a.HeadBias = f.headBias
+	a.NoHead = f.noHead
+	a.Pooler = f.pooler
+	if a.PositionOffset == 0 {
+		a.PositionOffset = f.posOffset
+	}
+	if a.TokenTypes == 0 {
+		a.TokenTypes = f.tokenTypes
+	}
+	if a.Act == "" {
+		a.Act = f.act
+	}
+}

@@ -1,0 +1,136 @@
+package analytic_test
+
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic"
+)
+
+// printTotal prints a preset's parameter count.
+func printTotal(name string) {
+	a, err := analytic.Preset(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, err := analytic.Params(a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s (%s): %d\n", name, a.Family, b.Total)
+}
+
+func ExampleParams() {
+	// Bare dimensions take their family's structure (GPT-2's biases,
+	// LayerNorms, learned positions and tied head).
+	b, err := analytic.Params(analytic.Arch{Family: "gpt2", Layers: 12, Hidden: 768, Heads: 12, Vocab: 50257})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("total", b.Total, "per layer", b.PerLayer, "embeddings", b.Embeddings)
+	// Output: total 124439808 per layer 7087872 embeddings 39383808
+}
+
+func ExampleParams_vanilla() {
+	printTotal("seed-example")
+	printTotal("gpt3")
+	// Output:
+	// seed-example (vanilla): 123417600
+	// gpt3 (gpt2): 174604259328
+}
+
+func ExampleParams_gpt2() {
+	for _, n := range []string{"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"} {
+		printTotal(n)
+	}
+	// Output:
+	// gpt2 (gpt2): 124439808
+	// gpt2-medium (gpt2): 354823168
+	// gpt2-large (gpt2): 774030080
+	// gpt2-xl (gpt2): 1557611200
+}
+
+func ExampleParams_gptNeoX() {
+	printTotal("pythia-160m")
+	// Output: pythia-160m (gpt_neox): 162322944
+}
+
+func ExampleParams_opt() {
+	printTotal("opt-125m")
+	// Output: opt-125m (opt): 125239296
+}
+
+func ExampleParams_bert() {
+	printTotal("bert-base-uncased")
+	// Output: bert-base-uncased (bert): 109482240
+}
+
+func ExampleParams_llama() {
+	printTotal("llama-2-7b")
+	printTotal("llama-3-8b")
+	// Output:
+	// llama-2-7b (llama): 6738415616
+	// llama-3-8b (llama): 8030261248
+}
+
+func ExampleParams_mistral() {
+	printTotal("mistral-7b")
+	// Output: mistral-7b (mistral): 7241732096
+}
+
+func ExampleParams_mixtral() {
+	a, _ := analytic.Preset("mixtral-8x7b")
+	b, err := analytic.Params(a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("total", b.Total, "active per token", b.ActivePerToken)
+	// Output: total 46702792704 active per token 12879925248
+}
+
+func ExampleParams_qwen2() {
+	printTotal("qwen2-0.5b")
+	printTotal("qwen2-7b")
+	// Output:
+	// qwen2-0.5b (qwen2): 494032768
+	// qwen2-7b (qwen2): 7615616512
+}
+
+func ExampleParams_gemma() {
+	printTotal("gemma-2b")
+	// Output: gemma-2b (gemma): 2506172416
+}
+
+func ExampleParams_phi() {
+	printTotal("phi-2")
+	// Output: phi-2 (phi): 2779683840
+}
+
+func ExampleParseConfig() {
+	a, err := analytic.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+		"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := analytic.Params(a)
+	fmt.Println(a.Family, a.KVHeads, a.HeadDim, b.Total)
+	// Output: llama 8 128 8030261248
+}
+
+func ExampleSeedParamExample() {
+	s := analytic.SeedParamExample()
+	fmt.Println("FFN printed", s.Printed.FFN, "recomputed", s.Recomputed.FFN)
+	fmt.Println("total printed", s.Printed.Total, "recomputed", s.Recomputed.Total)
+	// Output:
+	// FFN printed 4719616 recomputed 4722432
+	// total printed 123383808 recomputed 123417600
+}
+
+func ExamplePresets() {
+	fmt.Println(analytic.Presets())
+	// Output: [bert-base-uncased gemma-2b gpt2 gpt2-large gpt2-medium gpt2-xl gpt3 llama-2-7b llama-3-8b mistral-7b mixtral-8x7b opt-125m phi-2 pythia-160m qwen2-0.5b qwen2-7b seed-example]
+}
