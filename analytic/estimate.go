@@ -26,7 +26,11 @@ type Term struct {
 	Coef    float64 `json:"coef"` // bytes per unit
 	Bytes   uint64  `json:"bytes"`
 	Peak    bool    `json:"peak_only,omitempty"` // counted in Peak but not in Steady
-	Note    string  `json:"note,omitempty"`
+	// Phase, when set, limits the term to one phase of the step (PhaseForward,
+	// PhaseOptimizer): Peak is then the largest phase total (see Totals).
+	// Empty means live throughout.
+	Phase string `json:"phase,omitempty"`
+	Note  string `json:"note,omitempty"`
 }
 
 // Estimate is one formula's prediction for one Arch and Workload.

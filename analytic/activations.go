@@ -1,0 +1,461 @@
+package analytic
+
+import "fmt"
+
+// Notes carried by activation terms.
+const (
+	noteMeasured = "measured: torch 1.13 CPU saved_tensors_hooks (scenarios/train.py)"
+	noteDerived  = "derived, not yet measured"
+)
+
+// SavedActivations lists, tensor by tensor, the bytes PyTorch eager
+// autograd saves for backward during one forward pass (and the loss) of
+// model a under workload w: what saved_tensors_hooks see, each storage
+// counted once, parameters and buffers left out. The sum of the Bytes of
+// the returned terms is that figure; scenarios/train.py measures it.
+//
+// Every term is of group activations (logits for the loss tensors, input
+// for the token ids), Peak true and Phase PhaseForward: live from the
+// forward pass until backward frees it. Per-layer terms have Feature =
+// elements summed over the L layers and Coef = bytes per element, with
+// Unit naming the product, e.g. "B*S*H*L".
+//
+// The tensors of a GPT-2 layer (family gpt2, Hugging Face GPT2LMHeadModel,
+// eager attention), with r the residual dtype (fp32, or 16-bit for pure
+// bf16), a the matmul dtype (16-bit under autocast or pure bf16, else
+// fp32), m the dropout mask dtype (one byte on CUDA, the input's dtype on
+// torch 1.13's CPU):
+//
+//	ln1.in, ln2.in          r*B*S*H each   layer_norm input (the residual stream)
+//	ln.stats                4*4*B*S        mean and rstd of both norms (2 bytes under pure bf16 on the CPU)
+//	attn.qkv_in             a*B*S*H        c_attn's input (ln_1 output or its autocast copy)
+//	attn.qkv_copies         a*3*B*S*H      q and k^T and v made contiguous by matmul
+//	attn.scale              a per layer    the 0-dim sqrt(head_dim) divisor
+//	attn.scores             s*B*h*S*S      softmax output (s = 4 bytes under CUDA autocast, where softmax runs in fp32; else a)
+//	attn.probs              a*B*h*S*S      the probabilities matmul keeps when they differ from attn.scores (dropout, or CUDA autocast's cast back)
+//	dropout.attn_mask       m*B*h*S*S      with dropout
+//	attn.proj_in            a*B*S*H        merged heads, c_proj's input
+//	dropout.resid_mask      m*2*B*S*H      with dropout (after attention and after the MLP)
+//	mlp.fc_in               a*B*S*H        c_fc's input
+//	mlp.act                 gelu_new (written out as HF does): its input, tanh, 0.5*x and 1+tanh, 4*a*B*S*F
+//	                        (CUDA autocast runs pow in fp32: 4+4+2+4); gelu/silu: the input a*B*S*F; relu: none extra
+//	mlp.act_scalars         3 float64 0-dim tensors per layer (gelu_new's Python constants)
+//	mlp.proj_in             a*B*S*F        the MLP's second projection's input
+//	autocast.weight_copy    2 bytes per weight of every linear layer and the LM head (autocast's 16-bit copies)
+//
+// and once: input.ids 8*B*S, embed.positions 8*S (learned positions),
+// dropout.embed_mask m*B*S*H, lnf.in r*B*S*H, lnf.stats, head.in a*B*S*H,
+// loss.log_softmax (fp32, bf16 when pure) *B*(S-1)*V, loss.targets
+// 8*B*(S-1), loss.total_weight one 0-dim tensor.
+//
+// Llama-style families (llama, mistral, qwen2, gemma: RMSNorm written out
+// in fp32, rotary, GQA, SwiGLU) save per norm its input, x^2, rsqrt and the
+// normalized x (fp32 under autocast), rotary's cos and sin once, the
+// rotated q and the (GQA-expanded) k and v, a float64 scale, fp32 softmax
+// output plus a 16-bit copy under autocast or pure bf16, and in the MLP the
+// gate output, its activation, the up output and their product; under
+// autocast every linear saves its own 16-bit copy of its input (three for
+// q, k, v, two for gate and up). Families opt, bert, gpt_neox, phi and
+// vanilla are taken as GPT-2 layers with their activation and flagged
+// "derived, not yet measured"; so is everything on the CUDA backend, which
+// differs from the CPU in dropout masks (1 byte), autocast's op lists
+// (softmax, pow, layer_norm statistics in fp32) and flash attention.
+//
+// Checkpointing full keeps only each layer's input (ckpt.block_in, r*B*S*H
+// per layer; the recompute of one layer during backward is in
+// ActivationExtras); selective drops the attention core (scores, probs,
+// masks, copies) and keeps the q, k, v storage (attn.qkv, a*3*B*S*H).
+// Flash attention (CUDA; on the CPU torch 1.13 falls back to math, and so
+// does this model) keeps q, k, v, the output and an fp32 logsumexp
+// (attn.lse, 4*B*h*S) instead of the core.
+//
+// Preconditions: positive Layers, Hidden, Heads, Vocab, Batch and Seq;
+// zero HeadDim, KVHeads and FFN take Hidden/Heads, Heads and 4*Hidden. The
+// workload's zero fields take their documented defaults. Mixture-of-experts
+// models are not modelled (error). Errors wrap ErrOverflow for sizes over
+// MaxBytes.
+func SavedActivations(a Arch, w Workload) ([]Term, error) {
+	var s actShape
+	if err := s.init(a, w); err != nil {
+		return nil, err
+	}
+	b := actBuilder{terms: make([]Term, 0, 28), note: s.note}
+	if s.llama {
+		s.llamaTerms(&b)
+	} else {
+		s.gpt2Terms(&b)
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	return b.terms, nil
+}
+
+// ActivationExtras lists the transient tensors of a step that autograd does
+// not save but that are live at the end of the forward pass or during
+// backward: the LM head's logits output (held by the caller), its shifted
+// copy for the loss and, under autocast, the fp32 copy cross entropy makes;
+// with checkpointing, the saved tensors of the one layer (full) or
+// attention core (selective) recomputed at a time during backward. All are
+// Peak terms with Phase PhaseForward. Same preconditions as
+// SavedActivations.
+func ActivationExtras(a Arch, w Workload) ([]Term, error) {
+	var s actShape
+	if err := s.init(a, w); err != nil {
+		return nil, err
+	}
+	b := actBuilder{terms: make([]Term, 0, 6), note: s.note}
+	bsv := s.B * (s.S - 1) * s.V
+	logitsDT := s.a
+	if s.llama {
+		logitsDT = 4 // HF Llama upcasts the logits with .float()
+		if s.a != 4 {
+			b.add("logits.output16", GroupLogits, s.B*s.S*s.V, "B*S*V", s.a)
+		}
+	}
+	b.add("logits.output", GroupLogits, s.B*s.S*s.V, "B*S*V", logitsDT)
+	if s.B > 1 {
+		b.add("logits.shifted", GroupLogits, bsv, "B*(S-1)*V", logitsDT)
+	}
+	if s.autocast && logitsDT != 4 {
+		b.add("logits.fp32_copy", GroupLogits, bsv, "B*(S-1)*V", 4)
+	}
+	switch s.ckpt {
+	case FullCheckpointing:
+		var one actShape = s
+		one.ckpt, one.L = NoCheckpointing, 1
+		inner := actBuilder{terms: make([]Term, 0, 32)}
+		one.layerTerms(&inner)
+		b.add("ckpt.recompute_layer", GroupActivations, float64(sumBytes(inner.terms)), "bytes", 1)
+	case SelectiveCheckpointing:
+		if !s.flash {
+			var one actShape = s
+			one.ckpt, one.L = NoCheckpointing, 1
+			inner := actBuilder{terms: make([]Term, 0, 8)}
+			one.attnCore(&inner)
+			b.add("ckpt.recompute_attn", GroupActivations, float64(sumBytes(inner.terms)), "bytes", 1)
+		}
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	return b.terms, nil
+}
+
+// SavedBytes sums the Bytes of terms.
+func SavedBytes(terms []Term) uint64 { return sumBytes(terms) }
+
+func sumBytes(terms []Term) uint64 {
+	var n uint64
+	for i := range terms {
+		n += terms[i].Bytes
+	}
+	return n
+}
+
+// actShape is the sizes (as float64, so products cannot overflow an int)
+// and the dtypes (bytes per element) one prediction needs.
+type actShape struct {
+	L, H, h, kv, hd, F, V, B, S float64
+	linearWeights               float64 // weights of one layer's linear layers
+	headWeights                 float64 // the LM head's weight (tied or not)
+
+	llama, gelunew, actSaves bool // family path; gelu_new written out; activation saves its input
+	learnedPos, gpt2         bool
+	autocast, cuda, flash    bool
+	dropout                  bool
+	ckpt                     Checkpointing
+
+	r, a, stat, mask, score float64 // bytes per element
+	note                    string
+}
+
+func (s *actShape) init(a Arch, w Workload) error {
+	w, err := w.withDefaults()
+	if err != nil {
+		return err
+	}
+	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
+		return &FieldError{Field: "layers", Value: a.Layers,
+			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
+	}
+	if a.Experts > 0 {
+		return fmt.Errorf("saved activations of mixture-of-experts models (%s) are not modelled: %w", a.Family, ErrNotApplicable)
+	}
+	hd, kv, ffn := a.HeadDim, a.KVHeads, a.FFN
+	if hd == 0 {
+		hd = a.Hidden / a.Heads
+	}
+	if kv == 0 {
+		kv = a.Heads
+	}
+	if ffn == 0 {
+		ffn = 4 * a.Hidden
+	}
+	*s = actShape{
+		L: float64(a.Layers), H: float64(a.Hidden), h: float64(a.Heads), kv: float64(kv), hd: float64(hd),
+		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
+		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == CUDA,
+	}
+	switch a.Family {
+	case "llama", "mistral", "qwen2", "gemma":
+		s.llama = true
+	case "gpt2":
+		s.gpt2 = true
+	}
+	s.learnedPos = !s.llama && a.Family != "gpt_neox" && a.Family != "phi" && a.Family != "vanilla"
+	act := a.Act
+	if act == "" {
+		act = "gelu_new"
+		if s.llama {
+			act = "silu"
+		}
+	}
+	s.gelunew = act == "gelu_new"
+	s.actSaves = act != "relu"
+	s.flash = w.Attention == FlashAttention && s.cuda
+
+	H, qd, kvd := s.H, s.h*s.hd, s.kv*s.hd
+	s.linearWeights = H*qd + 2*H*kvd + qd*H + 2*H*s.F
+	if s.llama || a.GatedMLP {
+		s.linearWeights += H * s.F
+	}
+	s.headWeights = H * s.V
+
+	switch w.Precision {
+	case FP32:
+		s.r, s.a, s.stat = 4, 4, 4
+	case FP16Mixed, BF16Mixed:
+		s.r, s.a, s.stat, s.autocast = 4, 2, 4, true
+	default: // pure 16-bit activations
+		s.r, s.a, s.stat = 2, 2, 2
+		if s.cuda {
+			s.stat = 4 // CUDA layer_norm keeps fp32 statistics for 16-bit inputs
+		}
+	}
+	s.score = s.a
+	if s.autocast && s.cuda {
+		s.score = 4 // softmax is on CUDA autocast's fp32 list
+	}
+	s.mask = 1
+	if !s.cuda {
+		s.mask = 0 // the input's dtype: set per tensor
+	}
+	s.note = noteMeasured
+	if s.cuda || !(s.gpt2 || s.llama) || s.ckpt == SelectiveCheckpointing && s.llama {
+		s.note = noteDerived
+	}
+	return nil
+}
+
+// maskBytes is the dropout mask's bytes per element for an input of dt.
+func (s *actShape) maskBytes(dt float64) float64 {
+	if s.mask == 0 {
+		return dt
+	}
+	return s.mask
+}
+
+// actBuilder appends terms, computing Bytes and keeping the first error.
+type actBuilder struct {
+	terms []Term
+	note  string
+	err   error
+}
+
+func (b *actBuilder) add(name string, g Group, feature float64, unit string, coef float64) {
+	if b.err != nil || feature == 0 || coef == 0 {
+		return
+	}
+	n, err := TermBytes(feature, coef)
+	if err != nil {
+		b.err = fmt.Errorf("saved activations %s: %w", name, err)
+		return
+	}
+	b.terms = append(b.terms, Term{Name: name, Group: g, Feature: feature, Unit: unit, Coef: coef,
+		Bytes: n, Peak: true, Phase: PhaseForward, Note: b.note})
+}
+
+// gpt2Terms is the GPT-2 model: embeddings, L layers, final norm and loss.
+func (s *actShape) gpt2Terms(b *actBuilder) {
+	BS := s.B * s.S
+	b.add("input.ids", GroupInput, BS, "B*S", 8)
+	if s.learnedPos {
+		b.add("embed.positions", GroupInput, s.S, "S", 8)
+	}
+	if s.dropout {
+		b.add("dropout.embed_mask", GroupActivations, BS*s.H, "B*S*H", s.maskBytes(s.r))
+	}
+	s.layerTerms(b)
+	s.headTerms(b, false)
+}
+
+// layerTerms adds the per-layer terms of the model's family (GPT-2 path or
+// Llama path), honouring checkpointing.
+func (s *actShape) layerTerms(b *actBuilder) {
+	BSH := s.B * s.S * s.H * s.L
+	if s.ckpt == FullCheckpointing {
+		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)
+		return
+	}
+	if s.llama {
+		s.llamaLayer(b)
+		return
+	}
+	BSF := s.B * s.S * s.F * s.L
+	BSq := s.B * s.S * s.h * s.hd * s.L
+	b.add("ln.in", GroupActivations, 2*BSH, "2*B*S*H*L", s.r)
+	b.add("ln.stats", GroupActivations, 4*s.B*s.S*s.L, "4*B*S*L", s.stat)
+	b.add("attn.qkv_in", GroupActivations, BSH, "B*S*H*L", s.a)
+	if s.flash || s.ckpt == SelectiveCheckpointing {
+		b.add("attn.qkv", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
+		if s.flash {
+			b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
+			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*s.L, "B*h*S*L", 4)
+		}
+	} else {
+		s.attnCore(b)
+	}
+	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
+	if s.dropout {
+		b.add("dropout.resid_mask", GroupActivations, 2*BSH, "2*B*S*H*L", s.maskBytes(s.a))
+	}
+	b.add("mlp.fc_in", GroupActivations, BSH, "B*S*H*L", s.a)
+	switch {
+	case s.gelunew && s.autocast && s.cuda:
+		// pow is on CUDA autocast's fp32 list: its fp32 input copy, tanh and
+		// 1+tanh in fp32, 0.5*x in 16 bits.
+		b.add("mlp.act", GroupActivations, BSF, "B*S*F*L", 4+4+2+4)
+	case s.gelunew:
+		b.add("mlp.act", GroupActivations, 4*BSF, "4*B*S*F*L", s.a)
+	case s.actSaves:
+		b.add("mlp.act", GroupActivations, BSF, "B*S*F*L", s.a)
+	}
+	if s.gelunew {
+		b.add("mlp.act_scalars", GroupActivations, 3*s.L, "3*L", 8)
+	}
+	b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
+	if s.autocast {
+		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*s.L, "linear params", 2)
+	}
+}
+
+// attnCore is eager attention between the q, k, v projections and the
+// merge of the heads (GPT-2's _attn; for Llama see llamaLayer).
+func (s *actShape) attnCore(b *actBuilder) {
+	BSq := s.B * s.S * s.h * s.hd * s.L
+	BhSS := s.B * s.h * s.S * s.S * s.L
+	b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
+	b.add("attn.scale", GroupActivations, s.L, "L", s.a)
+	b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", s.score)
+	if s.dropout || s.score != s.a {
+		b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+	}
+	if s.dropout {
+		b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.score))
+	}
+}
+
+// headTerms adds the final norm, the LM head's input and weight copy, and
+// the loss.
+func (s *actShape) headTerms(b *actBuilder, rms bool) {
+	BS := s.B * s.S
+	if !rms || s.r == 4 {
+		b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
+	}
+	if rms {
+		b.add("lnf.fp32", GroupActivations, 2*BS*s.H, "2*B*S*H", 4) // x^2 and x*rsqrt or x.to(float32)
+		b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
+		if s.r != 4 {
+			b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
+		}
+	} else {
+		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
+	}
+	b.add("head.in", GroupActivations, BS*s.H, "B*S*H", s.a)
+	if s.autocast {
+		b.add("autocast.head_weight_copy", GroupActivations, s.headWeights, "V*H", 2)
+	}
+	ls := float64(4)
+	if !s.autocast && s.a == 2 && !s.llama {
+		ls = 2 // pure 16-bit logits go into log_softmax as they are
+	}
+	b.add("loss.log_softmax", GroupLogits, s.B*(s.S-1)*s.V, "B*(S-1)*V", ls)
+	if s.B > 1 { // with B = 1 the shifted labels are a view of the ids
+		b.add("loss.targets", GroupLogits, s.B*(s.S-1), "B*(S-1)", 8)
+	}
+	b.add("loss.total_weight", GroupLogits, 1, "1", ls)
+}
+
+// llamaTerms is the Llama model: token embedding, rotary tables, L layers,
+// final RMSNorm and loss.
+func (s *actShape) llamaTerms(b *actBuilder) {
+	BS := s.B * s.S
+	b.add("input.ids", GroupInput, BS, "B*S", 8)
+	b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
+	s.layerTerms(b)
+	s.headTerms(b, true)
+}
+
+// llamaLayer is one eager LlamaDecoderLayer times L: two RMSNorms (input,
+// x^2, rsqrt, normalized x in fp32; their 16-bit output where the linear
+// layers read it), rotary q and k, GQA-expanded k and v, fp32 softmax, and
+// the SwiGLU MLP.
+func (s *actShape) llamaLayer(b *actBuilder) {
+	L := s.L
+	BSH := s.B * s.S * s.H * L
+	BSq := s.B * s.S * s.h * s.hd * L
+	BSF := s.B * s.S * s.F * L
+	BhSS := s.B * s.h * s.S * s.S * L
+	if s.r == 4 { // a 16-bit input is kept only as its fp32 copy (ln.fp32)
+		b.add("ln.in", GroupActivations, 2*BSH, "2*B*S*H*L", s.r)
+	}
+	// x^2 and, per norm, x*rsqrt (fp32 residual) or x.to(float32) (16-bit).
+	b.add("ln.fp32", GroupActivations, 4*BSH, "4*B*S*H*L", 4)
+	if s.r != 4 {
+		b.add("ln.normed16", GroupActivations, 2*BSH, "2*B*S*H*L", s.r) // (x*rsqrt).to(bf16)
+	}
+	b.add("ln.stats", GroupActivations, 2*s.B*s.S*L, "2*B*S*L", 4)
+	// The norms' outputs as the linear layers keep them: shared in fp32 or
+	// pure bf16, one autocast copy per linear layer (q, k, v; gate, up).
+	if s.autocast {
+		b.add("ln.out_copies", GroupActivations, 5*BSH, "5*B*S*H*L", 2)
+	} else {
+		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)
+	}
+	switch {
+	case s.flash || s.ckpt == SelectiveCheckpointing:
+		// q and k after rotary are fp32 under autocast (cos and sin are).
+		qk := s.a
+		if s.autocast {
+			qk = 4
+		}
+		b.add("attn.qk", GroupActivations, 2*BSq, "2*B*S*h*d*L", qk)
+		b.add("attn.v", GroupActivations, BSq, "B*S*h*d*L", s.a)
+		if s.flash {
+			b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
+			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
+		}
+	default:
+		// q and k after rotary (autocast: promoted to fp32 by cos/sin, so
+		// matmul keeps 16-bit copies), v expanded to h heads.
+		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
+		b.add("attn.scale", GroupActivations, L, "L", 8)
+		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4) // softmax(dtype=float32)
+		if s.a != 4 {
+			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+		}
+		if s.dropout {
+			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.r))
+			if s.a == 4 {
+				b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+			}
+		}
+	}
+	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
+	b.add("mlp.act", GroupActivations, 3*BSF, "3*B*S*F*L", s.a) // gate out, act(gate), up out
+	b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
+	if s.autocast {
+		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
+	}
+}

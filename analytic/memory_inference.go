@@ -1,0 +1,36 @@
+package analytic
+
+var inferenceNotes = []string{
+	"inference: weights + KV cache for S tokens (prompt and generated) + fp32 logits for every position + CUDA context",
+	"one layer's transient activations, cuBLAS workspaces and allocator rounding are left out",
+}
+
+// inferenceTerms appends the memory of an inference run (w.Inference), per
+// GPU, in bytes:
+//
+//	Steady = weights (N_tp x 4 for fp32 and autocast, 2 for bf16-pure and
+//	         bf16-master) + 8BS input ids + CUDA context
+//	Peak   = Steady + KV cache + logits
+//	KV cache = 2 * L * B * S * n_kv * head_dim * bytes   (K and V; n_kv the
+//	         key/value heads on this rank: kv/t, or 1 when t > kv; bytes 4
+//	         for fp32, 2 otherwise)
+//	logits = 4 * B * S * V / t  (fp32, as Hugging Face models return them)
+func (in *inputs) inferenceTerms(e *Estimate) error {
+	c := coefsFor(in.w.Precision, in.w.Optimizer)
+	e.add("weights", GroupWeights, in.tpParams(), "params", c.weight)
+	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
+	ctx := DefaultCUDAContext
+	if in.w.Backend == CPU {
+		ctx = 0
+	}
+	e.add("cuda_context", GroupOverhead, 1, "1", float64(ctx))
+	kv := in.kv / in.t
+	if kv < 1 {
+		kv = 1
+	}
+	e.addPeak("kv_cache", GroupKVCache, in.L*in.B*in.S*kv*in.hd, "L*B*S*kv_heads*head_dim", 2*c.act, "").Note =
+		"2 (K and V) x L x B x S x kv heads x head dim x bytes"
+	e.addPeak("logits", GroupLogits, in.B*in.S*in.V, "B*S*V", 4/in.t, "")
+	e.notes(inferenceNotes)
+	return nil
+}
