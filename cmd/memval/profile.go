@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/profiler"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func init() { subcommands = append(subcommands, newProfileCmd) }
+
+// profileOptions are the flags of memval profile.
+type profileOptions struct {
+	device   string
+	interval time.Duration
+	out      string
+	gpu      int
+	json     bool
+
+	simModel     string
+	simBatch     int
+	simSeq       int
+	simPrecision string
+	simSteps     int
+	simSeed      int64
+
+	command []string
+}
+
+func newProfileCmd(s streams) *cobra.Command {
+	opts := &profileOptions{}
+	cmd := &cobra.Command{
+		Use:   "profile [flags] -- CMD [ARGS...]",
+		Short: "Record GPU memory over time while a program runs",
+		Long: `profile runs CMD, samples the memory of every GPU (and of CMD's process tree)
+every --interval, and leaves three files in --out: trace.csv (every sample),
+events.jsonl (what the program reported on the side channel named by
+$MEMVAL_EVENTS) and result.json (the summary). It prints the baseline before
+the start, the peak (device and process tree) and when it happened, the
+steady level between steps, the duration, samples and gaps, and the exit
+status. memval exits with CMD's exit code.
+
+--device auto uses NVML and falls back, loudly, to the simulated H100 when
+there is no NVIDIA driver. With --device sim or replay:FILE, CMD may be left
+out: the simulated training process (--sim-* flags) or the replayed run is
+then the workload. The summary goes to stderr; --json writes result.json to
+stdout (and CMD's stdout to stderr).`,
+		Example: `  memval profile -- python3 scenarios/train.py --model gpt2 --batch 8
+  memval profile --device sim --sim-batch 16
+  memval profile --device replay:runs/20250101-120000/trace.csv --json`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.command = args
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			return runProfile(c.Context(), s, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.device, "device", "auto", "where readings come from: auto, nvml, sim or replay:FILE")
+	f.DurationVar(&opts.interval, "interval", profiler.DefaultInterval, "sampling interval (Go duration, at least 100us)")
+	f.StringVar(&opts.out, "out", "", "folder for trace.csv, events.jsonl and result.json (default: a new runs/<timestamp>)")
+	f.IntVar(&opts.gpu, "gpu", -1, "GPU to summarise (-1: the busiest); every GPU is sampled")
+	f.BoolVar(&opts.json, "json", false, "write result.json to stdout")
+	f.StringVar(&opts.simModel, "sim-model", "gpt2", "simulated device: the model preset its process trains")
+	f.IntVar(&opts.simBatch, "sim-batch", 8, "simulated device: micro-batch")
+	f.IntVar(&opts.simSeq, "sim-seq", 1024, "simulated device: sequence length")
+	f.StringVar(&opts.simPrecision, "sim-precision", "bf16", "simulated device: fp32, fp16, bf16, bf16-pure or bf16-master")
+	f.IntVar(&opts.simSteps, "sim-steps", 10, "simulated device: training steps")
+	f.Int64Var(&opts.simSeed, "sim-seed", 1, "simulated device: seed (same seed, same run)")
+	return cmd
+}
+
+// validate checks the flags that need no device.
+func (o *profileOptions) validate() error {
+	switch {
+	case o.device == "auto", o.device == "nvml", o.device == "sim":
+	case strings.HasPrefix(o.device, "replay:") && len(o.device) > len("replay:"):
+	default:
+		return usagef("--device %q: want auto, nvml, sim or replay:FILE", o.device)
+	}
+	if o.interval < profiler.MinInterval {
+		return usagef("--interval %v: want at least %v", o.interval, profiler.MinInterval)
+	}
+	if o.gpu < -1 {
+		return usagef("--gpu %d: want a GPU index, or -1 for the busiest", o.gpu)
+	}
+	if len(o.command) == 0 && (o.device == "auto" || o.device == "nvml") {
+		return usagef("no command to profile: give one after --, e.g. memval profile -- python3 train.py (only --device sim or replay:FILE run without one)")
+	}
+	if o.simBatch < 1 || o.simSeq < 1 || o.simSteps < 1 {
+		return usagef("--sim-batch %d, --sim-seq %d, --sim-steps %d: want positive numbers", o.simBatch, o.simSeq, o.simSteps)
+	}
+	return nil
+}
+
+// simConfig is the simulated device's workload from the --sim-* flags.
+func (o *profileOptions) simConfig() (profiler.SimConfig, error) {
+	arch, err := analytic.Preset(o.simModel)
+	if err != nil {
+		return profiler.SimConfig{}, usagef("--sim-model: %w", err)
+	}
+	p := analytic.Precision(o.simPrecision)
+	switch p {
+	case analytic.FP32, analytic.FP16Mixed, analytic.BF16Mixed, analytic.BF16Pure, analytic.BF16Master:
+	default:
+		return profiler.SimConfig{}, usagef("--sim-precision %q: want fp32, fp16, bf16, bf16-pure or bf16-master", o.simPrecision)
+	}
+	return profiler.SimConfig{
+		Arch:     arch,
+		Workload: analytic.Workload{Batch: o.simBatch, Seq: o.simSeq, Precision: p, Optimizer: analytic.AdamW},
+		Steps:    o.simSteps,
+		Seed:     o.simSeed,
+	}, nil
+}
+
+func runProfile(ctx context.Context, s streams, opts *profileOptions) error {
+	cfg, err := opts.simConfig()
+	if err != nil {
+		return err
+	}
+	dev, notices, err := profiler.Open(opts.device, cfg)
+	if err != nil {
+		if strings.HasPrefix(opts.device, "replay:") {
+			return asUsage(err)
+		}
+		return err
+	}
+	defer dev.Close()
+	for _, n := range notices {
+		fmt.Fprintf(s.err, "memval: NOTICE: %s\n", n)
+	}
+	out, err := runFolder(opts.out, time.Now())
+	if err != nil {
+		return err
+	}
+
+	// Signals go to the program (Run forwards them); the command's context
+	// is cancelled by the same signals, so Run gets one that is not.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	childOut := s.out
+	if opts.json {
+		childOut = s.err
+	}
+	ropts := profiler.RunOptions{
+		Device: dev, Command: opts.command, Interval: opts.interval, OutDir: out,
+		Stdin: s.in, Stdout: childOut, Stderr: s.err, GPU: opts.gpu,
+		Signals: sigs, Tool: "memval " + version, Notices: notices,
+	}
+	if isTerminal(s.err) {
+		ropts.Progress = s.err
+	}
+	res, err := profiler.Run(context.WithoutCancel(ctx), ropts)
+	if res == nil {
+		return err
+	}
+	profiler.WriteSummary(s.err, res)
+	fmt.Fprintf(s.err, "files:     %s\n", out)
+	if opts.json {
+		b, jerr := json.MarshalIndent(res, "", "  ")
+		if jerr != nil {
+			return fmt.Errorf("encode result: %w", jerr)
+		}
+		fmt.Fprintf(s.out, "%s\n", b)
+	}
+	if err != nil {
+		return err
+	}
+	if code := res.Summary.ExitCode; code != 0 {
+		if code < 0 || code > 255 {
+			code = exitError
+		}
+		return &exitCodeError{code: code}
+	}
+	return nil
+}
+
+// runFolder returns dir, or a new runs/<timestamp> folder when dir is empty.
+func runFolder(dir string, now time.Time) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	base := filepath.Join("runs", now.Format("20060102-150405"))
+	for i := 1; ; i++ {
+		d := base
+		if i > 1 {
+			d = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.MkdirAll(filepath.Dir(d), 0o755)
+		if err == nil {
+			err = os.Mkdir(d, 0o755)
+		}
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, os.ErrExist) || i > 100 {
+			return "", fmt.Errorf("create run folder: %w", err)
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal (live progress goes there; shared
+// by the commands that show progress).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

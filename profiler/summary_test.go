@@ -1,0 +1,107 @@
+package profiler
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// TestSummaryGolden summarises each recorded run under testdata/summary and
+// compares the summary (JSON) and the printed human summary with
+// summary.golden.
+func TestSummaryGolden(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "summary", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no cases under testdata/summary")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			tr, err := ReadTraceFile(filepath.Join(dir, TraceFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			events, _, err := ReadEventsFile(filepath.Join(dir, EventsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := &Result{Schema: ResultSchema, Device: "replay:" + filepath.ToSlash(dir), Simulated: true,
+				Command: []string{"python3", "train.py"}, Summary: Summarize(tr, events, -1), Framework: FrameworkFromEvents(events),
+				Env: Environment{GPUs: []GPU{{Index: 0, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}, {Index: 1, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}}}}
+			var got bytes.Buffer
+			js, _ := json.MarshalIndent(struct {
+				Truncated bool
+				Summary   Summary
+				Framework *Framework
+			}{tr.Truncated, res.Summary, res.Framework}, "", "  ")
+			got.Write(js)
+			got.WriteString("\n\n")
+			if err := WriteSummary(&got, res); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join(dir, "summary.golden")
+			if *update {
+				os.WriteFile(golden, got.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestSummaryGolden -update)", err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("got\n%s\nwant\n%s", got.Bytes(), want)
+			}
+		})
+	}
+}
+
+func TestSummarizeFigures(t *testing.T) {
+	const ms = int64(1_000_000)
+	mk := func(t int64, used uint64) Sample { return Sample{TNS: t * ms, Used: used, Total: 100} }
+	tr := &Trace{StartNS: 10 * ms, EndNS: 50 * ms, Samples: []Sample{
+		mk(0, 10), mk(5, 12), mk(8, 11), // baseline median 11
+		mk(10, 20), mk(20, 90), mk(30, 40), mk(40, 30), mk(50, 30),
+	}}
+	s := Summarize(tr, nil, 0)
+	tests := []struct {
+		name      string
+		got, want float64
+	}{
+		{"baseline", float64(s.BaselineBytes), 11},
+		{"peak", float64(s.PeakDeviceBytes), 90},
+		{"peak seconds", s.PeakSeconds, 0.010},
+		{"process (device minus baseline)", float64(s.PeakProcessBytes), 79},
+		{"steady (last half: 30, 40, 30, 30)", float64(s.SteadyBytes), 30},
+		{"duration", s.DurationSeconds, 0.040},
+		{"interval", s.IntervalSeconds, 0.010},
+		{"samples", float64(s.Samples), 8},
+	}
+	for _, tc := range tests {
+		if d := tc.got - tc.want; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestWarmupSteps(t *testing.T) {
+	for n, want := range map[int]int{0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 10: 2} {
+		if got := warmupSteps(n); got != want {
+			t.Errorf("warmupSteps(%d): got %d, want %d", n, got, want)
+		}
+	}
+}
+
+func ExampleFormatBytes() {
+	for _, b := range []uint64{512, 3 << 10, 1536 << 10, 80 << 30} {
+		fmt.Println(FormatBytes(b))
+	}
+	// Output:
+	// 512 B
+	// 3.0 KiB
+	// 1.5 MiB
+	// 80.00 GiB
+}
