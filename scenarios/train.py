@@ -1,0 +1,589 @@
+#!/usr/bin/env python3
+"""memval scenario: train a transformer on random tokens and report memory.
+
+Usage:
+    python3 train.py --job job.json     one job (written by scenarios/trainjob.go)
+    python3 train.py --jobs jobs.json   a JSON list of jobs, run one after the
+                                        other in this process (tests use it)
+
+A job is {"arch": <analytic.Arch JSON>, "workload": <analytic.Workload JSON>,
+"steps": N, "warmup": W, "seed": S, "device": "auto|cuda|cpu",
+"measure_saved": true, "params_only": false}.
+
+The model is built to match what memval's analytic package counts: family
+"gpt2" has the structure of Hugging Face's GPT2LMHeadModel (Conv1D as addmm,
+eager attention with a causal mask from a buffer, gelu_new written out as
+HF's NewGELUActivation, tied LM head, shifted cross entropy); family "llama"
+(and mistral, qwen2) that of LlamaForCausalLM in eager mode. Other families
+are refused with exit code 2.
+
+Reports:
+  - stdout: one JSON line per job: {"job", "params", "saved_bytes": [per
+    step], "attention", "device", "torch"}; a human line "params: N" goes to
+    stderr.
+  - the side channel (file named by MEMVAL_EVENTS; none when unset): JSON
+    lines as profiler/events.go describes (info, phase, saved, error).
+
+Saved-for-backward bytes are measured with saved_tensors_hooks during each
+forward (and the loss): every saved tensor's storage counted once (by data
+pointer), leaving out storages of parameters and buffers (weights, not
+activations); autocast's 16-bit weight copies are not parameters and count.
+
+Exit codes: 0 ok, 2 bad job or missing PyTorch, 3 out of memory, 1 other.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+TORCH_MISSING = ("memval: scenarios/train.py needs PyTorch: install python3-torch "
+                 "or set MEMVAL_PYTHON to an interpreter that has it")
+
+
+class JobError(Exception):
+    """A job the script cannot run as asked (exit code 2)."""
+
+
+class Events:
+    """Appends side-channel events to the MEMVAL_EVENTS file (if set)."""
+
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1) if path else None
+
+    def emit(self, kind, **fields):
+        if self.f is None:
+            return
+        ev = {"v": 1, "t": time.monotonic_ns(), "kind": kind}
+        ev.update({k: v for k, v in fields.items() if v is not None})
+        self.f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+        self.f.flush()
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+
+
+def build_classes(torch):
+    """Defines the model classes once torch is imported."""
+    nn = torch.nn
+    F = torch.nn.functional
+
+    class Conv1D(nn.Module):
+        """HF's Conv1D: y = x @ W + b with W of shape (in, out), via addmm."""
+
+        def __init__(self, nin, nout, bias, device):
+            super().__init__()
+            self.nout = nout
+            self.weight = nn.Parameter(torch.empty(nin, nout, device=device))
+            self.bias = nn.Parameter(torch.zeros(nout, device=device)) if bias else None
+            nn.init.normal_(self.weight, std=0.02)
+
+        def forward(self, x):
+            size_out = x.size()[:-1] + (self.nout,)
+            x2 = x.view(-1, x.size(-1))
+            if self.bias is not None:
+                y = torch.addmm(self.bias, x2, self.weight)
+            else:
+                y = torch.mm(x2, self.weight)
+            return y.view(size_out)
+
+    def gelu_new(x):
+        # HF NewGELUActivation, written out as HF does (eager autograd saves
+        # the pieces of this expression).
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+    def activation(name):
+        name = name or "gelu_new"
+        if name == "gelu_new":
+            return gelu_new
+        if name in ("gelu_pytorch_tanh",):
+            return lambda x: F.gelu(x, approximate="tanh")
+        if name == "gelu":
+            return F.gelu
+        if name == "relu":
+            return F.relu
+        if name in ("silu", "swish"):
+            return F.silu
+        raise JobError("arch.activation %r is not supported by train.py (use gelu_new, gelu, "
+                       "gelu_pytorch_tanh, relu or silu)" % name)
+
+    def sdpa_available():
+        return hasattr(F, "scaled_dot_product_attention")
+
+    class GPT2Attention(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            H, self.h = a["hidden"], a["heads"]
+            self.hd = a.get("head_dim") or H // self.h
+            if self.hd * self.h != H:
+                raise JobError("arch: gpt2 needs head_dim*heads == hidden (got %d*%d != %d)"
+                               % (self.hd, self.h, H))
+            self.c_attn = Conv1D(H, 3 * H, a.get("qkv_bias", True), device)
+            self.c_proj = Conv1D(H, H, a.get("out_bias", True), device)
+            self.p = w["dropout"]
+            self.attn_dropout = nn.Dropout(self.p)
+            self.resid_dropout = nn.Dropout(self.p)
+            self.flash = w["attention"] == "flash" and sdpa_available()
+            n = max(a.get("max_positions") or 0, w["seq"])
+            self.register_buffer("bias", torch.tril(torch.ones((n, n), dtype=torch.bool, device=device))
+                                 .view(1, 1, n, n), persistent=False)
+
+        def split(self, t):
+            return t.view(t.size()[:-1] + (self.h, self.hd)).permute(0, 2, 1, 3)
+
+        def core(self, q, k, v):
+            S = q.size(-2)
+            w = torch.matmul(q, k.transpose(-1, -2))
+            w = w / torch.full([], v.size(-1) ** 0.5, dtype=w.dtype, device=w.device)
+            mask = self.bias[:, :, :S, :S]
+            mv = torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype, device=w.device)
+            w = torch.where(mask, w.to(w.dtype), mv)
+            w = F.softmax(w, dim=-1)
+            w = w.type(v.dtype)
+            w = self.attn_dropout(w)
+            return torch.matmul(w, v)
+
+        def forward(self, x, selective):
+            q, k, v = self.c_attn(x).split(x.size(-1), dim=2)
+            q, k, v = self.split(q), self.split(k), self.split(v)
+            if self.flash:
+                o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0,
+                                                   is_causal=True)
+            elif selective:
+                o = torch.utils.checkpoint.checkpoint(self.core, q, k, v, use_reentrant=True)
+            else:
+                o = self.core(q, k, v)
+            o = o.permute(0, 2, 1, 3).contiguous()
+            o = o.view(o.size()[:-2] + (self.h * self.hd,))
+            return self.resid_dropout(self.c_proj(o))
+
+    class GPT2MLP(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            H = a["hidden"]
+            ff = a.get("ffn") or 4 * H
+            self.c_fc = Conv1D(H, ff, a.get("mlp_bias", True), device)
+            self.c_proj = Conv1D(ff, H, a.get("mlp_bias", True), device)
+            self.act = activation(a.get("activation"))
+            self.dropout = nn.Dropout(w["dropout"])
+
+        def forward(self, x):
+            return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+    class GPT2Block(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            H = a["hidden"]
+            self.ln_1 = nn.LayerNorm(H, eps=1e-5, device=device)
+            self.attn = GPT2Attention(a, w, device)
+            self.ln_2 = nn.LayerNorm(H, eps=1e-5, device=device)
+            self.mlp = GPT2MLP(a, w, device)
+            self.selective = w["checkpointing"] == "selective"
+
+        def forward(self, x):
+            x = self.attn(self.ln_1(x), self.selective) + x
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT2LMHead(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            H, V = a["hidden"], a["vocab"]
+            if a.get("norm", "layernorm") != "layernorm":
+                raise JobError("arch.norm %r: gpt2 uses layernorm" % a.get("norm"))
+            if a.get("experts"):
+                raise JobError("arch.experts: train.py has no mixture-of-experts gpt2")
+            self.wte = nn.Embedding(V, H, device=device)
+            self.wpe = nn.Embedding(max(a.get("max_positions") or 0, 1), H, device=device)
+            self.drop = nn.Dropout(w["dropout"])
+            self.h = nn.ModuleList([GPT2Block(a, w, device) for _ in range(a["layers"])])
+            self.ln_f = nn.LayerNorm(H, eps=1e-5, device=device) if a.get("final_norm", True) else None
+            self.lm_head = None
+            if not a.get("tied_head", True):
+                self.lm_head = nn.Linear(H, V, bias=a.get("head_bias", False), device=device)
+            self.full = w["checkpointing"] == "full"
+            if w["seq"] > self.wpe.num_embeddings:
+                raise JobError("workload.seq %d exceeds arch.max_positions %d"
+                               % (w["seq"], self.wpe.num_embeddings))
+
+        def forward(self, ids):
+            S = ids.size(1)
+            pos = torch.arange(0, S, dtype=torch.long, device=ids.device).unsqueeze(0)
+            x = self.drop(self.wte(ids) + self.wpe(pos))
+            for blk in self.h:
+                if self.full:
+                    x = torch.utils.checkpoint.checkpoint(blk, x, use_reentrant=True)
+                else:
+                    x = blk(x)
+            if self.ln_f is not None:
+                x = self.ln_f(x)
+            logits = F.linear(x, self.wte.weight) if self.lm_head is None else self.lm_head(x)
+            shift_logits = logits[..., :-1, :].contiguous()
+            shift_labels = ids[..., 1:].contiguous()
+            loss = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
+            return loss, logits
+
+    class RMSNorm(nn.Module):
+        """LlamaRMSNorm: computed in fp32, cast back to the input dtype."""
+
+        def __init__(self, H, device):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(H, device=device))
+            self.eps = 1e-6
+
+        def forward(self, x):
+            dt = x.dtype
+            x = x.to(torch.float32)
+            var = x.pow(2).mean(-1, keepdim=True)
+            x = x * torch.rsqrt(var + self.eps)
+            return self.weight * x.to(dt)
+
+    def rotate_half(x):
+        x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+        return torch.cat((-x2, x1), dim=-1)
+
+    class LlamaAttention(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            H, self.h = a["hidden"], a["heads"]
+            self.kv = a.get("kv_heads") or self.h
+            self.hd = a.get("head_dim") or H // self.h
+            b = a.get("qkv_bias", False)
+            self.q_proj = nn.Linear(H, self.h * self.hd, bias=b, device=device)
+            self.k_proj = nn.Linear(H, self.kv * self.hd, bias=b, device=device)
+            self.v_proj = nn.Linear(H, self.kv * self.hd, bias=b, device=device)
+            self.o_proj = nn.Linear(self.h * self.hd, H, bias=a.get("out_bias", False), device=device)
+            self.p = w["dropout"]
+            self.flash = w["attention"] == "flash" and sdpa_available()
+
+        def core(self, q, k, v):
+            S = q.size(-2)
+            w = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.hd)
+            mask = torch.full((S, S), torch.finfo(w.dtype).min, device=w.device, dtype=w.dtype).triu(1)
+            w = w + mask
+            w = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
+            w = F.dropout(w, p=self.p, training=self.training)
+            return torch.matmul(w, v)
+
+        def forward(self, x, cos, sin, selective):
+            B, S, _ = x.shape
+            q = self.q_proj(x).view(B, S, self.h, self.hd).transpose(1, 2)
+            k = self.k_proj(x).view(B, S, self.kv, self.hd).transpose(1, 2)
+            v = self.v_proj(x).view(B, S, self.kv, self.hd).transpose(1, 2)
+            q = (q * cos) + (rotate_half(q) * sin)
+            k = (k * cos) + (rotate_half(k) * sin)
+            if self.kv != self.h:
+                r = self.h // self.kv
+                k = k[:, :, None].expand(B, self.kv, r, S, self.hd).reshape(B, self.h, S, self.hd)
+                v = v[:, :, None].expand(B, self.kv, r, S, self.hd).reshape(B, self.h, S, self.hd)
+            if self.flash:
+                o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0,
+                                                   is_causal=True)
+            elif selective:
+                o = torch.utils.checkpoint.checkpoint(self.core, q, k, v, use_reentrant=True)
+            else:
+                o = self.core(q, k, v)
+            o = o.transpose(1, 2).contiguous().reshape(B, S, self.h * self.hd)
+            return self.o_proj(o)
+
+    class LlamaMLP(nn.Module):
+        def __init__(self, a, device):
+            super().__init__()
+            H, ff, b = a["hidden"], a["ffn"], a.get("mlp_bias", False)
+            self.gate_proj = nn.Linear(H, ff, bias=b, device=device)
+            self.up_proj = nn.Linear(H, ff, bias=b, device=device)
+            self.down_proj = nn.Linear(ff, H, bias=b, device=device)
+            self.act = activation(a.get("activation") or "silu")
+
+        def forward(self, x):
+            return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+    class LlamaBlock(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            self.input_layernorm = RMSNorm(a["hidden"], device)
+            self.self_attn = LlamaAttention(a, w, device)
+            self.post_attention_layernorm = RMSNorm(a["hidden"], device)
+            self.mlp = LlamaMLP(a, device)
+            self.selective = w["checkpointing"] == "selective"
+
+        def forward(self, x, cos, sin):
+            x = x + self.self_attn(self.input_layernorm(x), cos, sin, self.selective)
+            return x + self.mlp(self.post_attention_layernorm(x))
+
+    class LlamaLM(nn.Module):
+        def __init__(self, a, w, device):
+            super().__init__()
+            H, V = a["hidden"], a["vocab"]
+            if not a.get("gated_mlp", True) or a.get("norm", "rmsnorm") != "rmsnorm" or a.get("experts"):
+                raise JobError("arch: train.py's llama family needs a gated MLP, rmsnorm and no experts")
+            if w["dropout"]:
+                raise JobError("workload.dropout: llama-family models have no dropout layers "
+                               "besides attention; set dropout 0")
+            self.embed_tokens = nn.Embedding(V, H, device=device)
+            self.layers = nn.ModuleList([LlamaBlock(a, w, device) for _ in range(a["layers"])])
+            self.norm = RMSNorm(H, device)
+            self.lm_head = None if a.get("tied_head") else nn.Linear(H, V, bias=False, device=device)
+            self.hd = a.get("head_dim") or H // a["heads"]
+            self.full = w["checkpointing"] == "full"
+
+        def forward(self, ids):
+            B, S = ids.shape
+            x = self.embed_tokens(ids)
+            inv = 1.0 / (10000.0 ** (torch.arange(0, self.hd, 2, device=ids.device, dtype=torch.float32) / self.hd))
+            t = torch.arange(S, device=ids.device, dtype=torch.float32)
+            emb = torch.cat((torch.outer(t, inv),) * 2, dim=-1)
+            cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+            for blk in self.layers:
+                if self.full:
+                    x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
+                else:
+                    x = blk(x, cos, sin)
+            x = self.norm(x)
+            logits = F.linear(x, self.embed_tokens.weight) if self.lm_head is None else self.lm_head(x)
+            logits = logits.float()
+            shift_logits = logits[..., :-1, :].contiguous()
+            shift_labels = ids[..., 1:].contiguous()
+            loss = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
+            return loss, logits
+
+    return {"gpt2": GPT2LMHead, "llama": LlamaLM, "mistral": LlamaLM, "qwen2": LlamaLM}
+
+
+def normalize_workload(w):
+    w = dict(w)
+    w.setdefault("precision", "fp32")
+    w["precision"] = w["precision"] or "fp32"
+    w["optimizer"] = w.get("optimizer") or "adamw"
+    w["dropout"] = float(w.get("dropout") or 0.0)
+    w["attention"] = w.get("attention") or "math"
+    w["checkpointing"] = w.get("checkpointing") or "none"
+    for k in ("batch", "seq"):
+        if not isinstance(w.get(k), int) or w[k] < 1:
+            raise JobError("workload.%s must be a positive integer (got %r)" % (k, w.get(k)))
+    if w["precision"] not in ("fp32", "fp16", "bf16", "bf16-pure"):
+        raise JobError("workload.precision %r is not supported by train.py (use fp32, fp16, bf16 or bf16-pure)"
+                       % w["precision"])
+    if w["attention"] not in ("math", "flash"):
+        raise JobError("workload.attention %r: use math or flash" % w["attention"])
+    if w["checkpointing"] not in ("none", "full", "selective"):
+        raise JobError("workload.checkpointing %r: use none, full or selective" % w["checkpointing"])
+    if not 0.0 <= w["dropout"] < 1.0:
+        raise JobError("workload.dropout %r must be in [0, 1)" % w["dropout"])
+    return w
+
+
+def storage_key(t):
+    """(data pointer, bytes) of the storage under tensor t."""
+    s = t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()
+    return s.data_ptr(), s.nbytes()
+
+
+class SavedCounter:
+    """saved_tensors_hooks that add up the distinct storages autograd saves."""
+
+    def __init__(self, torch, exclude, debug=False):
+        self.torch = torch
+        self.exclude = exclude
+        self.seen = set()
+        self.bytes = 0
+        self.debug = debug
+
+    def pack(self, t):
+        ptr, n = storage_key(t)
+        if ptr not in self.exclude and ptr not in self.seen:
+            self.seen.add(ptr)
+            self.bytes += n
+            if self.debug:
+                sys.stderr.write("saved %s %s %d\n" % (tuple(t.shape), t.dtype, n))
+        return t
+
+    @staticmethod
+    def unpack(t):
+        return t
+
+    def hooks(self):
+        return self.torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack)
+
+
+def pick_device(torch, want):
+    want = want or "auto"
+    if want == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        raise JobError("device cuda asked for but torch.cuda.is_available() is false")
+    if want not in ("cuda", "cpu"):
+        raise JobError("device %r: use auto, cuda or cpu" % want)
+    return want
+
+
+def cuda_stats(torch, dev):
+    if dev != "cuda":
+        return {}
+    st = {"allocated": torch.cuda.memory_allocated(), "reserved": torch.cuda.memory_reserved(),
+          "max_allocated": torch.cuda.max_memory_allocated(), "max_reserved": torch.cuda.max_memory_reserved()}
+    torch.cuda.reset_peak_memory_stats()
+    return st
+
+
+def make_optimizer(torch, name, params):
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=1e-4)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=1e-3)
+    if name == "sgd-momentum":
+        return torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    if name == "adam8bit":
+        try:
+            import bitsandbytes as bnb  # noqa: F401
+        except ImportError:
+            raise JobError("workload.optimizer adam8bit needs bitsandbytes, which is not installed "
+                           "(pip install bitsandbytes, or pick adamw)")
+        return bnb.optim.AdamW8bit(params, lr=1e-4)
+    raise JobError("workload.optimizer %r: use adamw, sgd, sgd-momentum or adam8bit" % name)
+
+
+def run_job(torch, classes, job, index, ev):
+    a, w = job.get("arch") or {}, normalize_workload(job.get("workload") or {})
+    fam = a.get("family", "")
+    if fam not in classes:
+        raise JobError("arch.family %r is not supported by train.py (supported: %s)"
+                       % (fam, ", ".join(sorted(classes))))
+    for k in ("layers", "hidden", "heads", "vocab"):
+        if not isinstance(a.get(k), int) or a[k] < 1:
+            raise JobError("arch.%s must be a positive integer (got %r)" % (k, a.get(k)))
+    seed = int(job.get("seed") or 0)
+    torch.manual_seed(seed)
+
+    if job.get("params_only"):
+        model = classes[fam](a, w, "meta")
+        n = sum(p.numel() for p in model.parameters())
+        sys.stderr.write("params: %d\n" % n)
+        print(json.dumps({"job": index, "params": n, "saved_bytes": []}), flush=True)
+        return
+
+    dev = pick_device(torch, job.get("device"))
+    prec = w["precision"]
+    if dev == "cpu" and prec == "fp16":
+        raise JobError("workload.precision fp16: autocast on the CPU supports bf16 only; use bf16 or a GPU")
+    attention = w["attention"]
+    if attention == "flash" and not hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+        attention = "math"
+        msg = ("memval: torch %s has no scaled_dot_product_attention; flash attention falls back to math"
+               % torch.__version__)
+        sys.stderr.write(msg + "\n")
+    ev.emit("phase", phase="start", data={"job": index})
+    model = classes[fam](a, w, dev)
+    if prec == "bf16-pure":
+        model.to(torch.bfloat16)
+    model.train()
+    n = sum(p.numel() for p in model.parameters())
+    sys.stderr.write("params: %d\n" % n)
+    info = {"job": index, "torch": torch.__version__, "cuda": torch.version.cuda, "params": n,
+            "backend": dev, "attention": attention, "precision": prec, "family": fam,
+            "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu"}
+    if attention != w["attention"]:
+        info["attention_fallback"] = "no scaled_dot_product_attention in this torch"
+    ev.emit("info", data=info)
+    ev.emit("phase", phase="model_on_device", data={"job": index}, **cuda_stats(torch, dev))
+
+    opt = make_optimizer(torch, w["optimizer"], model.parameters())
+    exclude = {storage_key(t)[0] for t in list(model.parameters()) + list(model.buffers())}
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(a["vocab"], (w["batch"], w["seq"]), generator=gen).to(dev)
+    if prec in ("fp16", "bf16"):
+        dt = torch.float16 if prec == "fp16" else torch.bfloat16
+        autocast = lambda: torch.autocast(dev, dtype=dt)  # noqa: E731
+    else:
+        autocast = None
+    scaler = torch.cuda.amp.GradScaler() if prec == "fp16" else None
+    debug = os.environ.get("MEMVAL_SAVED_DEBUG") == "1"
+    saved_all = []
+    total = int(job.get("warmup") or 0) + int(job.get("steps") or 1)
+    for step in range(total):
+        warm = step < int(job.get("warmup") or 0)
+        ev.emit("phase", phase="step_start", step=step, data={"job": index, "warmup": warm})
+        counter = SavedCounter(torch, exclude, debug and step == 0)
+        ctx = counter.hooks() if job.get("measure_saved", True) else None
+        if ctx is not None:
+            ctx.__enter__()
+        try:
+            if autocast is not None:
+                with autocast():
+                    loss, logits = model(ids)
+            else:
+                loss, logits = model(ids)
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        del loss, logits
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        ev.emit("phase", phase="step_end", step=step, data={"job": index, "warmup": warm},
+                **cuda_stats(torch, dev))
+        if ctx is not None:
+            saved_all.append(counter.bytes)
+            ev.emit("saved", step=step, saved_bytes=counter.bytes, data={"job": index})
+    ev.emit("phase", phase="done", data={"job": index})
+    print(json.dumps({"job": index, "params": n, "saved_bytes": saved_all, "attention": attention,
+                      "device": dev, "torch": torch.__version__}), flush=True)
+
+
+def is_oom(torch, e):
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(e, oom)) or (isinstance(e, RuntimeError) and "out of memory" in str(e))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="memval training scenario")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--job", help="job JSON file")
+    g.add_argument("--jobs", help="JSON file with a list of jobs")
+    args = p.parse_args(argv)
+    try:
+        import torch
+        import torch.utils.checkpoint  # noqa: F401
+    except ImportError:
+        sys.stderr.write(TORCH_MISSING + "\n")
+        return 2
+    ev = Events(os.environ.get("MEMVAL_EVENTS"))
+    try:
+        path = args.job or args.jobs
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            raise JobError("reading job file %s: %s" % (path, e))
+        jobs = [data] if args.job else data
+        if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+            raise JobError("job file %s: want a JSON object (--job) or a list of objects (--jobs)" % path)
+        classes = build_classes(torch)
+        for i, job in enumerate(jobs):
+            run_job(torch, classes, job, i, ev)
+        return 0
+    except JobError as e:
+        sys.stderr.write("memval: %s\n" % e)
+        ev.emit("error", message=str(e))
+        return 2
+    except Exception as e:  # noqa: BLE001 - OOM is reported, everything else re-raised
+        if is_oom(torch, e):
+            sys.stderr.write("memval: out of memory: %s\n" % e)
+            ev.emit("error", message=str(e), oom=True)
+            return 3
+        raise
+    finally:
+        ev.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

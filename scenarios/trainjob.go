@@ -1,0 +1,162 @@
+package scenarios
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/memval/memval/analytic"
+)
+
+// PythonEnv names the environment variable that chooses the Python
+// interpreter (one with PyTorch) the training script runs under.
+const PythonEnv = "MEMVAL_PYTHON"
+
+// ScriptName is the file name TrainCommand gives the embedded training
+// script beside a job file.
+const ScriptName = "memval-train.py"
+
+// trainScript is scenarios/train.py, compiled in so that the memval binary
+// is self-contained on a GPU host.
+//
+//go:embed train.py
+var trainScript []byte
+
+// TrainScript returns the training script's source (scenarios/train.py as
+// it was when memval was built).
+func TrainScript() []byte { return append([]byte(nil), trainScript...) }
+
+// TrainJob is what scenarios/train.py reads (--job FILE): the model, the
+// workload and how to run it. Its JSON names are the script's.
+type TrainJob struct {
+	Arch         analytic.Arch     `json:"arch"`
+	Workload     analytic.Workload `json:"workload"`
+	Steps        int               `json:"steps"`         // measured steps after the warmup
+	Warmup       int               `json:"warmup"`        // steps run before the measured ones
+	Seed         int               `json:"seed"`          // torch.manual_seed and the token generator
+	Device       string            `json:"device"`        // auto (cuda if available), cuda or cpu
+	MeasureSaved bool              `json:"measure_saved"` // report the bytes autograd saves for backward each step
+	// ParamsOnly builds the model on PyTorch's meta device, prints its
+	// parameter count and trains nothing (no memory is allocated).
+	ParamsOnly bool `json:"params_only,omitempty"`
+}
+
+// Validate checks the fields the script needs before a process is started.
+func (j TrainJob) Validate() error {
+	switch j.Device {
+	case "", "auto", "cuda", "cpu":
+	default:
+		return fmt.Errorf("train job: device %q: use auto, cuda or cpu", j.Device)
+	}
+	if j.Steps < 0 || j.Warmup < 0 {
+		return fmt.Errorf("train job: steps %d and warmup %d must not be negative", j.Steps, j.Warmup)
+	}
+	if j.Arch.Family == "" {
+		return errors.New("train job: arch.family is empty; give the model family (e.g. gpt2)")
+	}
+	return nil
+}
+
+// WriteJob writes j as JSON to path (created or truncated, mode 0644).
+func WriteJob(path string, j TrainJob) error {
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	if j.Device == "" {
+		j.Device = "auto"
+	}
+	data, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding train job: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing train job: %w", err)
+	}
+	return nil
+}
+
+// WriteJobs writes several jobs as one JSON list, for train.py --jobs.
+func WriteJobs(path string, jobs []TrainJob) error {
+	for i := range jobs {
+		if err := jobs[i].Validate(); err != nil {
+			return fmt.Errorf("job %d: %w", i, err)
+		}
+		if jobs[i].Device == "" {
+			jobs[i].Device = "auto"
+		}
+	}
+	data, err := json.MarshalIndent(jobs, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding train jobs: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing train jobs: %w", err)
+	}
+	return nil
+}
+
+// Python returns the interpreter to run the script with: $MEMVAL_PYTHON, or
+// "python3" when it is unset or empty.
+func Python() string {
+	if p := os.Getenv(PythonEnv); p != "" {
+		return p
+	}
+	return "python3"
+}
+
+// ScriptPath finds the repository's scenarios/train.py: under the working
+// directory or one of its parents, or beside the executable (and its
+// parent, for bin/memval). It errors when none exists; TrainCommand does
+// not need it (the script is embedded).
+func ScriptPath() (string, error) {
+	var dirs []string
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Dir(exe)
+		dirs = append(dirs, d, filepath.Dir(d))
+	}
+	for _, d := range dirs {
+		for _, p := range []string{filepath.Join(d, "scenarios", "train.py"), filepath.Join(d, "train.py")} {
+			if filepath.Base(d) != "scenarios" && filepath.Base(p) == "train.py" && filepath.Dir(p) == d {
+				continue // a bare train.py counts only inside a scenarios folder
+			}
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				return p, nil
+			}
+		}
+	}
+	return "", errors.New("scenarios/train.py not found under the working directory or beside the executable; run from the memval repository or use TrainCommand, which writes the embedded copy")
+}
+
+// TrainCommand returns the argv that runs the training script on jobPath:
+// Python() and the embedded script, written as ScriptName beside the job
+// file (so a run folder keeps the exact script it ran), then --job jobPath.
+func TrainCommand(jobPath string) ([]string, error) {
+	return trainCommand("--job", jobPath)
+}
+
+// TrainJobsCommand is TrainCommand for a file of several jobs (WriteJobs).
+func TrainJobsCommand(jobsPath string) ([]string, error) {
+	return trainCommand("--jobs", jobsPath)
+}
+
+func trainCommand(flag, path string) ([]string, error) {
+	if path == "" {
+		return nil, errors.New("train command: empty job path")
+	}
+	script := filepath.Join(filepath.Dir(path), ScriptName)
+	if err := os.WriteFile(script, trainScript, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the training script: %w", err)
+	}
+	return []string{Python(), script, flag, path}, nil
+}
