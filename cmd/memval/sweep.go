@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/memval/memval/scenarios"
+)
+
+func init() { subcommands = append(subcommands, newSweepCmd) }
+
+// sweepOptions are `memval sweep`'s arguments and flags.
+type sweepOptions struct {
+	grid        string
+	device      string
+	out         string
+	jobs        int
+	interval    time.Duration
+	formula     string
+	tolerance   string
+	calibration string
+	simStep     time.Duration
+
+	streams streams
+}
+
+func newSweepCmd(s streams) *cobra.Command { return newSweepCmdWith(s, runSweep) }
+
+// newSweepCmdWith builds the command with run as its behaviour, so that tests
+// can check flag parsing apart from it.
+func newSweepCmdWith(s streams, run func(context.Context, *sweepOptions) error) *cobra.Command {
+	opts := &sweepOptions{streams: s}
+	c := &cobra.Command{
+		Use:   "sweep GRID",
+		Short: "Validate every scenario of a grid, resumably",
+		Long: `sweep expands a grid (a YAML file listing spec files and/or a base spec with
+axes to vary, see scenarios/README.md) and validates each scenario in a
+folder of its own, OUT/<scenario>/ (trace.csv, events.jsonl, result.json).
+
+Each result.json is written atomically as its scenario ends. Scenarios whose
+result.json already holds a verdict are skipped, so an interrupted sweep
+resumes where it stopped (delete a result.json to run that scenario again;
+interrupted and errored ones are always rerun). Ctrl-C marks the running
+scenario interrupted and stops. Failures and out-of-memory runs are results.
+
+Exit codes: 0 when every scenario has a result (misses included: see the
+table), 1 when memval could not run some, 130 when interrupted, 2 for bad
+input.`,
+		Example: `  memval sweep scenarios/grids/ci.yaml --device sim --out out/ci
+  memval sweep scenarios/grids/starter.yaml --out results/h100/$(date +%F)`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.grid = args[0]
+			return run(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.device, "device", "auto", "where to measure: auto, nvml, sim or replay:FILE")
+	f.StringVar(&opts.out, "out", "", "the sweep's folder, one subfolder per scenario (default out/<grid name>)")
+	f.IntVar(&opts.jobs, "jobs", 1, "scenarios run at once (keep 1 on a real GPU: runs would share its memory)")
+	f.DurationVar(&opts.interval, "interval", 0, "sampling interval (default: the profiler's)")
+	f.StringVar(&opts.formula, "formula", "", "the formula judged (default: each spec's, else breakdown)")
+	f.StringVar(&opts.tolerance, "tolerance", "", "relative peak error that passes, e.g. 0.1 or 10% (default: each spec's)")
+	f.StringVar(&opts.calibration, "calibration", "", "calibration.json from `memval fit`: adds the \"calibrated\" prediction")
+	f.DurationVar(&opts.simStep, "sim-step", 0, "wall time of one simulated training step (sim device; default: the simulator's)")
+	f.MarkHidden("sim-step")
+	return c
+}
+
+func runSweep(ctx context.Context, opts *sweepOptions) error {
+	if opts.jobs < 1 {
+		return usagef("--jobs %d: give 1 or more", opts.jobs)
+	}
+	st, err := checkValidateFlags(opts.formula, opts.tolerance, opts.calibration)
+	if err != nil {
+		return err
+	}
+	grid, err := scenarios.LoadGrid(opts.grid)
+	if err != nil {
+		return asUsage(err)
+	}
+	specs, err := grid.Expand()
+	if err != nil {
+		return asUsage(err)
+	}
+	for _, s := range specs { // bad models fail here, before anything runs
+		if _, _, err := s.Resolve(); err != nil {
+			return asUsage(fmt.Errorf("%s: %w", opts.grid, err))
+		}
+	}
+	out := opts.out
+	if out == "" {
+		out = filepath.Join("out", grid.Name)
+	}
+	errw := opts.streams.err
+	bar := newSweepProgress(errw, isTerminal(errw))
+	fmt.Fprintf(errw, "sweep %s: %d scenario(s) into %s\n", grid.Name, len(specs), out)
+	rep, err := scenarios.Sweep(ctx, specs, scenarios.SweepOptions{
+		OutDir: out,
+		Jobs:   opts.jobs,
+		Validate: scenarios.ValidateOptions{
+			Device:      opts.device,
+			Interval:    opts.interval,
+			Formula:     st.formula,
+			Tolerance:   st.tolerance,
+			Calibration: st.calibration,
+			SimStep:     opts.simStep,
+			Stdout:      errw,
+			Stderr:      errw,
+			Tool:        "memval " + version,
+		},
+		Progress: bar.update,
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintf(errw, "skipped %d scenario(s) already done in %s (delete a result.json to run it again)\n", rep.Skipped, out)
+	}
+	if err := rep.WriteSummary(opts.streams.out); err != nil {
+		return err
+	}
+	switch {
+	case rep.Interrupted:
+		return &exitCodeError{code: scenarios.ExitInterrupted, msg: fmt.Sprintf("interrupted: finished results are kept in %s; run the same command to resume", out)}
+	case rep.Counts()[scenarios.VerdictError] > 0:
+		var names []string
+		for _, e := range rep.Entries {
+			if e.Status == scenarios.VerdictError {
+				msg := "see its result.json"
+				if e.Err != nil {
+					msg = oneLine(e.Err.Error())
+				}
+				names = append(names, e.Name+": "+msg)
+			}
+		}
+		return errors.New("could not run " + strings.Join(names, "; "))
+	}
+	return nil
+}
+
+// sweepProgress shows a sweep's progress: a bar redrawn in place on a
+// terminal, one line per finished scenario otherwise.
+type sweepProgress struct {
+	w        io.Writer
+	terminal bool
+	drawn    bool
+}
+
+func newSweepProgress(w io.Writer, terminal bool) *sweepProgress {
+	return &sweepProgress{w: w, terminal: terminal}
+}
+
+const sweepBarWidth = 30
+
+func (p *sweepProgress) update(u scenarios.SweepUpdate) {
+	e := u.Entry
+	if e.Skipped {
+		return // counted in the closing line
+	}
+	if !p.terminal {
+		if e.Status == scenarios.StatusRunning {
+			return
+		}
+		fmt.Fprintf(p.w, "[%d/%d] %s\n", u.Done, u.Total, sweepEntryLine(e))
+		return
+	}
+	filled := 0
+	if u.Total > 0 {
+		filled = u.Done * sweepBarWidth / u.Total
+	}
+	bar := strings.Repeat("=", filled) + strings.Repeat(" ", sweepBarWidth-filled)
+	if e.Status != scenarios.StatusRunning {
+		// Keep finished scenarios on the screen above the bar.
+		fmt.Fprintf(p.w, "\r\x1b[K%s\n", sweepEntryLine(e))
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K[%s] %d/%d %s", bar, u.Done, u.Total, e.Name)
+	p.drawn = true
+}
+
+func (p *sweepProgress) done() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}
+
+// sweepEntryLine describes a finished scenario in one line.
+func sweepEntryLine(e scenarios.Entry) string {
+	line := e.Name + ": " + e.Status
+	if e.Result != nil && e.Result.Summary.PeakProcessBytes > 0 {
+		line += fmt.Sprintf(", peak %.2f GiB", float64(e.Result.Summary.PeakProcessBytes)/(1<<30))
+	}
+	if e.Verdict != nil && e.Verdict.Message != "" {
+		line += " (" + oneLine(e.Verdict.Message) + ")"
+	}
+	return line
+}

@@ -1,0 +1,262 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/memval/memval/profiler"
+)
+
+// SweepOptions configure Sweep. OutDir is required; Validate's OutDir is
+// ignored (each scenario gets OutDir/<name>).
+type SweepOptions struct {
+	OutDir   string
+	Jobs     int // scenarios run at once; 0 or 1: one after the other
+	Validate ValidateOptions
+
+	// Progress, when set, is called (never concurrently) as each scenario
+	// starts and ends, and once for each skipped one.
+	Progress func(SweepUpdate)
+}
+
+// SweepUpdate is one change of a sweep's state, for progress displays.
+type SweepUpdate struct {
+	Done, Total int   // scenarios finished (skipped ones included) and in all
+	Entry       Entry // the scenario that started (Status "running") or ended
+}
+
+// Entry is one scenario of a sweep and what became of it.
+type Entry struct {
+	Name    string
+	Dir     string // OutDir/<name>
+	Status  string // a Verdict status, "skipped" for one done by an earlier sweep, or "running"
+	Skipped bool
+	Result  *profiler.Result // nil when memval could not run it
+	Verdict *Verdict
+	Err     error // what kept memval from running it (also in result.json's notices)
+}
+
+// Sweep statuses that are not verdicts.
+const (
+	StatusRunning = "running"
+	StatusSkipped = "skipped"
+)
+
+// SweepReport is a finished (or interrupted) sweep.
+type SweepReport struct {
+	Entries     []Entry // in the grid's order
+	Ran         int
+	Skipped     int
+	Failed      int  // entries whose verdict is failed or error
+	Interrupted bool // ctx was cancelled: the entries not run have Status ""
+}
+
+// Sweep runs every spec with Validate, each in OutDir/<name>/. A scenario
+// whose result.json already holds a verdict other than interrupted or
+// error is skipped (read back for the report), so a sweep can be resumed.
+// Every result is written atomically as its scenario ends, so finished
+// results survive an interruption. Cancelling ctx interrupts the scenarios
+// running (they are recorded as interrupted) and starts no more.
+//
+// Failures and OOMs are results (see Verdict); an error that keeps memval
+// from running a scenario (no device, an unwritable folder) is recorded in
+// its result.json with status "error", reported, and retried by the next
+// sweep. The returned error is for the sweep itself.
+func Sweep(ctx context.Context, specs []*Spec, opts SweepOptions) (*SweepReport, error) {
+	if opts.OutDir == "" {
+		return nil, errors.New("sweep: no output folder")
+	}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	rep := &SweepReport{Entries: make([]Entry, len(specs))}
+	var mu sync.Mutex // guards rep, done and Progress calls
+	done := 0
+	update := func(i int) {
+		if opts.Progress != nil {
+			opts.Progress(SweepUpdate{Done: done, Total: len(specs), Entry: rep.Entries[i]})
+		}
+	}
+	var todo []int
+	for i, s := range specs {
+		dir := filepath.Join(opts.OutDir, s.Name)
+		rep.Entries[i] = Entry{Name: s.Name, Dir: dir}
+		if res, sc, ok := finished(dir); ok {
+			rep.Entries[i].Status, rep.Entries[i].Skipped = StatusSkipped, true
+			rep.Entries[i].Result, rep.Entries[i].Verdict = res, &sc.Verdict
+			rep.Skipped++
+			done++
+			update(i)
+			continue
+		}
+		todo = append(todo, i)
+	}
+
+	jobs := max(opts.Jobs, 1)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(jobs, max(len(todo), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				s := specs[i]
+				e := &rep.Entries[i]
+				mu.Lock()
+				e.Status = StatusRunning
+				update(i)
+				mu.Unlock()
+
+				vo := opts.Validate
+				vo.OutDir = e.Dir
+				v, err := Validate(ctx, s, vo)
+				if v == nil && err != nil {
+					v = recordError(s, e.Dir, opts.Validate.Tool, err)
+				}
+
+				mu.Lock()
+				e.Err = err
+				if v != nil {
+					e.Result, e.Verdict = v.Result, &v.Scenario.Verdict
+					e.Status = v.Scenario.Verdict.Status
+				}
+				rep.Ran++
+				if e.Status == VerdictFailed || e.Status == VerdictError {
+					rep.Failed++
+				}
+				done++
+				update(i)
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, i := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			break feed
+		case next <- i:
+		}
+	}
+	close(next)
+	wg.Wait()
+	rep.Interrupted = ctx.Err() != nil
+	return rep, nil
+}
+
+// finished reads dir/result.json and reports whether it holds a finished
+// validation (a verdict that is neither interrupted nor error).
+func finished(dir string) (*profiler.Result, Scenario, bool) {
+	res, err := profiler.ReadResult(filepath.Join(dir, profiler.ResultFile))
+	if err != nil || len(res.Scenario) == 0 {
+		return nil, Scenario{}, false
+	}
+	var sc Scenario
+	if err := json.Unmarshal(res.Scenario, &sc); err != nil {
+		return nil, Scenario{}, false
+	}
+	switch sc.Verdict.Status {
+	case "", VerdictInterrupted, VerdictError:
+		return nil, Scenario{}, false
+	}
+	return res, sc, true
+}
+
+// recordError writes a result.json saying why memval could not run s, so
+// that the sweep's folder tells the whole story; the next sweep retries it.
+func recordError(s *Spec, dir, tool string, cause error) *Validation {
+	sc := Scenario{Spec: s, Steps: s.StepsOrDefault(), Warmup: s.WarmupOrDefault(), Formula: s.FormulaOrDefault(), Tolerance: s.ToleranceOrDefault(),
+		Verdict: Verdict{Status: VerdictError, ExitCode: 1, Message: cause.Error()}}
+	if a, w, err := s.Resolve(); err == nil {
+		sc.Arch, sc.Workload = a, w
+	}
+	res := &profiler.Result{Schema: profiler.ResultSchema, Tool: tool, Simulated: true,
+		Summary: profiler.Summary{Status: VerdictError}, Notices: []string{cause.Error()}}
+	if raw, err := json.Marshal(sc); err == nil {
+		res.Scenario = raw
+	}
+	if os.MkdirAll(dir, 0o755) == nil {
+		profiler.WriteResult(dir, res) // best effort: the error is reported either way
+	}
+	return &Validation{Result: res, Scenario: sc}
+}
+
+// WriteSummary prints the sweep's table: scenario, status, measured peak
+// (process truth) and each formula's relative peak error; then the counts.
+func (r *SweepReport) WriteSummary(w io.Writer) error {
+	formulas := r.formulas()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "scenario\tstatus\tpeak\t%s\n", strings.Join(formulas, "\t"))
+	for _, e := range r.Entries {
+		status := e.Status
+		if status == "" {
+			status = "not run"
+		}
+		peak := "-"
+		errs := make([]string, len(formulas))
+		for i := range errs {
+			errs[i] = "-"
+		}
+		if e.Result != nil && e.Result.Summary.PeakProcessBytes > 0 {
+			peak = gib(e.Result.Summary.PeakProcessBytes)
+			for _, c := range e.Result.Comparisons {
+				if c.Quantity != "peak" || c.Truth != TruthProcess {
+					continue
+				}
+				for i, f := range formulas {
+					if f == c.Formula {
+						errs[i] = fmt.Sprintf("%+.1f%%", c.RelError*100)
+					}
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, status, peak, strings.Join(errs, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d scenario(s): %d run, %d skipped (already done), %d failed", len(r.Entries), r.Ran, r.Skipped, r.Failed)
+	if r.Interrupted {
+		fmt.Fprintf(w, ", %d not run (interrupted)", len(r.Entries)-r.Ran-r.Skipped)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// formulas lists the formulas of the entries' predictions, in first-seen order.
+func (r *SweepReport) formulas() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range r.Entries {
+		if e.Result == nil {
+			continue
+		}
+		for _, p := range e.Result.Predictions {
+			if !seen[p.Formula] {
+				seen[p.Formula] = true
+				out = append(out, p.Formula)
+			}
+		}
+	}
+	return out
+}
+
+// Counts of entries by status, for tests and summaries.
+func (r *SweepReport) Counts() map[string]int {
+	m := map[string]int{}
+	for _, e := range r.Entries {
+		m[e.Status]++
+	}
+	return m
+}
