@@ -81,7 +81,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.StringVar(&opts.budget, "budget", "", "memory budget instead of --gpu, e.g. 80GiB or 24GB")
 	f.BoolVar(&opts.maxBatch, "max-batch", false, "find the largest batch whose peak fits (needs --gpu or --budget)")
 	f.BoolVar(&opts.maxSeq, "max-seq", false, "find the longest sequence whose peak fits (needs --gpu or --budget)")
-	f.StringVar(&opts.calibration, "calibration", "", "calibration.json from `memval fit`: apply its fitted coefficients")
+	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; apply its fitted coefficients")
 	f.BoolVar(&opts.decimal, "decimal", false, "print sizes in GB/MB (decimal) instead of GiB/MiB")
 	f.BoolVar(&opts.json, "json", false, "print JSON (schema 1, see estimateReport)")
 	return cmd

@@ -57,7 +57,7 @@ there is no NVIDIA driver. With --device sim or replay:FILE, CMD may be left
 out: the simulated training process (--sim-* flags) or the replayed run is
 then the workload. The summary goes to stderr; --json writes result.json to
 stdout (and CMD's stdout to stderr).`,
-		Example: `  memval profile -- python3 scenarios/train.py --model gpt2 --batch 8
+		Example: `  memval profile -- python3 scenarios/train.py --job out/job.json
   memval profile --device sim --sim-batch 16
   memval profile --device replay:runs/20250101-120000/trace.csv --json`,
 		Args: cobra.ArbitraryArgs,

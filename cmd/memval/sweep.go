@@ -68,7 +68,7 @@ input.`,
 	f.DurationVar(&opts.interval, "interval", 0, "sampling interval (default: the profiler's)")
 	f.StringVar(&opts.formula, "formula", "", "the formula judged (default: each spec's, else breakdown)")
 	f.StringVar(&opts.tolerance, "tolerance", "", "relative peak error that passes, e.g. 0.1 or 10% (default: each spec's)")
-	f.StringVar(&opts.calibration, "calibration", "", "calibration.json from `memval fit`: adds the \"calibrated\" prediction")
+	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; adds the \"calibrated\" prediction")
 	f.DurationVar(&opts.simStep, "sim-step", 0, "wall time of one simulated training step (sim device; default: the simulator's)")
 	f.MarkHidden("sim-step")
 	return c
