@@ -75,20 +75,32 @@ const (
 // models are not modelled (error). Errors wrap ErrOverflow for sizes over
 // MaxBytes.
 func SavedActivations(a Arch, w Workload) ([]Term, error) {
+	return appendSavedActivations(make([]Term, 0, 28), a, w)
+}
+
+// appendSavedActivations appends SavedActivations(a, w) to dst and returns
+// the extended slice; it allocates only when dst lacks the capacity. On
+// error it returns nil.
+func appendSavedActivations(dst []Term, a Arch, w Workload) ([]Term, error) {
 	var s actShape
 	if err := s.init(a, w); err != nil {
 		return nil, err
 	}
-	b := actBuilder{terms: make([]Term, 0, 28), note: s.note}
-	if s.llama {
-		s.llamaTerms(&b)
-	} else {
-		s.gpt2Terms(&b)
-	}
+	b := actBuilder{terms: dst, note: s.note}
+	s.savedTerms(&b)
 	if b.err != nil {
 		return nil, b.err
 	}
 	return b.terms, nil
+}
+
+// savedTerms adds the terms of SavedActivations.
+func (s *actShape) savedTerms(b *actBuilder) {
+	if s.llama {
+		s.llamaTerms(b)
+	} else {
+		s.gpt2Terms(b)
+	}
 }
 
 // ActivationExtras lists the transient tensors of a step that autograd does
@@ -105,6 +117,15 @@ func ActivationExtras(a Arch, w Workload) ([]Term, error) {
 		return nil, err
 	}
 	b := actBuilder{terms: make([]Term, 0, 6), note: s.note}
+	s.extraTerms(&b)
+	if b.err != nil {
+		return nil, b.err
+	}
+	return b.terms, nil
+}
+
+// extraTerms adds the terms of ActivationExtras.
+func (s *actShape) extraTerms(b *actBuilder) {
 	bsv := s.B * (s.S - 1) * s.V
 	logitsDT := s.a
 	if s.llama {
@@ -122,24 +143,20 @@ func ActivationExtras(a Arch, w Workload) ([]Term, error) {
 	}
 	switch s.ckpt {
 	case FullCheckpointing:
-		var one actShape = s
+		var one actShape = *s
 		one.ckpt, one.L = NoCheckpointing, 1
-		inner := actBuilder{terms: make([]Term, 0, 32)}
+		inner := actBuilder{sumOnly: true}
 		one.layerTerms(&inner)
-		b.add("ckpt.recompute_layer", GroupActivations, float64(sumBytes(inner.terms)), "bytes", 1)
+		b.add("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1)
 	case SelectiveCheckpointing:
 		if !s.flash {
-			var one actShape = s
+			var one actShape = *s
 			one.ckpt, one.L = NoCheckpointing, 1
-			inner := actBuilder{terms: make([]Term, 0, 8)}
+			inner := actBuilder{sumOnly: true}
 			one.attnCore(&inner)
-			b.add("ckpt.recompute_attn", GroupActivations, float64(sumBytes(inner.terms)), "bytes", 1)
+			b.add("ckpt.recompute_attn", GroupActivations, float64(inner.sum), "bytes", 1)
 		}
 	}
-	if b.err != nil {
-		return nil, b.err
-	}
-	return b.terms, nil
 }
 
 // SavedBytes sums the Bytes of terms.
@@ -175,6 +192,11 @@ func (s *actShape) init(a Arch, w Workload) error {
 	if err != nil {
 		return err
 	}
+	return s.initDefaulted(a, w)
+}
+
+// initDefaulted is init for a w whose defaults are already filled.
+func (s *actShape) initDefaulted(a Arch, w Workload) error {
 	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
 		return &FieldError{Field: "layers", Value: a.Layers,
 			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
@@ -257,29 +279,61 @@ func (s *actShape) maskBytes(dt float64) float64 {
 }
 
 // actBuilder appends terms, computing Bytes and keeping the first error.
+// With sumOnly it appends nothing and adds the Bytes of the terms up to the
+// first error into sum instead. With noIDs it checks the input.ids term but
+// leaves it out (the breakdown counts the batch itself). With noBytes it
+// checks each term as TermBytes does but leaves Bytes 0 for the caller's
+// Estimate.Recompute.
 type actBuilder struct {
-	terms []Term
-	note  string
-	err   error
+	terms   []Term
+	note    string
+	err     error
+	sum     uint64
+	sumOnly bool
+	noIDs   bool
+	noBytes bool
 }
 
 func (b *actBuilder) add(name string, g Group, feature float64, unit string, coef float64) {
 	if b.err != nil || feature == 0 || coef == 0 {
 		return
 	}
-	n, err := TermBytes(feature, coef)
-	if err != nil {
-		b.err = fmt.Errorf("saved activations %s: %w", name, err)
+	var n uint64
+	if b.noBytes {
+		if p := feature * coef; !(p > -1 && p <= float64(MaxBytes)) { // TermBytes's check
+			b.err = fmt.Errorf("saved activations %s: %w", name, ErrOverflow)
+			return
+		}
+	} else {
+		var err error
+		if n, err = TermBytes(feature, coef); err != nil {
+			b.err = fmt.Errorf("saved activations %s: %w", name, err)
+			return
+		}
+	}
+	if b.sumOnly {
+		b.sum += n
 		return
 	}
 	b.terms = append(b.terms, Term{Name: name, Group: g, Feature: feature, Unit: unit, Coef: coef,
 		Bytes: n, Peak: true, Phase: PhaseForward, Note: b.note})
 }
 
+// addIDs adds the input.ids term, 8*B*S bytes of int64 token ids.
+func (b *actBuilder) addIDs(s *actShape) {
+	if !b.noIDs {
+		b.add("input.ids", GroupInput, s.B*s.S, "B*S", 8)
+		return
+	}
+	if _, err := TermBytes(s.B*s.S, 8); err != nil && b.err == nil {
+		b.err = fmt.Errorf("saved activations %s: %w", "input.ids", err)
+	}
+}
+
 // gpt2Terms is the GPT-2 model: embeddings, L layers, final norm and loss.
 func (s *actShape) gpt2Terms(b *actBuilder) {
 	BS := s.B * s.S
-	b.add("input.ids", GroupInput, BS, "B*S", 8)
+	b.addIDs(s)
 	if s.learnedPos {
 		b.add("embed.positions", GroupInput, s.S, "S", 8)
 	}
@@ -390,8 +444,7 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 // llamaTerms is the Llama model: token embedding, rotary tables, L layers,
 // final RMSNorm and loss.
 func (s *actShape) llamaTerms(b *actBuilder) {
-	BS := s.B * s.S
-	b.add("input.ids", GroupInput, BS, "B*S", 8)
+	b.addIDs(s)
 	b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
 	s.layerTerms(b)
 	s.headTerms(b, true)

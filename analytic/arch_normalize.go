@@ -227,13 +227,13 @@ func (a *Arch) Normalize() error {
 		return &FieldError{Field: "dropout", Value: a.Dropout, Reason: "must be a probability in [0, 1)"}
 	}
 
-	b, err := countParams(*a)
+	n, err := paramTotal(*a)
 	if err != nil {
 		return err
 	}
-	if b.Total > MaxParams {
+	if n > MaxParams {
 		return &FieldError{Field: "hidden", Value: a.Hidden,
-			Reason: fmt.Sprintf("the model would have %d parameters, more than the %d memval accepts", b.Total, MaxParams)}
+			Reason: fmt.Sprintf("the model would have %d parameters, more than the %d memval accepts", n, MaxParams)}
 	}
 	return nil
 }

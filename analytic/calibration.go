@@ -9,11 +9,70 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 )
 
-// CalibrationSchema is the version of calibration.json this code writes.
-// LoadCalibration refuses newer versions.
-const CalibrationSchema = 1
+// CalibrationSchema is the newest version of calibration.json this code
+// reads and writes. LoadCalibration refuses newer versions. Version 1 holds
+// per-term fits only; version 2 adds CalibratedFit.Terms (per-category
+// fits). A file with only per-term fits is written as version 1
+// (CalibrationSchemaTerms), which older memval still reads.
+const CalibrationSchema = 2
+
+// CalibrationSchemaTerms is the version written when every fit is per term.
+const CalibrationSchemaTerms = 1
+
+// Fit modes (CalibratedFit.Terms).
+const (
+	// FitPerTerm: one coefficient per term name (or merged names), in
+	// bytes per unit of the term's Feature. The empty string means this.
+	FitPerTerm = "term"
+	// FitPerCategory: one dimensionless factor per term category
+	// (TermCategory) on the formula's own bytes of that category.
+	FitPerCategory = "category"
+)
+
+// Term categories (TermCategory).
+const (
+	CategoryPerParam    = "per_param"   // weights, gradients, optimizer states: bytes per parameter
+	CategoryActivations = "activations" // saved activations and inputs that do not grow with S*S
+	CategoryScores      = "scores"      // terms growing with S*S: attention scores, probabilities, dropout masks
+	CategoryLogits      = "logits"      // logits and their gradients: terms growing with V
+	CategoryKVCache     = "kv_cache"
+	CategoryOverhead    = "overhead" // constant terms (Feature 1: the CUDA context) and other overhead
+)
+
+// Categories lists the term categories in the order fits report them.
+func Categories() []string {
+	return []string{CategoryPerParam, CategoryActivations, CategoryScores, CategoryLogits, CategoryKVCache, CategoryOverhead}
+}
+
+// TermCategory is the category a per-category calibration scales t with,
+// or "" for a term with coefficient 0 (it contributes nothing and is left
+// as it is, e.g. allocator_fragmentation before calibration). In order:
+// Feature 1 in unit "1" is overhead (a constant); a Unit containing "S*S"
+// is scores; group logits or a Unit containing "V" is logits; group
+// kv_cache is kv_cache; weights, gradients and optimizer are per_param;
+// activations and input are activations; anything else is overhead.
+func TermCategory(t Term) string {
+	switch {
+	case t.Coef == 0:
+		return ""
+	case t.Feature == 1 && (t.Unit == "1" || t.Unit == ""):
+		return CategoryOverhead
+	case strings.Contains(t.Unit, "S*S"):
+		return CategoryScores
+	case t.Group == GroupLogits || strings.Contains(t.Unit, "V"):
+		return CategoryLogits
+	case t.Group == GroupKVCache:
+		return CategoryKVCache
+	case t.Group == GroupWeights || t.Group == GroupGradients || t.Group == GroupOptimizer:
+		return CategoryPerParam
+	case t.Group == GroupActivations || t.Group == GroupInput:
+		return CategoryActivations
+	}
+	return CategoryOverhead
+}
 
 // Calibration is calibration.json: one formula's term coefficients refitted
 // by `memval fit` on measured runs of one GPU, driver and torch version.
@@ -60,7 +119,14 @@ func (r Range) Contains(v int64) bool { return v >= r.Min && v <= r.Max }
 // CalibratedFit is one least-squares fit: measured bytes ~ sum over
 // coefficients of Value * feature + Constant.
 type CalibratedFit struct {
-	Quantity     string        `json:"quantity"` // peak or steady
+	Quantity string `json:"quantity"` // peak or steady
+	// Terms is the fit mode: FitPerTerm ("" in version 1 files) or
+	// FitPerCategory. Per category, each Coefficient's Term is a category
+	// (TermCategory), Scale is true and Value a factor on the formula's
+	// bytes of that category (Original 1), applied to every term of the
+	// category; ConstantTerms and Dropped still name terms (those of the
+	// categories folded into the constant or zero in every fitted run).
+	Terms        string        `json:"terms,omitempty"`
 	Coefficients []Coefficient `json:"coefficients"`
 	// Constant is the fitted bytes that do not scale with any feature: the
 	// CUDA context, workspaces, the baseline of the truth, and the terms
@@ -145,6 +211,9 @@ func (c *Calibration) Validate() error {
 	case c.Formula == "":
 		return errors.New("field formula: missing; name the formula the coefficients belong to")
 	}
+	if c.Schema < 2 && (c.Terms == FitPerCategory || c.Steady != nil && c.Steady.Terms == FitPerCategory) {
+		return fmt.Errorf("field terms: %q needs schema 2, the file says %d", FitPerCategory, c.Schema)
+	}
 	if err := c.CalibratedFit.validate(""); err != nil {
 		return err
 	}
@@ -157,6 +226,17 @@ func (c *Calibration) Validate() error {
 }
 
 func (f *CalibratedFit) validate(prefix string) error {
+	switch f.Terms {
+	case "", FitPerTerm:
+	case FitPerCategory:
+		for i, co := range f.Coefficients {
+			if !slices.Contains(Categories(), co.Term) {
+				return fmt.Errorf("field %scoefficients[%d].term: %q is not a category; want one of %s", prefix, i, co.Term, strings.Join(Categories(), ", "))
+			}
+		}
+	default:
+		return fmt.Errorf("field %sterms: %q; want %q or %q", prefix, f.Terms, FitPerTerm, FitPerCategory)
+	}
 	seen := map[string]bool{}
 	for i, co := range f.Coefficients {
 		field := fmt.Sprintf("%scoefficients[%d]", prefix, i)
@@ -216,10 +296,13 @@ const CalibratedTerm = "calibrated constant"
 
 // Apply recomputes e with the fitted coefficients: term by term, by name;
 // terms the calibration does not name keep their coefficient; terms folded
-// into the constant are replaced by one "calibrated constant" term. Peak is
-// the sum of all terms with the peak fit; Steady the sum of the terms that
-// are not peak-only, with the steady fit when the file has one. Bytes =
-// ceil(Coef * Feature). The warnings say when a, w or e lie outside what
+// into the constant are replaced by one "calibrated constant" term. A
+// per-category fit (Terms FitPerCategory) multiplies the coefficient of
+// every term of a category (TermCategory) by the category's factor and
+// replaces the terms of a category folded into the constant. Bytes =
+// ceil(Coef * Feature); Steady and Peak are then (*Estimate).Totals of the
+// terms (phases kept: Peak is the largest phase, not the sum of all terms),
+// with the peak fit; Steady comes from the steady fit when the file has one. The warnings say when a, w or e lie outside what
 // the calibration was fitted on (params, batch, seq, tokens, precision,
 // attention, checkpointing) or when e is another formula's: the numbers
 // are then an extrapolation.
@@ -258,14 +341,28 @@ func (c *Calibration) Apply(e Estimate, a Arch, w Workload) (Estimate, []string,
 	out := e
 	out.Formula = "calibrated-" + e.Formula
 	out.Terms = peakTerms
-	out.Notes = append(slices.Clone(e.Notes), fmt.Sprintf("coefficients calibrated on %d runs (%s, %s truth)", fr.Runs, c.GPU, c.Truth))
-	out.Peak, out.Steady = sumTerms(peakTerms)
+	out.Notes = append(slices.Clone(e.Notes), fmt.Sprintf("coefficients calibrated on %d runs (%s, %s truth%s)", fr.Runs, c.GPU, c.Truth, modeNote(c.Terms)))
+	var err error
+	if out.Steady, out.Peak, err = out.Totals(); err != nil {
+		return e, warns, fmt.Errorf("apply calibration: %w", err)
+	}
 	if c.Steady != nil {
-		steadyTerms, _ := c.Steady.apply(e.Terms)
-		_, out.Steady = sumTerms(steadyTerms)
+		st := Estimate{Terms: nil}
+		st.Terms, _ = c.Steady.apply(e.Terms)
+		if out.Steady, _, err = st.Totals(); err != nil {
+			return e, warns, fmt.Errorf("apply calibration, steady fit: %w", err)
+		}
+		out.Peak = max(out.Peak, out.Steady)
 		out.Notes = append(out.Notes, "steady state from the coefficients fitted to the measured steady state")
 	}
 	return out, warns, nil
+}
+
+func modeNote(mode string) string {
+	if mode == FitPerCategory {
+		return ", one factor per term category"
+	}
+	return ""
 }
 
 // apply returns the terms with this fit's coefficients and the constant.
@@ -281,6 +378,9 @@ func (f *CalibratedFit) apply(terms []Term) ([]Term, []string) {
 		coef[i] = t.Coef
 	}
 	for _, co := range f.Coefficients {
+		if f.Terms == FitPerCategory {
+			break
+		}
 		members := co.Members
 		if len(members) == 0 {
 			members = []string{co.Term}
@@ -311,6 +411,17 @@ func (f *CalibratedFit) apply(terms []Term) ([]Term, []string) {
 	for _, n := range f.ConstantTerms {
 		inConstant[n] = true
 	}
+	if f.Terms == FitPerCategory {
+		factor := map[string]float64{}
+		for _, co := range f.Coefficients {
+			factor[co.Term] = co.Value
+		}
+		for i, t := range terms {
+			if x, ok := factor[TermCategory(t)]; ok {
+				coef[i] = t.Coef * x
+			}
+		}
+	}
 	for _, n := range f.Dropped {
 		if i, ok := byName[n]; ok && terms[i].Feature != 0 {
 			warns = append(warns, fmt.Sprintf("term %q was zero in every fitted run: it keeps the formula's coefficient", n))
@@ -330,18 +441,6 @@ func (f *CalibratedFit) apply(terms []Term) ([]Term, []string) {
 		Note: "fitted: CUDA context, workspaces, allocator cache and constant terms",
 	})
 	return out, warns
-}
-
-// sumTerms returns the sum of all terms (peak) and of the terms that are not
-// peak-only (steady).
-func sumTerms(terms []Term) (peak, steady uint64) {
-	for _, t := range terms {
-		peak += t.Bytes
-		if !t.Peak {
-			steady += t.Bytes
-		}
-	}
-	return peak, steady
 }
 
 func ceilBytes(v float64) uint64 {

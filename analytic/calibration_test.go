@@ -164,3 +164,101 @@ func ExampleCalibration_Apply() {
 	// peak 2.58 GiB
 	// [batch 16 is outside the fitted range 1..8: extrapolating]
 }
+
+// A phased estimate: Peak is the larger phase, and Apply must keep that
+// rule rather than add both phases up.
+func phasedEstimate() Estimate {
+	return Estimate{Formula: "breakdown", Params: 1000000, Terms: []Term{
+		{Name: "weights", Group: GroupWeights, Feature: 1000, Unit: "params", Coef: 4, Bytes: 4000},
+		{Name: "cuda_context", Group: GroupOverhead, Feature: 1, Unit: "1", Coef: 1000, Bytes: 1000},
+		{Name: "mlp.act", Group: GroupActivations, Feature: 100, Unit: "B*S*H*L", Coef: 10, Bytes: 1000, Peak: true, Phase: PhaseForward},
+		{Name: "attn.scores", Group: GroupActivations, Feature: 100, Unit: "B*h*S*S*L", Coef: 4, Bytes: 400, Peak: true, Phase: PhaseForward},
+		{Name: "logits_grad", Group: GroupLogits, Feature: 10, Unit: "B*S*V", Coef: 8, Bytes: 80, Peak: true, Phase: PhaseForward},
+		{Name: "gradients", Group: GroupGradients, Feature: 1000, Unit: "params", Coef: 4, Bytes: 4000, Peak: true, Phase: PhaseOptimizer},
+		{Name: "allocator_fragmentation", Group: GroupOverhead, Feature: 1480, Unit: "activation bytes", Coef: 0, Peak: true, Phase: PhaseForward},
+	}}
+}
+
+func TestCalibrationApplyKeepsPhases(t *testing.T) {
+	c := &Calibration{Schema: CalibrationSchemaTerms, Formula: "breakdown", CalibratedFit: CalibratedFit{
+		Coefficients: []Coefficient{{Term: "mlp.act", Unit: "B*S*H*L", Value: 20, Low: 19, High: 21, Original: 10}},
+		Constant:     2000, ConstantTerms: []string{"cuda_context"},
+	}}
+	got, _, err := c.Apply(phasedEstimate(), Arch{}, Workload{Batch: 1, Seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// steady: weights + constant; forward: + 2000 + 400 + 80; optimizer: + 4000.
+	wantSteady, wantPeak := uint64(4000+2000), uint64(4000+2000+4000)
+	if got.Steady != wantSteady || got.Peak != wantPeak {
+		t.Errorf("got steady %d peak %d, want %d and %d (the larger phase, not the sum %d)", got.Steady, got.Peak, wantSteady, wantPeak, 4000+2000+2480+4000)
+	}
+	for _, term := range got.Terms {
+		if term.Name == "gradients" && term.Phase != PhaseOptimizer {
+			t.Errorf("gradients: got phase %q, want %q", term.Phase, PhaseOptimizer)
+		}
+	}
+}
+
+func TestCalibrationApplyPerCategory(t *testing.T) {
+	c := &Calibration{Schema: CalibrationSchema, Formula: "breakdown", CalibratedFit: CalibratedFit{
+		Terms: FitPerCategory,
+		Coefficients: []Coefficient{
+			{Term: CategoryPerParam, Unit: "x formula", Scale: true, Value: 1.5, Low: 1.4, High: 1.6, Original: 1},
+			{Term: CategoryActivations, Unit: "x formula", Scale: true, Value: 2, Low: 1.9, High: 2.1, Original: 1},
+			{Term: CategoryScores, Unit: "x formula", Scale: true, Value: 0.5, Low: 0.4, High: 0.6, Original: 1},
+			{Term: CategoryLogits, Unit: "x formula", Scale: true, Value: 3, Low: 2, High: 4, Original: 1},
+		},
+		Constant: 700, ConstantTerms: []string{"cuda_context"},
+	}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.Apply(phasedEstimate(), Arch{}, Workload{Batch: 1, Seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"weights": 6000, "mlp.act": 2000, "attn.scores": 200, "logits_grad": 240, "gradients": 6000, "allocator_fragmentation": 0, CalibratedTerm: 700}
+	for _, term := range got.Terms {
+		w, ok := want[term.Name]
+		if !ok {
+			t.Errorf("unexpected term %q", term.Name)
+			continue
+		}
+		if term.Bytes != w {
+			t.Errorf("%s: got %d bytes, want %d", term.Name, term.Bytes, w)
+		}
+		delete(want, term.Name)
+	}
+	if len(want) != 0 {
+		t.Errorf("missing terms %v", want)
+	}
+	// optimizer 6000+700+6000 = 12700 beats forward 6000+700+2000+200+240.
+	if got.Steady != 6700 || got.Peak != 12700 {
+		t.Errorf("got steady %d peak %d, want 6700 and 12700", got.Steady, got.Peak)
+	}
+}
+
+func TestCalibrationValidateTermsMode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Calibration)
+		want string
+	}{
+		{"unknown mode", func(c *Calibration) { c.Terms = "groups" }, "field terms"},
+		{"category in a version 1 file", func(c *Calibration) { c.Schema, c.Terms = 1, FitPerCategory }, "needs schema 2"},
+		{"not a category", func(c *Calibration) { c.Schema, c.Terms = 2, FitPerCategory }, `"weights+gradients" is not a category`},
+	} {
+		c := testCalibration()
+		tc.edit(c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	c := testCalibration()
+	c.Schema = 1
+	if err := c.Validate(); err != nil {
+		t.Errorf("a version 1 per-term file: got %v, want it to load", err)
+	}
+}

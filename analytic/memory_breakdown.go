@@ -1,9 +1,6 @@
 package analytic
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // DefaultCUDAContext is the CUDA context the breakdown formula assumes per
 // process and device (term "cuda_context", Feature 1): 500 MiB, the upper
@@ -11,7 +8,7 @@ import (
 const DefaultCUDAContext = 500 * MiB
 
 var breakdownNotes = []string{
-	"timeline: peak = max of (a) end of forward / start of backward: weights, optimizer states, every saved activation, logits, the logits' gradient and the LM head's first gradient, gradients of the previous step freed by zero_grad(set_to_none=True); (b) optimizer step: weights, states, all gradients, foreach temporaries",
+	"timeline: peak = whole-step terms + max of (a) the forward/backward window: weights, optimizer states, every saved activation, the logits, plus the largest of the loss (the logits' shifted and fp32 copies), the start of backward (the loss and logits gradients, the LM head's first gradient) and, with checkpointing, the recompute of one layer; gradients of the previous step freed by zero_grad(set_to_none=True); (b) optimizer step: weights, states, the logits the loop still holds, all gradients, foreach temporaries",
 	"CUDA context 500 MiB by default; allocator rounding and fragmentation is a term with coefficient 0 until calibrated; cuBLAS workspaces and NCCL buffers are left out",
 }
 
@@ -24,20 +21,44 @@ var breakdownCPUNotes = append(breakdownNotes[:len(breakdownNotes):len(breakdown
 )
 
 // predictBreakdown is the per-tensor account of what one PyTorch training
-// step keeps alive, per GPU, in bytes:
+// step keeps alive, per GPU, in bytes. A step, as scenarios/train.py runs
+// it (loss, logits = model(ids); loss.backward(); opt.step();
+// opt.zero_grad(set_to_none=True); del loss, logits), has four moments:
 //
-//	Steady = weights + master weights + gradients + optimizer states
-//	         (modelStateTerms, by precision, optimizer, ZeRO and TP)
-//	         + 8BS int64 input ids + CUDA context (DefaultCUDAContext)
-//	Forward phase (end of forward, start of backward):
-//	         Steady - gradients + SavedActivations (per tensor, scaled for TP/SP)
-//	         + logits gradient BSV * (8 fp32 nll and log_softmax gradients; 4 in bf16-pure) / t
-//	         + the LM head's gradient V*H*grad bytes / t
-//	         + allocator effects (coefficient 0 x activation bytes)
-//	         + ZeRO-3 gather buffer
-//	Optimizer phase: Steady + foreach AdamW temporaries (one state-sized
-//	         tensor per parameter whose state this GPU holds)
-//	Peak   = max(forward phase, optimizer phase)
+//	Steady (held between steps, Phase ""):
+//	    weights + master weights + optimizer states (modelStateTerms, by
+//	    precision, optimizer, ZeRO and TP) + 8BS int64 input ids
+//	    + CUDA context (DefaultCUDAContext; 0 on the CPU)
+//	Whole step, peak only (Phase ""):
+//	    logits.output, B*S*V in the logits' dtype / t: the LM head's output,
+//	    which the loop holds from the forward pass until after opt.step()
+//	Forward/backward window (PhaseForward), on top of the above:
+//	    SavedActivations except input.ids (the batch is input_ids above),
+//	    scaled for TP/SP; ZeRO-3 gather buffer; allocator effects
+//	    (coefficient 0 x saved-activation bytes); plus the largest of
+//	    (loss, PhaseLoss)          the end of forward, while the loss is
+//	        computed: logits.shifted (B > 1) and, under autocast,
+//	        logits.fp32_copy, each B*(S-1)*V / t (Llama: the 16-bit logits
+//	        before .float()), freed before backward;
+//	    (backward, PhaseBackward)  the start of backward: logits_grad
+//	        B*S*V * (8 for fp32 nll and log_softmax gradients; 4 in
+//	        bf16-pure) / t and head_gradient V*H*grad bytes / t;
+//	    (recompute, PhaseRecompute)  under checkpointing, the saved tensors
+//	        of the one layer (full) or attention core (selective) recomputed
+//	        at a time during backward, scaled for TP/SP, by which time the
+//	        loss's tensors and gradients are freed.
+//	Optimizer step (PhaseOptimizer), on top of steady and whole step:
+//	    gradients + foreach AdamW temporaries (one state-sized tensor per
+//	    parameter whose state this GPU holds); activations are freed.
+//	Peak = steady + whole step + max(forward/backward window, optimizer step)
+//
+// The extras (logits, copies, recompute) are ActivationExtras: autograd
+// does not save them, so they are apart from the saved activations, and no
+// tensor is counted twice: loss.log_softmax is log_softmax's output, the
+// fp32 copy its input, and logits_grad their gradients. Gradients that
+// accumulate during backward are counted in the optimizer step only, and
+// the saved activations whole throughout the window (the recompute moment
+// holds fewer), so the window is an approximation on both sides.
 //
 // For inference see inferenceTerms. Preconditions: those of Predict;
 // SavedActivations must cover the workload.
@@ -45,11 +66,10 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	if in.w.Inference {
 		return in.inferenceTerms(e)
 	}
-	acts, err := SavedActivations(in.a, in.w)
-	if err != nil {
+	var s actShape
+	if err := s.initDefaulted(in.a, in.w); err != nil { // in.w has its defaults
 		return fmt.Errorf("breakdown: %w", err)
 	}
-	e.Terms = slices.Grow(e.Terms, len(acts)+10)
 	c := coefsFor(in.w.Precision, in.w.Optimizer)
 	op := in.modelStateTerms(e, c, PhaseOptimizer, PhaseForward)
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
@@ -70,28 +90,50 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 			layerScale = (tp + r/in.t) / (full + r)
 		}
 	}
+	// The saved activations and the extras, built straight into e.Terms.
+	first := len(e.Terms)
+	b := actBuilder{terms: e.Terms, note: s.note, noIDs: true, noBytes: true}
+	s.savedTerms(&b)
+	saved := len(b.terms)
+	if b.err == nil {
+		s.extraTerms(&b)
+	}
+	if b.err != nil {
+		return fmt.Errorf("breakdown: %w", b.err)
+	}
+	e.Terms = b.terms
 	var actBytes float64
-	for _, t := range acts {
-		if t.Name == "input.ids" {
-			continue // the batch itself: input_ids above
+	for i := first; i < len(e.Terms); i++ {
+		t := &e.Terms[i]
+		if in.t > 1 {
+			if t.Group == GroupLogits {
+				t.Coef *= logitScale
+			} else {
+				t.Coef *= layerScale
+			}
 		}
-		t.Peak, t.Phase = true, PhaseForward
-		if t.Group == GroupLogits {
-			t.Coef *= logitScale
-		} else {
-			t.Coef *= layerScale
+		if i < saved {
+			actBytes += t.Feature * t.Coef
+			continue
 		}
-		actBytes += t.Feature * t.Coef
-		e.Terms = append(e.Terms, t)
+		switch t.Name {
+		case "logits.output":
+			t.Phase = ""
+			t.Note = "held by the training loop until the step ends (not saved for backward)"
+		case "ckpt.recompute_layer", "ckpt.recompute_attn":
+			t.Phase = PhaseRecompute
+		default:
+			t.Phase = PhaseLoss
+		}
 	}
 	lg := 8.0
 	if in.w.Precision == BF16Pure {
 		lg = 4
 	}
-	e.addPeak("logits_grad", GroupLogits, in.B*in.S*in.V, "B*S*V", lg*logitScale, PhaseForward).Note =
+	e.addPeak("logits_grad", GroupLogits, in.B*in.S*in.V, "B*S*V", lg*logitScale, PhaseBackward).Note =
 		"nll_loss and log_softmax gradients, live together at the start of backward"
 	if !in.a.NoHead {
-		e.addPeak("head_gradient", GroupGradients, in.V*in.embedWidth()/in.t, "params", c.grad, PhaseForward).Note =
+		e.addPeak("head_gradient", GroupGradients, in.V*in.embedWidth()/in.t, "params", c.grad, PhaseBackward).Note =
 			"the first gradient backward allocates"
 	}
 	if c.temp > 0 {

@@ -315,14 +315,19 @@ func TestBreakdownTimeline(t *testing.T) {
 	if e.Peak <= e.Steady+e.Group(GroupActivations)-e.Group(GroupGradients) {
 		t.Errorf("peak %d must hold the activations %d over the states", e.Peak, e.Group(GroupActivations))
 	}
-	// Small activations: the optimizer step (states + grads + temporaries) is the peak.
+	// Small activations: the optimizer step (states + grads + temporaries,
+	// and the logits the training loop still holds) is the peak.
 	e, err = Predict("breakdown", a, Workload{Batch: 1, Seq: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmp, _ := e.Term("optimizer_step_temporaries")
-	if e.Peak != e.Steady+tmp.Bytes {
-		t.Errorf("small batch: got peak %d, want steady %d + temporaries %d", e.Peak, e.Steady, tmp.Bytes)
+	lo, ok := e.Term("logits.output")
+	if want := uint64(1 * 8 * 50257 * 4); !ok || lo.Bytes != want || lo.Phase != "" || !lo.Peak {
+		t.Errorf("logits.output: got %+v, want %d bytes, peak only, whole step", lo, want)
+	}
+	if e.Peak != e.Steady+lo.Bytes+tmp.Bytes {
+		t.Errorf("small batch: got peak %d, want steady %d + logits %d + temporaries %d", e.Peak, e.Steady, lo.Bytes, tmp.Bytes)
 	}
 }
 

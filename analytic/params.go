@@ -270,3 +270,106 @@ func countParams(a Arch) (ParamBreakdown, error) {
 	}
 	return b, nil
 }
+
+// paramTotal is countParams(a).Total, and its error, without building the
+// components: the same checked sums in closed form, allocation-free, for
+// Normalize and Predict. a must be normalized (or be checked by Normalize
+// up to its call). Tests hold it equal to Params(a).Total.
+func paramTotal(a Arch) (int64, error) {
+	var c checked
+	H, V := a.Hidden, a.Vocab
+	q := a.Heads * a.HeadDim
+	kv := a.KVHeads * a.HeadDim
+	if a.HeadDim > MaxDim || a.Heads > MaxDim || a.KVHeads > MaxDim {
+		return 0, overflowError(a)
+	}
+	if a.Heads != 0 && q/a.Heads != a.HeadDim {
+		return 0, overflowError(a)
+	}
+	norm := func(width int) int64 {
+		if a.Norm == RMSNorm {
+			return c.mul(width)
+		}
+		return c.mul(2, width)
+	}
+	embedWidth := H
+	if a.EmbedProj != 0 {
+		embedWidth = a.EmbedProj
+	}
+	// Once: embeddings, final norm, head, pooler, OPT projections.
+	once := c.mul(V, embedWidth)
+	if a.MaxPositions > 0 {
+		once = c.add(once, c.mul(a.MaxPositions+a.PositionOffset, H))
+	}
+	if a.TokenTypes > 0 {
+		once = c.add(once, c.mul(a.TokenTypes, H))
+	}
+	if a.EmbedNorm {
+		once = c.add(once, norm(H))
+	}
+	if a.EmbedProj != 0 {
+		once = c.add(once, c.mul(a.EmbedProj, H), c.mul(H, a.EmbedProj))
+	}
+	// One layer.
+	layer := c.add(c.mul(H, q), c.mul(H, kv), c.mul(H, kv))
+	if a.QKVBias {
+		layer = c.add(layer, c.add(c.mul(q), c.mul(2, kv)))
+	}
+	layer = c.add(layer, c.mul(q, H))
+	if a.OutBias {
+		layer = c.add(layer, c.mul(H))
+	}
+	F := a.FFN
+	switch {
+	case a.Experts > 0:
+		n := 3
+		if !a.GatedMLP {
+			n = 2
+		}
+		layer = c.add(layer, c.mul(a.Experts, n, H, F), c.mul(H, a.Experts))
+		if a.MLPBias {
+			per := c.mul(2, F)
+			if !a.GatedMLP {
+				per = c.mul(F)
+			}
+			per = c.add(per, c.mul(H))
+			layer = c.add(layer, c.mul(a.Experts, int(per)))
+		}
+	case a.GatedMLP:
+		layer = c.add(layer, c.mul(H, F), c.mul(H, F), c.mul(F, H))
+		if a.MLPBias {
+			layer = c.add(layer, c.add(c.mul(2, F), c.mul(H)))
+		}
+	default:
+		layer = c.add(layer, c.mul(H, F))
+		if a.MLPBias {
+			layer = c.add(layer, c.mul(F))
+		}
+		layer = c.add(layer, c.mul(F, H))
+		if a.MLPBias {
+			layer = c.add(layer, c.mul(H))
+		}
+	}
+	if a.NormsPerLayer > 0 {
+		layer = c.add(layer, c.mul(a.NormsPerLayer, int(norm(H))))
+	}
+	if a.FinalNorm {
+		once = c.add(once, norm(H))
+	}
+	if !a.NoHead {
+		if !a.TiedHead {
+			once = c.add(once, c.mul(embedWidth, V))
+		}
+		if a.HeadBias {
+			once = c.add(once, c.mul(V))
+		}
+	}
+	if a.Pooler {
+		once = c.add(once, c.add(c.mul(H, H), c.mul(H)))
+	}
+	total := c.add(once, c.mul(a.Layers, int(layer)))
+	if c.overflow {
+		return 0, overflowError(a)
+	}
+	return total, nil
+}

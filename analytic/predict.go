@@ -3,7 +3,6 @@ package analytic
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync/atomic"
 )
@@ -19,28 +18,42 @@ const (
 	// activations are freed, every gradient is live, and the optimizer's
 	// temporaries are allocated.
 	PhaseOptimizer = "optimizer"
+
+	// PhaseLoss, PhaseBackward and PhaseRecompute are moments inside the
+	// PhaseForward window that never overlap: a term limited to one of them
+	// is live on top of the PhaseForward terms at that moment only, and
+	// Totals counts the largest of the three (see Totals).
+	//
+	// PhaseLoss is the end of the forward pass, while the loss is computed:
+	// the logits' shifted and fp32 copies exist, freed before backward.
+	PhaseLoss = "loss"
+	// PhaseBackward is the start of the backward pass: the loss's and the
+	// logits' gradients and the LM head's first gradient.
+	PhaseBackward = "backward"
+	// PhaseRecompute is later in the backward pass, under activation
+	// checkpointing: the one layer (or attention core) recomputed at a time.
+	PhaseRecompute = "recompute"
 )
 
 // ErrNotApplicable is returned (wrapped) by Predict when a formula does not
 // cover the workload, e.g. a training-only formula asked about inference.
 var ErrNotApplicable = errors.New("formula does not apply")
 
-// formula is one named model of memory.
+// formula is one named model of memory; run dispatches to its function.
 type formula struct {
 	name string
 	doc  string
-	fn   func(e *Estimate, in *inputs) error
 }
 
 // formulas lists every model Predict knows, in the order Formulas returns.
 var formulas = []formula{
-	{"seed", "the seed article as written: 16N + 8BD steady, L(14E+4BSS) + 6BSV activations, +4BSV at backward", predictSeed},
-	{"breakdown", "per-tensor account of a PyTorch step: states by precision and optimizer, saved activations, logits, optimizer temporaries, CUDA context", predictBreakdown},
-	{"korthikanti", "Korthikanti et al. 2022: sbh(34 + 5as/h) per layer with TP/SP/recomputation, plus model states", predictKorthikanti},
-	{"megatron", "Megatron-LM theoretical_memory_usage.py: 18 B/param (6 + 12/DP distributed), Table 2 activations, x1.05", predictMegatron},
-	{"deepspeed", "DeepSpeed model-state estimators: ZeRO-2 4N + 16N/G, ZeRO-3 4*largest_layer + 18N/G (no activations)", predictDeepSpeed},
-	{"eleuther", "EleutherAI Transformer Math 101: weights + optimizer + gradients + Korthikanti activations; inference 1.2x weights", predictEleuther},
-	{"accelerate", "Hugging Face accelerate estimate-memory: weights, 4x weights for Adam training (batch 1, no activations)", predictAccelerate},
+	{"seed", "the seed article as written: 16N + 8BD steady, L(14E+4BSS) + 6BSV activations, +4BSV at backward"},
+	{"breakdown", "per-tensor account of a PyTorch step: states by precision and optimizer, saved activations, logits, optimizer temporaries, CUDA context"},
+	{"korthikanti", "Korthikanti et al. 2022: sbh(34 + 5as/h) per layer with TP/SP/recomputation, plus model states"},
+	{"megatron", "Megatron-LM theoretical_memory_usage.py: 18 B/param (6 + 12/DP distributed), Table 2 activations, x1.05"},
+	{"deepspeed", "DeepSpeed model-state estimators: ZeRO-2 4N + 16N/G, ZeRO-3 4*largest_layer + 18N/G (no activations)"},
+	{"eleuther", "EleutherAI Transformer Math 101: weights + optimizer + gradients + Korthikanti activations; inference 1.2x weights"},
+	{"accelerate", "Hugging Face accelerate estimate-memory: weights, 4x weights for Adam training (batch 1, no activations)"},
 }
 
 // Formulas returns the names Predict accepts, the primary three first.
@@ -88,6 +101,20 @@ type inputs struct {
 // cover the workload (ErrNotApplicable) and sizes over MaxBytes
 // (ErrOverflow).
 func Predict(name string, a Arch, w Workload) (Estimate, error) {
+	var e Estimate
+	if err := PredictInto(&e, name, a, w); err != nil {
+		return Estimate{}, err
+	}
+	return e, nil
+}
+
+// PredictInto is Predict writing into *e, reusing the capacity of e.Terms:
+// a caller that predicts many times (a solver, a sweep) allocates nothing
+// once e.Terms is large enough. Every field of *e is overwritten; on error
+// *e is left zero except for the capacity of e.Terms. The terms of a
+// previous result are overwritten, so copy them first if they are still
+// needed.
+func PredictInto(e *Estimate, name string, a Arch, w Workload) error {
 	var f *formula
 	for i := range formulas {
 		if formulas[i].name == name {
@@ -95,24 +122,62 @@ func Predict(name string, a Arch, w Workload) (Estimate, error) {
 			break
 		}
 	}
+	terms := e.Terms[:0]
+	*e = Estimate{Terms: terms}
 	if f == nil {
-		return Estimate{}, fmt.Errorf("unknown formula %q; use one of %s", name, strings.Join(Formulas(), ", "))
+		return fmt.Errorf("unknown formula %q; use one of %s", name, strings.Join(Formulas(), ", "))
 	}
 	var in inputs
 	if err := in.prepare(a, w); err != nil {
-		return Estimate{}, err
+		return err
 	}
-	e := Estimate{Formula: name, Params: in.n}
-	if name != "breakdown" || in.w.Inference { // breakdown sizes its own, once it knows the activations
-		e.Terms = make([]Term, 0, 12)
+	if n := f.maxTerms(); cap(terms) < n {
+		terms = make([]Term, 0, n)
 	}
-	if err := f.fn(&e, &in); err != nil {
-		return Estimate{}, err
+	*e = Estimate{Formula: name, Params: in.n, Terms: terms}
+	if err := f.run(e, &in); err != nil {
+		*e = Estimate{Terms: terms[:0]}
+		return err
 	}
 	if err := e.Recompute(); err != nil {
-		return Estimate{}, fmt.Errorf("%s: %w", name, err)
+		*e = Estimate{Terms: terms[:0]}
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	return e, nil
+	return nil
+}
+
+// run computes formula f, calling its function directly (not through a
+// func value, so that the compiler sees where e and in go and keeps them
+// on the caller's stack).
+func (f *formula) run(e *Estimate, in *inputs) error {
+	switch f.name {
+	case "seed":
+		return predictSeed(e, in)
+	case "breakdown":
+		return predictBreakdown(e, in)
+	case "korthikanti":
+		return predictKorthikanti(e, in)
+	case "megatron":
+		return predictMegatron(e, in)
+	case "deepspeed":
+		return predictDeepSpeed(e, in)
+	case "eleuther":
+		return predictEleuther(e, in)
+	case "accelerate":
+		return predictAccelerate(e, in)
+	}
+	return fmt.Errorf("formula %q has no function (a bug)", f.name)
+}
+
+// maxTerms is the capacity PredictInto gives a new Estimate.Terms: more
+// than the formula ever writes (the breakdown: at most 29 saved
+// activations, 5 extras and 11 terms of its own; the others at most 12), so
+// that this allocation is the only one.
+func (f *formula) maxTerms() int {
+	if f.name == "breakdown" {
+		return 48
+	}
+	return 12
 }
 
 // prepare normalizes a, fills w's defaults, checks both and counts the
@@ -165,12 +230,12 @@ func normalizedParams(a Arch) (Arch, int64, error) {
 	if err := a.Normalize(); err != nil {
 		return a, 0, err
 	}
-	p, err := Params(a)
+	n, err := paramTotal(a) // Params(a).Total without the components
 	if err != nil {
 		return a, 0, err
 	}
-	lastArch.Store(&archCache{in: in, out: a, n: p.Total})
-	return a, p.Total, nil
+	lastArch.Store(&archCache{in: in, out: a, n: n})
+	return a, n, nil
 }
 
 // withDefaults returns w with its zero fields set to their documented
@@ -274,19 +339,31 @@ func (e *Estimate) addPeak(name string, g Group, feature float64, unit string, c
 // It is an error (ErrOverflow) when the product is negative, not a number
 // or above MaxBytes.
 func TermBytes(feature, coef float64) (uint64, error) {
-	x := math.Ceil(feature * coef)
-	if !(x >= 0) || x > float64(MaxBytes) {
+	// ceil(p) >= 0 exactly when p > -1, and ceil(p) <= MaxBytes (an integer)
+	// exactly when p <= MaxBytes; NaN fails both.
+	p := feature * coef
+	if !(p > -1 && p <= float64(MaxBytes)) {
 		return 0, ErrOverflow
 	}
-	return uint64(x), nil
+	if p <= 0 {
+		return 0, nil
+	}
+	// math.Ceil without the call: p <= 2^62, so the conversion truncates
+	// exactly, and at 2^52 and above p is already an integer.
+	n := int64(p)
+	if float64(n) < p {
+		n++
+	}
+	return uint64(n), nil
 }
 
 // Recompute sets every Term's Bytes from its Feature and Coef and then
 // Steady and Peak from the terms (Totals). A calibration that changes
 // coefficients calls it to refresh the totals.
 func (e *Estimate) Recompute() error {
-	for i := range e.Terms {
-		t := &e.Terms[i]
+	terms := e.Terms
+	for i := range terms {
+		t := &terms[i]
 		b, err := TermBytes(t.Feature, t.Coef)
 		if err != nil {
 			return fmt.Errorf("term %s: %w", t.Name, err)
@@ -304,47 +381,90 @@ func (e *Estimate) Recompute() error {
 // Totals adds the terms' Bytes up:
 //
 //	Steady = Σ Bytes of the terms that are not peak-only
-//	Peak   = max over phases P of Σ Bytes of the terms live in P
+//	Peak   = Σ whole-step terms + max(forward window, optimizer phase)
+//	forward window = Σ PhaseForward terms
+//	                 + max(Σ PhaseLoss, Σ PhaseBackward, Σ PhaseRecompute terms)
 //
-// where a term is live in P when its Phase is empty or P. When no term
-// names a phase, Peak is the sum of all terms. Peak is never below Steady.
-// Sums above MaxBytes are ErrOverflow.
+// where the whole-step terms are those whose Phase is empty and the
+// optimizer phase sums the PhaseOptimizer terms. When no term names a
+// phase, Peak is the sum of all terms. Peak is never below Steady. Sums
+// above MaxBytes are ErrOverflow, an unknown Phase an error.
 func (e *Estimate) Totals() (steady, peak uint64, err error) {
-	var all, fwd, opt uint64
+	// sums[phaseSlot(phase)]; every sum stays at most MaxBytes = 2^62, so
+	// adding one more term's Bytes cannot wrap, and only the sums just
+	// changed can pass it.
+	var sums [slotCount]uint64
 	phased := false
-	for i := range e.Terms {
-		t := &e.Terms[i]
+	terms := e.Terms
+	for i := range terms {
+		t := &terms[i]
 		if t.Bytes > MaxBytes {
 			return 0, 0, fmt.Errorf("term %s: %w", t.Name, ErrOverflow)
 		}
 		if !t.Peak {
 			steady += t.Bytes
 		}
-		switch t.Phase {
-		case "":
-			all += t.Bytes
-		case PhaseForward:
-			fwd += t.Bytes
-			phased = true
-		case PhaseOptimizer:
-			opt += t.Bytes
-			phased = true
-		default:
+		k := phaseSlot(t.Phase)
+		if k < 0 {
 			return 0, 0, fmt.Errorf("term %s: unknown phase %q", t.Name, t.Phase)
 		}
-		if steady > MaxBytes || all > MaxBytes || fwd > MaxBytes || opt > MaxBytes {
+		sums[k] += t.Bytes
+		phased = phased || k != slotAll
+		if steady > MaxBytes || sums[k] > MaxBytes {
 			return 0, 0, ErrOverflow
 		}
 	}
+	all, fwd, opt := sums[slotAll], sums[slotForward], sums[slotOptimizer]
 	peak = all + fwd + opt
 	if phased {
-		peak = all + max(fwd, opt)
+		peak = all + max(fwd+max(sums[slotLoss], sums[slotBackward], sums[slotRecompute]), opt)
 	}
 	peak = max(peak, steady)
 	if peak > MaxBytes {
 		return 0, 0, ErrOverflow
 	}
 	return steady, peak, nil
+}
+
+// Slots of Totals's sums, one per phase.
+const (
+	slotAll = iota
+	slotForward
+	slotOptimizer
+	slotLoss
+	slotBackward
+	slotRecompute
+	slotCount
+)
+
+// phaseSlot returns the slot of phase p, or -1 for an unknown phase. It
+// tells the phases apart by length first, which costs less than a string
+// switch.
+func phaseSlot(p string) int {
+	switch len(p) {
+	case 0:
+		return slotAll
+	case len(PhaseForward):
+		if p == PhaseForward {
+			return slotForward
+		}
+	case len(PhaseOptimizer): // and PhaseRecompute
+		if p == PhaseOptimizer {
+			return slotOptimizer
+		}
+		if p == PhaseRecompute {
+			return slotRecompute
+		}
+	case len(PhaseLoss):
+		if p == PhaseLoss {
+			return slotLoss
+		}
+	case len(PhaseBackward):
+		if p == PhaseBackward {
+			return slotBackward
+		}
+	}
+	return -1
 }
 
 // Group returns the sum of the Bytes of e's terms in group g (peak-only

@@ -28,9 +28,9 @@ const (
 // batch 1 are returned as they are; when batch 1 does not fit the result
 // is 0, the Estimate for batch 1 and an error wrapping ErrNoFit.
 func MaxBatch(formula string, a Arch, w Workload, budget uint64) (int, Estimate, error) {
-	return maxFit(formula, "batch", MaxSolveBatch, budget, func(n int) (Estimate, error) {
+	return maxFit(formula, "batch", MaxSolveBatch, budget, func(n int, e *Estimate) error {
 		w.Batch = n
-		return Predict(formula, a, w)
+		return PredictInto(e, formula, a, w)
 	})
 }
 
@@ -47,34 +47,39 @@ func MaxSeq(formula string, a Arch, w Workload, budget uint64) (int, Estimate, e
 	if na.MaxPositions > 0 {
 		limit = na.MaxPositions
 	}
-	return maxFit(formula, "seq", limit, budget, func(n int) (Estimate, error) {
+	return maxFit(formula, "seq", limit, budget, func(n int, e *Estimate) error {
 		w.Seq = n
-		return Predict(formula, na, w)
+		return PredictInto(e, formula, na, w)
 	})
 }
 
 // maxFit finds the largest n in [1, limit] with eval(n).Peak <= budget. An
-// error from eval above 1 (an overflow) counts as "does not fit".
-func maxFit(formula, what string, limit int, budget uint64, eval func(int) (Estimate, error)) (int, Estimate, error) {
-	e1, err := eval(1)
-	if err != nil {
+// error from eval above 1 (an overflow) counts as "does not fit". eval
+// writes into one of two Estimates that the search swaps, so that their
+// terms are allocated once.
+func maxFit(formula, what string, limit int, budget uint64, eval func(int, *Estimate) error) (int, Estimate, error) {
+	var best, cur Estimate // best: the largest n that fits so far
+	if err := eval(1, &best); err != nil {
 		return 0, Estimate{}, err
 	}
-	if e1.Peak > budget {
-		return 0, e1, fmt.Errorf("%s: %w: %s 1 needs %s, %s more than the budget of %s", formula, ErrNoFit, what,
-			FormatBytes(e1.Peak), FormatBytes(e1.Peak-budget), FormatBytes(budget))
+	if best.Peak > budget {
+		return 0, best, fmt.Errorf("%s: %w: %s 1 needs %s, %s more than the budget of %s", formula, ErrNoFit, what,
+			FormatBytes(best.Peak), FormatBytes(best.Peak-budget), FormatBytes(budget))
 	}
-	fits := func(n int) (Estimate, bool) {
-		e, err := eval(n)
-		return e, err == nil && e.Peak <= budget
+	fits := func(n int) bool {
+		if err := eval(n, &cur); err != nil || cur.Peak > budget {
+			return false
+		}
+		best, cur = cur, best
+		return true
 	}
 	if limit > 1 {
-		if e2, err := eval(2); err == nil && e2.Peak == e1.Peak {
-			return 0, e1, fmt.Errorf("%s: %w (%s); the budget does not bound it", formula, ErrUnbounded, what)
+		if err := eval(2, &cur); err == nil && cur.Peak == best.Peak {
+			return 0, best, fmt.Errorf("%s: %w (%s); the budget does not bound it", formula, ErrUnbounded, what)
 		}
 	}
-	lo, best := 1, e1 // lo fits
-	hi := 0           // hi does not fit (0: not found yet)
+	lo := 1 // lo fits
+	hi := 0 // hi does not fit (0: not found yet)
 	for hi == 0 {
 		next := lo * 2
 		if next > limit {
@@ -83,16 +88,16 @@ func maxFit(formula, what string, limit int, budget uint64, eval func(int) (Esti
 		if next == lo {
 			return lo, best, nil
 		}
-		if e, ok := fits(next); ok {
-			lo, best = next, e
+		if fits(next) {
+			lo = next
 		} else {
 			hi = next
 		}
 	}
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
-		if e, ok := fits(mid); ok {
-			lo, best = mid, e
+		if fits(mid) {
+			lo = mid
 		} else {
 			hi = mid
 		}

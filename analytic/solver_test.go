@@ -77,12 +77,32 @@ func BenchmarkMaxBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkBreakdown is one full breakdown estimate (every term, steady and
+// peak) of GPT-2 124M, reusing the Estimate as a solver or a sweep does.
 func BenchmarkBreakdown(b *testing.B) {
 	a := memPreset(b, "gpt2")
 	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
-	if _, err := Predict("breakdown", a, w); err != nil {
-		b.Skip(err)
+	var e Estimate
+	if err := PredictInto(&e, "breakdown", a, w); err != nil {
+		b.Fatal(err)
 	}
+	want := e.Peak
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := PredictInto(&e, "breakdown", a, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if e.Peak != want || len(e.Terms) < 30 {
+		b.Fatalf("got peak %d with %d terms, want %d", e.Peak, len(e.Terms), want)
+	}
+}
+
+// BenchmarkBreakdownPredict is BenchmarkBreakdown through Predict, which
+// allocates a new Estimate.Terms each time.
+func BenchmarkBreakdownPredict(b *testing.B) {
+	a := memPreset(b, "gpt2")
+	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Predict("breakdown", a, w); err != nil {

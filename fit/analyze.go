@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/memval/memval/analytic"
 )
@@ -19,6 +20,7 @@ type Options struct {
 	Level      float64  // confidence level of the intervals; 0: 0.95
 	Group      string   // select one group (see SelectGroup)
 	AllowMixed bool     // analyse runs of several groups together
+	Terms      TermMode // per term, per category or auto; "": TermsAuto
 }
 
 // Point is one run's prediction and measurement of one quantity.
@@ -106,6 +108,11 @@ func Analyze(runs []Run, opts Options) (*Analysis, error) {
 	if opts.Folds < 0 || opts.Folds == 1 {
 		return nil, fmt.Errorf("%w: folds %d: want 0 (leave-one-out) or at least 2", ErrBadOption, opts.Folds)
 	}
+	mode, err := ParseTermMode(string(opts.Terms))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+	}
+	opts.Terms = mode
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("%w: no runs to analyse", ErrNoUsableRuns)
 	}
@@ -209,6 +216,7 @@ func Analyze(runs []Run, opts Options) (*Analysis, error) {
 func (an *Analysis) quantity(f string, q Quantity, warn func(Warning)) QuantityAnalysis {
 	qa := QuantityAnalysis{Quantity: q}
 	var samples []termSample
+	var live [][]analytic.Term
 	var y []float64
 	var used []int
 	sumMismatch := 0
@@ -232,11 +240,13 @@ func (an *Analysis) quantity(f string, q Quantity, warn func(Warning)) QuantityA
 			continue
 		}
 		qa.Points = append(qa.Points, Point{Run: i, Predicted: pred, Measured: meas, Rel: RelError(float64(pred), float64(meas)), CVRel: math.NaN()})
-		ts, total := samplesOf(e, q)
+		lt := liveTerms(e, q)
+		ts, total := samplesOf(lt)
 		if len(e.Terms) > 0 && !near(total, float64(pred), 1e-6) && math.Abs(total-float64(pred)) > float64(8*len(e.Terms)) {
 			sumMismatch++
 		}
 		samples = append(samples, ts)
+		live = append(live, lt)
 		y = append(y, float64(meas))
 		used = append(used, i)
 	}
@@ -268,19 +278,40 @@ func (an *Analysis) quantity(f string, q Quantity, warn func(Warning)) QuantityA
 		qa.FitError = "no usable runs"
 		return qa
 	}
-	d, err := buildDesign(samples, y)
+	mode := an.Options.Terms
+	var d *design
+	var err error
+	var why string
+	if mode != TermsPerCategory {
+		d, err = buildDesign(samples, y)
+		if err != nil && mode == TermsAuto && (errors.Is(err, ErrTooFewRuns) || errors.Is(err, ErrCollinear)) {
+			why = fmt.Sprintf("fitted per term category, not per term: %v", err)
+			d, err = nil, nil
+		}
+	}
+	usedMode := TermsPerTerm
+	if d == nil && err == nil {
+		usedMode = TermsPerCategory
+		d, err = categoryDesign(live, y)
+		if err == nil && why != "" {
+			d.notes = append([]string{why}, d.notes...)
+		}
+	}
 	if err == nil && sumMismatch > 0 {
-		d.notes = append(d.notes, fmt.Sprintf("in %d runs the formula's %s is not the sum of its terms; the fit uses the sum", sumMismatch, q))
+		d.notes = append(d.notes, fmt.Sprintf("in %d runs the formula's %s is not the sum of its terms live at it; the fit uses the sum", sumMismatch, q))
 	}
 	var fit *Fit
 	if err == nil {
 		fit, err = calibrate(d, an.Options.Level, an.Options.Folds)
 	}
 	if err != nil {
+		if why != "" {
+			err = fmt.Errorf("%s; per category: %w", strings.TrimPrefix(why, "fitted per term category, not per term: "), err)
+		}
 		qa.FitError = err.Error()
 		return qa
 	}
-	fit.Formula, fit.Quantity, fit.Truth = f, q, an.Options.Truth
+	fit.Formula, fit.Quantity, fit.Truth, fit.Terms = f, q, an.Options.Truth, usedMode
 	for k := range qa.Points {
 		qa.Points[k].CVRel = fit.CVRel[k]
 	}
@@ -288,16 +319,13 @@ func (an *Analysis) quantity(f string, q Quantity, warn func(Warning)) QuantityA
 	return qa
 }
 
-// samplesOf collects e's terms for quantity q (steady: terms that are not
-// peak-only) by name, and their total bytes. A term with no Feature but
-// some Bytes enters with Feature = Bytes and coefficient 1.
-func samplesOf(e *analytic.Estimate, q Quantity) (termSample, float64) {
+// samplesOf collects terms (a quantity's, see liveTerms) by name, and their
+// total bytes. A term with no Feature but some Bytes enters with Feature =
+// Bytes and coefficient 1.
+func samplesOf(terms []analytic.Term) (termSample, float64) {
 	ts := termSample{feat: map[string]float64{}, bytes: map[string]float64{}, unit: map[string]string{}}
 	total := 0.0
-	for _, t := range e.Terms {
-		if q == Steady && t.Peak {
-			continue
-		}
+	for _, t := range terms {
 		feat, coef := t.Feature, t.Coef
 		if feat == 0 && t.Bytes > 0 {
 			feat, coef = float64(t.Bytes), 1

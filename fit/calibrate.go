@@ -25,6 +25,7 @@ const IntervalMethod = "t interval from the residual variance and (A_P^T A_P)^-1
 type Fit struct {
 	Formula  string
 	Quantity Quantity
+	Terms    TermMode // TermsPerTerm or TermsPerCategory: how the columns were formed
 	Truth    Truth
 	Runs     int
 
@@ -196,13 +197,22 @@ func Calibration(peak, steady *Fit, g Group, runs []Run) *analytic.Calibration {
 		s := calibratedFit(steady)
 		c.Steady = &s
 	}
+	// Per-term files stay version 1 so that older memval reads them.
+	if c.Terms != analytic.FitPerCategory && (c.Steady == nil || c.Steady.Terms != analytic.FitPerCategory) {
+		c.Schema = analytic.CalibrationSchemaTerms
+	}
 	c.Notes = append(c.Notes, "intervals: "+IntervalMethod)
 	return c
 }
 
 func calibratedFit(f *Fit) analytic.CalibratedFit {
+	terms := ""
+	if f.Terms == TermsPerCategory {
+		terms = analytic.FitPerCategory
+	}
 	return analytic.CalibratedFit{
 		Quantity:      string(f.Quantity),
+		Terms:         terms,
 		Coefficients:  f.Coefficients,
 		Constant:      roundBytes(f.Constant.Value),
 		ConstantLow:   roundBytes(f.Constant.Low),

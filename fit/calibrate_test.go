@@ -23,6 +23,9 @@ func TestCalibrateRecoversKnownCoefficients(t *testing.T) {
 	if fit == nil {
 		t.Fatalf("peak fit failed: %s", fa.Peak.FitError)
 	}
+	if fit.Terms != TermsPerTerm {
+		t.Errorf("mode: got %q, want %q (enough runs for the per-term fit)", fit.Terms, TermsPerTerm)
+	}
 	want := map[string]struct{ value, original float64 }{
 		"weights+gradients+adam states": {18, 16},
 		"input ids":                     {8, 8},
@@ -206,7 +209,7 @@ func TestBuildDesignFoldsAndDrops(t *testing.T) {
 func samplesFor(runs []Run, q Quantity) []termSample {
 	var out []termSample
 	for _, r := range runs {
-		ts, _ := samplesOf(r.Prediction("seed"), q)
+		ts, _ := samplesOf(liveTerms(r.Prediction("seed"), q))
 		out = append(out, ts)
 	}
 	return out

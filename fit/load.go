@@ -1,7 +1,6 @@
 package fit
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,11 +126,7 @@ func Load(paths ...string) ([]Run, []Warning, error) {
 	var runs []Run
 	var warns []Warning
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read result: %w", err)
-		}
-		r, w, err := parseRun(f, data)
+		r, w, err := readRun(f)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -197,27 +192,6 @@ func expand(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// decodeResult reads result.json bytes. It stands in for
-// profiler.ReadResult's decoder so that the fuzz test can reach it without
-// files.
-func decodeResult(path string, data []byte) (*profiler.Result, error) {
-	var r profiler.Result
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: not a result.json: %w", path, err)
-	}
-	if r.Schema == 0 {
-		return nil, fmt.Errorf("%s: field schema: missing; is this a memval result.json?", path)
-	}
-	if r.Schema > profiler.ResultSchema {
-		return nil, fmt.Errorf("%s: field schema: version %d is newer than this memval reads (%d): upgrade memval", path, r.Schema, profiler.ResultSchema)
-	}
-	if r.Schema < 0 {
-		return nil, fmt.Errorf("%s: field schema: %d is not a version", path, r.Schema)
-	}
-	return &r, nil
-}
-
 // scenarioView is the part of the scenario spec that fit reads: its
 // resolved arch and workload, and an optional memory budget.
 type scenarioView struct {
@@ -226,12 +200,20 @@ type scenarioView struct {
 	BudgetBytes uint64             `json:"budget_bytes"`
 }
 
-// parseRun decodes one result.json and classifies it.
-func parseRun(path string, data []byte) (Run, []Warning, error) {
-	res, err := decodeResult(path, data)
+// readRun reads one result.json with profiler.ReadResult (errors name the
+// file and the field) and classifies it.
+func readRun(path string) (Run, []Warning, error) {
+	res, err := profiler.ReadResult(path)
 	if err != nil {
 		return Run{}, nil, err
 	}
+	r, w := classifyRun(path, res)
+	return r, w, nil
+}
+
+// classifyRun reads the scenario, environment and summary of a decoded
+// result.
+func classifyRun(path string, res *profiler.Result) (Run, []Warning) {
 	r := Run{Path: path, Result: res}
 	var warns []Warning
 	warn := func(field, format string, args ...any) {
@@ -280,7 +262,7 @@ func parseRun(path string, data []byte) (Run, []Warning, error) {
 		r.Excluded = "no predictions"
 		warn("predictions", "missing: the run was profiled, not validated (run memval validate); left out")
 	}
-	return r, warns, nil
+	return r, warns
 }
 
 // Groups lists the groups of runs in the order of their first run, with how

@@ -105,8 +105,13 @@ func FuzzLoadResult(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"scenario":{"workload":{"batch":-1}},"predictions":[{"formula":"seed"}]}`))
 	f.Add([]byte(`{"schema":2}`))
 	f.Add([]byte(`[]`))
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, warns, err := parseRun("result.json", data)
+		path := filepath.Join(dir, ResultFile)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, warns, err := readRun(path)
 		if err != nil {
 			if !strings.Contains(err.Error(), "result.json") {
 				t.Fatalf("error %q does not name the file", err)

@@ -245,7 +245,12 @@ func (an *Analysis) headlineMarkdown(w io.Writer) {
 func fitMarkdown(w io.Writer, f *Fit) {
 	fmt.Fprintf(w, "%d runs; relative residual sigma %s; condition number %s; %s cross validation: median APE %s, max APE %s.\n\n",
 		f.Runs, pct(f.ResidualSigma), sig(f.Condition), f.CVMethod, pct(f.CV.MedianAPE), pct(f.CV.MaxAPE))
-	fmt.Fprintf(w, "| term | unit | formula | fitted | %g %% interval |\n|---|---|---:|---:|---|\n", 100*f.Level)
+	term := "term"
+	if f.Terms == TermsPerCategory {
+		term = "category"
+		fmt.Fprintf(w, "Fitted per term category: each value is a factor on the formula's own bytes of that category (1 = the formula as it is); the categories' terms are listed below.\n\n")
+	}
+	fmt.Fprintf(w, "| %s | unit | formula | fitted | %g %% interval |\n|---|---|---:|---:|---|\n", term, 100*f.Level)
 	for _, c := range f.Coefficients {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", c.Term, unitLabel(c), sig(c.Original), sig(c.Value), interval(c, sig))
 	}
@@ -296,6 +301,13 @@ func (an *Analysis) WriteHeadline(w io.Writer) error {
 		return fmt.Errorf("write headline: %w", err)
 	}
 	fmt.Fprintf(w, "(%d runs, %s truth; errors are APE; after = calibrated, %s cross-validated)\n", len(an.Runs), an.Options.Truth, an.cvMethod())
+	for _, f := range an.Formulas {
+		for _, qa := range []QuantityAnalysis{f.Peak, f.Steady} {
+			if qa.Fit != nil && qa.Fit.Terms == TermsPerCategory {
+				fmt.Fprintf(w, "%s %s: calibrated per term category (%s)\n", f.Formula, qa.Quantity, categoryReason(qa.Fit))
+			}
+		}
+	}
 	return nil
 }
 
@@ -310,4 +322,15 @@ func (an *Analysis) cvMethod() string {
 		return fmt.Sprintf("%d-fold", an.Options.Folds)
 	}
 	return "leave-one-out"
+}
+
+// categoryReason says why a fit is per category: the fall-back note, or
+// that it was asked for.
+func categoryReason(f *Fit) string {
+	for _, n := range f.Notes {
+		if strings.HasPrefix(n, "fitted per term category, not per term: ") {
+			return strings.TrimPrefix(n, "fitted per term category, not per term: ")
+		}
+	}
+	return "--terms category"
 }

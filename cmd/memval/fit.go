@@ -23,6 +23,7 @@ type fitOptions struct {
 	group      string
 	allowMixed bool
 	folds      int
+	terms      string
 
 	stdout, stderr io.Writer
 }
@@ -47,6 +48,11 @@ It then refits each formula's term coefficients, plus a constant for the
 CUDA context and workspaces, by non-negative least squares on relative
 error, with confidence intervals, and measures the calibrated error by
 cross validation (leave-one-out, or --folds K) on runs left out of each fit.
+With --terms auto (the default) a formula whose terms need more runs than
+there are (runs >= coefficients + 2) or that are collinear is fitted per
+term category instead: one factor per category (per_param, activations,
+scores, logits, kv_cache, overhead) on the formula's own bytes, plus the
+constant; the report says why.
 
 Into --out it writes report.md with its charts (PNG and SVG) and one
 calibration-<formula>.json per formula that could be fitted, for
@@ -71,6 +77,7 @@ framework (torch max/steady reserved), allocated (torch max/steady allocated).`,
 	f.StringVar(&opts.group, "group", "", "analyse only the runs of this GPU/driver/torch group (a part of its name is enough)")
 	f.BoolVar(&opts.allowMixed, "allow-mixed", false, "analyse runs of different GPUs, drivers or torch versions together")
 	f.IntVar(&opts.folds, "folds", 0, "cross-validation folds (0: leave-one-out)")
+	f.StringVar(&opts.terms, "terms", "auto", "what to fit: term (a coefficient per term), category (a factor per term category: per_param, activations, scores, logits, kv_cache, overhead) or auto (per term when the runs are enough, else per category)")
 	return cmd
 }
 
@@ -82,6 +89,10 @@ func runFit(_ context.Context, opts *fitOptions) error {
 	if opts.folds < 0 || opts.folds == 1 {
 		return usagef("--folds %d: want 0 (leave-one-out) or at least 2", opts.folds)
 	}
+	terms, err := fit.ParseTermMode(opts.terms)
+	if err != nil {
+		return usagef("--terms: %v", err)
+	}
 	if opts.out == "" {
 		return usagef("--out: empty; name a folder for the report")
 	}
@@ -91,7 +102,7 @@ func runFit(_ context.Context, opts *fitOptions) error {
 	}
 	an, err := fit.Analyze(runs, fit.Options{
 		Formulas: opts.formulas, Truth: truth, Folds: opts.folds,
-		Group: opts.group, AllowMixed: opts.allowMixed,
+		Group: opts.group, AllowMixed: opts.allowMixed, Terms: terms,
 	})
 	if err != nil {
 		if errors.Is(err, fit.ErrMixedGroups) || errors.Is(err, fit.ErrBadOption) || errors.Is(err, fit.ErrNoUsableRuns) {

@@ -18,12 +18,12 @@ func TestFitFlags(t *testing.T) {
 	var got *fitOptions
 	c := newFitCmdWith(streams{}, func(_ context.Context, o *fitOptions) error { got = o; return nil })
 	c.SetArgs([]string{"a", "b/*", "--out", "o", "--formula", "seed,breakdown", "--truth", "framework",
-		"--group", "H100", "--allow-mixed", "--folds", "5"})
+		"--group", "H100", "--allow-mixed", "--folds", "5", "--terms", "category"})
 	if err := c.Execute(); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(got.results, " ") != "a b/*" || got.out != "o" || strings.Join(got.formulas, ",") != "seed,breakdown" ||
-		got.truth != "framework" || got.group != "H100" || !got.allowMixed || got.folds != 5 {
+		got.truth != "framework" || got.group != "H100" || !got.allowMixed || got.folds != 5 || got.terms != "category" {
 		t.Errorf("got %+v", got)
 	}
 	c = newFitCmdWith(streams{}, func(_ context.Context, o *fitOptions) error { got = o; return nil })
@@ -31,7 +31,7 @@ func TestFitFlags(t *testing.T) {
 	if err := c.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if got.out != "fit-report" || got.truth != "device" || got.folds != 0 || got.allowMixed {
+	if got.out != "fit-report" || got.truth != "device" || got.folds != 0 || got.allowMixed || got.terms != "auto" {
 		t.Errorf("defaults: got %+v", got)
 	}
 }
@@ -73,6 +73,7 @@ func TestFitBadInput(t *testing.T) {
 		{"fit", fitRuns, "--folds", "1"},
 		{"fit", fitRuns, "--formula", "nope"},
 		{"fit", fitRuns, "--group", "A100"},
+		{"fit", fitRuns, "--terms", "groups"},
 	} {
 		code, _, errw := runCLI(t, append(args, "--out", out)...)
 		if code != exitUsage {
