@@ -96,6 +96,7 @@ func BenchmarkBreakdown(b *testing.B) {
 	if e.Peak != want || len(e.Terms) < 30 {
 		b.Fatalf("got peak %d with %d terms, want %d", e.Peak, len(e.Terms), want)
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "estimates/s")
 }
 
 // BenchmarkBreakdownPredict is BenchmarkBreakdown through Predict, which
