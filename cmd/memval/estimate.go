@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -113,6 +114,34 @@ type estimateReport struct {
 	MaxSeq    *int                `json:"max_seq,omitempty"`
 	Results   []fitResult         `json:"results,omitempty"`
 	Skipped   []string            `json:"skipped,omitempty"`
+	// SeedRules, with the seed formula: the article's model memory per
+	// dtype and its rules of thumb (inference ~2x, training ~4x).
+	SeedRules []seedRule `json:"seed_rules,omitempty"`
+}
+
+// seedRule is the seed article's model memory at one dtype.
+type seedRule struct {
+	DType          string `json:"dtype"`
+	ModelBytes     uint64 `json:"model_bytes"`
+	InferenceBytes uint64 `json:"inference_bytes"` // 2x model memory
+	TrainingBytes  uint64 `json:"training_bytes"`  // 4x model memory
+}
+
+// seedRules computes the seed's model memory rules for n parameters.
+func seedRules(n int64) ([]seedRule, error) {
+	var rules []seedRule
+	for _, dt := range []string{"fp32", "fp16", "bf16", "int8", "int4"} {
+		bpp, err := analytic.DTypeBytes(dt)
+		if err != nil {
+			return nil, err
+		}
+		m, inf, tr, err := analytic.ModelMemory(n, bpp)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, seedRule{DType: dt, ModelBytes: m, InferenceBytes: inf, TrainingBytes: tr})
+	}
+	return rules, nil
 }
 
 type modelReport struct {
@@ -304,6 +333,11 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 		rep.Workload = w
 	}
 	rep.Model = modelReport{Arch: a, Params: rep.Estimates[0].Params}
+	if slices.Contains(formulas, "seed") {
+		if rep.SeedRules, err = seedRules(rep.Model.Params); err != nil {
+			return predictError("seed", err)
+		}
+	}
 	if gpu != nil {
 		first := rep.Results[0]
 		rep.Fits = &first.Fits
@@ -396,6 +430,17 @@ func printEstimate(out io.Writer, rep estimateReport, o *estimateOptions) error 
 				fmt.Fprintf(&b, "  warning: %s\n", wn)
 			}
 			b.WriteString(verdict(r, rep.GPU, e, size))
+		}
+	}
+	if len(rep.SeedRules) > 0 {
+		b.WriteString("\nseed rules of thumb: model memory = N x bytes per parameter; inference ~2x, training ~4x\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  dtype\tmodel\tinference (2x)\ttraining (4x)\t")
+		for _, r := range rep.SeedRules {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", r.DType, size(r.ModelBytes), size(r.InferenceBytes), size(r.TrainingBytes))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 	}
 	for _, s := range rep.Skipped {

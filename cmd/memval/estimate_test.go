@@ -176,3 +176,30 @@ func FuzzEstimateFlags(f *testing.F) {
 		}
 	})
 }
+
+// TestEstimateSeedRules checks the seed's model memory per dtype and its 2x
+// and 4x rules on the seed's own example (123,417,600 parameters
+// recomputed: fp32 493,670,400 B).
+func TestEstimateSeedRules(t *testing.T) {
+	code, out, errw := runCLI(t, "estimate", "--model", "seed-example", "--batch", "1", "--seq", "512", "--formula", "seed", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errw)
+	}
+	var rep estimateReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"fp32": 493670400, "fp16": 246835200, "bf16": 246835200, "int8": 123417600, "int4": 61708800}
+	if len(rep.SeedRules) != len(want) {
+		t.Fatalf("got %d seed rules, want %d", len(rep.SeedRules), len(want))
+	}
+	for _, r := range rep.SeedRules {
+		if r.ModelBytes != want[r.DType] || r.InferenceBytes != 2*want[r.DType] || r.TrainingBytes != 4*want[r.DType] {
+			t.Errorf("%s: got model %d, inference %d, training %d; want %d, 2x, 4x", r.DType, r.ModelBytes, r.InferenceBytes, r.TrainingBytes, want[r.DType])
+		}
+	}
+	code, out, _ = runCLI(t, "estimate", "--model", "gpt2", "--formula", "breakdown", "--json")
+	if code != 0 || strings.Contains(out, "seed_rules") {
+		t.Errorf("breakdown alone: exit %d, seed_rules present %v; want 0 and absent", code, strings.Contains(out, "seed_rules"))
+	}
+}
