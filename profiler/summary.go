@@ -229,7 +229,10 @@ func steadyLevel(rows []Sample, events []Event, start, end int64) uint64 {
 				vals = append(vals, rows[k].Used)
 				n++
 			}
-			if n == 0 && k < len(rows) { // a window shorter than the interval: the next reading
+			// A window shorter than the interval: the next reading, unless
+			// the window closes with the scenario's "done" (the next reading
+			// may then come after the process freed its memory or exited).
+			if n == 0 && k < len(rows) && !(i+1 < len(phases) && phases[i+1].Phase == "done") {
 				vals = append(vals, rows[k].Used)
 			}
 		}

@@ -105,3 +105,33 @@ func ExampleFormatBytes() {
 	// 1.5 MiB
 	// 80.00 GiB
 }
+
+// TestSteadyLevelSkipsReadingAfterDone: when the last step's window is
+// shorter than the sampling interval and closes with "done", the reading
+// after it (the process has freed its memory) is not the steady level.
+func TestSteadyLevelSkipsReadingAfterDone(t *testing.T) {
+	const ms = int64(1e6)
+	gib := uint64(1 << 30)
+	rows := []Sample{
+		{TNS: 1 * ms, Used: 0},
+		{TNS: 2 * ms, Used: 5 * gib}, // step 0
+		{TNS: 3 * ms, Used: 4 * gib}, // between steps 2 and 3
+		{TNS: 4 * ms, Used: 6 * gib}, // step 3
+		{TNS: 5 * ms, Used: 0},       // after done: memory freed
+	}
+	step := func(i int) *int { return &i }
+	events := []Event{
+		{Kind: "phase", Phase: "step_start", T: 1500000, Step: step(0)},
+		{Kind: "phase", Phase: "step_end", T: 1600000, Step: step(0)},
+		{Kind: "phase", Phase: "step_start", T: 1700000, Step: step(1)},
+		{Kind: "phase", Phase: "step_end", T: 1800000, Step: step(1)},
+		{Kind: "phase", Phase: "step_start", T: 1900000, Step: step(2)},
+		{Kind: "phase", Phase: "step_end", T: 2500000, Step: step(2)},
+		{Kind: "phase", Phase: "step_start", T: 3500000, Step: step(3)},
+		{Kind: "phase", Phase: "step_end", T: 4500000, Step: step(3)},
+		{Kind: "phase", Phase: "done", T: 4600000},
+	}
+	if got := steadyLevel(rows, events, 1*ms, 5*ms); got != 4*gib {
+		t.Fatalf("got steady %d, want %d (the reading between steps 2 and 3, not the one after done)", got, 4*gib)
+	}
+}
