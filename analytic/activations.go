@@ -6,6 +6,8 @@ import "fmt"
 const (
 	noteMeasured = "measured: torch 1.13 CPU saved_tensors_hooks (scenarios/train.py)"
 	noteDerived  = "derived, not yet measured"
+	// noteHeldLogits is the breakdown's note on logits.output.
+	noteHeldLogits = "held by the training loop until the step ends (not saved for backward)"
 )
 
 // SavedActivations lists, tensor by tensor, the bytes PyTorch eager
@@ -125,21 +127,30 @@ func ActivationExtras(a Arch, w Workload) ([]Term, error) {
 }
 
 // extraTerms adds the terms of ActivationExtras.
+//
+// Under b.breakdown the extras take the phases of predictBreakdown's step:
+// logits.output is held for the whole step (phase "", with its own note),
+// the recomputed layer or attention core is PhaseRecompute and the rest
+// (the loss's copies) PhaseLoss.
 func (s *actShape) extraTerms(b *actBuilder) {
+	held, loss, recompute, heldNote := slotForward, slotForward, slotForward, b.note
+	if b.breakdown {
+		held, loss, recompute, heldNote = slotAll, slotLoss, slotRecompute, noteHeldLogits
+	}
 	bsv := s.B * (s.S - 1) * s.V
 	logitsDT := s.a
 	if s.llama {
 		logitsDT = 4 // HF Llama upcasts the logits with .float()
 		if s.a != 4 {
-			b.add("logits.output16", GroupLogits, s.B*s.S*s.V, "B*S*V", s.a)
+			b.put("logits.output16", GroupLogits, s.B*s.S*s.V, "B*S*V", s.a, loss, b.note)
 		}
 	}
-	b.add("logits.output", GroupLogits, s.B*s.S*s.V, "B*S*V", logitsDT)
+	b.put("logits.output", GroupLogits, s.B*s.S*s.V, "B*S*V", logitsDT, held, heldNote)
 	if s.B > 1 {
-		b.add("logits.shifted", GroupLogits, bsv, "B*(S-1)*V", logitsDT)
+		b.put("logits.shifted", GroupLogits, bsv, "B*(S-1)*V", logitsDT, loss, b.note)
 	}
 	if s.autocast && logitsDT != 4 {
-		b.add("logits.fp32_copy", GroupLogits, bsv, "B*(S-1)*V", 4)
+		b.put("logits.fp32_copy", GroupLogits, bsv, "B*(S-1)*V", 4, loss, b.note)
 	}
 	switch s.ckpt {
 	case FullCheckpointing:
@@ -147,14 +158,14 @@ func (s *actShape) extraTerms(b *actBuilder) {
 		one.ckpt, one.L = NoCheckpointing, 1
 		inner := actBuilder{sumOnly: true}
 		one.layerTerms(&inner)
-		b.add("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1)
+		b.put("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
 	case SelectiveCheckpointing:
 		if !s.flash {
 			var one actShape = *s
 			one.ckpt, one.L = NoCheckpointing, 1
 			inner := actBuilder{sumOnly: true}
 			one.attnCore(&inner)
-			b.add("ckpt.recompute_attn", GroupActivations, float64(inner.sum), "bytes", 1)
+			b.put("ckpt.recompute_attn", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
 		}
 	}
 }
@@ -192,11 +203,11 @@ func (s *actShape) init(a Arch, w Workload) error {
 	if err != nil {
 		return err
 	}
-	return s.initDefaulted(a, w)
+	return s.initDefaulted(&a, &w)
 }
 
 // initDefaulted is init for a w whose defaults are already filled.
-func (s *actShape) initDefaulted(a Arch, w Workload) error {
+func (s *actShape) initDefaulted(a *Arch, w *Workload) error {
 	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
 		return &FieldError{Field: "layers", Value: a.Layers,
 			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
@@ -281,9 +292,15 @@ func (s *actShape) maskBytes(dt float64) float64 {
 // actBuilder appends terms, computing Bytes and keeping the first error.
 // With sumOnly it appends nothing and adds the Bytes of the terms up to the
 // first error into sum instead. With noIDs it checks the input.ids term but
-// leaves it out (the breakdown counts the batch itself). With noBytes it
-// checks each term as TermBytes does but leaves Bytes 0 for the caller's
-// Estimate.Recompute.
+// leaves it out (the breakdown counts the batch itself).
+//
+// The breakdown (predictBreakdown) sets three more things so that it needs
+// no second pass over the terms: breakdown, which gives the extras their
+// phases of the step (see extraTerms); scaled, which multiplies each Coef by
+// logitScale (group logits) or layerScale (the rest) after the unscaled
+// term passed TermBytes's check; and sumFeatures, which adds each term's
+// Feature*Coef (scaled) into features. Every term's Bytes and phase slot
+// also go into tally.
 type actBuilder struct {
 	terms   []Term
 	note    string
@@ -291,36 +308,58 @@ type actBuilder struct {
 	sum     uint64
 	sumOnly bool
 	noIDs   bool
-	noBytes bool
+
+	breakdown, scaled, sumFeatures bool
+	layerScale, logitScale         float64
+	features                       float64
+	tally                          tally
 }
 
+// add adds a term of the forward window: Peak, PhaseForward, b.note.
 func (b *actBuilder) add(name string, g Group, feature float64, unit string, coef float64) {
+	b.put(name, g, feature, unit, coef, slotForward, b.note)
+}
+
+// put adds a peak-only term limited to the phase of slot, with note.
+// Terms with a zero Feature or Coef are left out.
+func (b *actBuilder) put(name string, g Group, feature float64, unit string, coef float64, slot int, note string) {
 	if b.err != nil || feature == 0 || coef == 0 {
 		return
 	}
-	var n uint64
-	if b.noBytes {
-		if p := feature * coef; !(p > -1 && p <= float64(MaxBytes)) { // TermBytes's check
-			b.err = fmt.Errorf("saved activations %s: %w", name, ErrOverflow)
-			return
+	p := feature * coef
+	if !(p > -1 && p <= float64(MaxBytes)) { // TermBytes's check
+		b.err = fmt.Errorf("saved activations %s: %w", name, ErrOverflow)
+		return
+	}
+	if b.scaled {
+		if g == GroupLogits {
+			coef *= b.logitScale
+		} else {
+			coef *= b.layerScale
 		}
-	} else {
-		var err error
-		if n, err = TermBytes(feature, coef); err != nil {
-			b.err = fmt.Errorf("saved activations %s: %w", name, err)
-			return
+		p = feature * coef
+		if !(p > -1 && p <= float64(MaxBytes)) { // Recompute reports it
+			b.tally.bad, p = true, 0
 		}
 	}
+	n := checkedCeil(p)
 	if b.sumOnly {
 		b.sum += n
 		return
+	}
+	if b.sumFeatures {
+		b.features += p
+	}
+	b.tally.sums[slot] += n // tally.add for a peak-only term
+	if b.tally.sums[slot] > MaxBytes {
+		b.tally.bad = true
 	}
 	// Fill the next slot field by field: appending a Term literal copies the
 	// whole struct through the runtime (typedmemmove), which was a quarter
 	// of a breakdown estimate's time.
 	t := b.next()
 	t.Name, t.Group, t.Feature, t.Unit, t.Coef = name, g, feature, unit, coef
-	t.Bytes, t.Peak, t.Phase, t.Note = n, true, PhaseForward, b.note
+	t.Bytes, t.Peak, t.Phase, t.Note = n, true, slotPhases[slot], note
 }
 
 // next extends b.terms by one Term and returns it; the caller sets every

@@ -67,7 +67,7 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 		return in.inferenceTerms(e)
 	}
 	var s actShape
-	if err := s.initDefaulted(in.a, in.w); err != nil { // in.w has its defaults
+	if err := s.initDefaulted(&in.a, &in.w); err != nil { // in.w has its defaults
 		return fmt.Errorf("breakdown: %w", err)
 	}
 	c := coefsFor(in.w.Precision, in.w.Optimizer)
@@ -90,11 +90,14 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 			layerScale = (tp + r/in.t) / (full + r)
 		}
 	}
-	// The saved activations and the extras, built straight into e.Terms.
+	// The saved activations and the extras, built straight into e.Terms
+	// with their TP scale, phase and Bytes, their sums in b.tally (see
+	// actBuilder).
 	first := len(e.Terms)
-	b := actBuilder{terms: e.Terms, note: s.note, noIDs: true, noBytes: true}
+	b := actBuilder{terms: e.Terms, note: s.note, noIDs: true,
+		breakdown: true, scaled: in.t > 1, layerScale: layerScale, logitScale: logitScale, sumFeatures: true}
 	s.savedTerms(&b)
-	saved := len(b.terms)
+	b.sumFeatures = false // actBytes: the saved activations only
 	if b.err == nil {
 		s.extraTerms(&b)
 	}
@@ -102,30 +105,8 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 		return fmt.Errorf("breakdown: %w", b.err)
 	}
 	e.Terms = b.terms
-	var actBytes float64
-	for i := first; i < len(e.Terms); i++ {
-		t := &e.Terms[i]
-		if in.t > 1 {
-			if t.Group == GroupLogits {
-				t.Coef *= logitScale
-			} else {
-				t.Coef *= layerScale
-			}
-		}
-		if i < saved {
-			actBytes += t.Feature * t.Coef
-			continue
-		}
-		switch t.Name {
-		case "logits.output":
-			t.Phase = ""
-			t.Note = "held by the training loop until the step ends (not saved for backward)"
-		case "ckpt.recompute_layer", "ckpt.recompute_attn":
-			t.Phase = PhaseRecompute
-		default:
-			t.Phase = PhaseLoss
-		}
-	}
+	actBytes := b.features
+	last := len(e.Terms)
 	lg := 8.0
 	if in.w.Precision == BF16Pure {
 		lg = 4
@@ -142,6 +123,13 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	}
 	e.addPeak("allocator_fragmentation", GroupOverhead, actBytes, "activation bytes", 0, PhaseForward).Note =
 		"rounding and fragmentation of the caching allocator; 0 until calibrated"
+	// Steady and Peak without Recompute's pass: the terms added here with
+	// Bytes 0 are counted now, the builder's already are.
+	b.tally.terms(e.Terms[:first])
+	b.tally.terms(e.Terms[last:])
+	if steady, peak, ok := b.tally.totals(); ok {
+		e.Steady, e.Peak, in.totalled = steady, peak, true
+	}
 	switch {
 	case in.t > 1:
 		e.notes(breakdownTPNotes)

@@ -87,6 +87,11 @@ type inputs struct {
 	L, H, h, kv, hd, ffn, V float64 // layers, hidden, heads, kv heads, head dim, d_ff, vocab
 	B, S                    float64 // micro-batch, sequence
 	t, dp                   float64 // tensor- and data-parallel degrees
+
+	// totalled is set by a formula that has filled in every term's Bytes
+	// and e.Steady and e.Peak exactly as Recompute would (see tally), so
+	// that PredictInto skips Recompute.
+	totalled bool
 }
 
 // Predict returns formula's memory prediction for model a running workload
@@ -138,6 +143,9 @@ func PredictInto(e *Estimate, name string, a Arch, w Workload) error {
 	if err := f.run(e, &in); err != nil {
 		*e = Estimate{Terms: terms[:0]}
 		return err
+	}
+	if in.totalled {
+		return nil // the formula set Steady and Peak as Recompute would
 	}
 	if err := e.Recompute(); err != nil {
 		*e = Estimate{Terms: terms[:0]}
@@ -396,48 +404,123 @@ func (e *Estimate) Totals() (steady, peak uint64, err error) {
 
 // totals is Totals, first setting each term's Bytes from its Feature and
 // Coef when recompute is true (one pass over the terms for Recompute).
+//
+// It is the one pass over the terms of most predictions, so it is kept
+// tight: TermBytes's check is written out (and checkedCeil), each term's
+// phase is looked up once, and Peak is always the phased formula, which
+// equals the plain sum when no term names a phase (every phase sum but
+// slotAll is then 0).
 func (e *Estimate) totals(recompute bool) (steady, peak uint64, err error) {
 	// sums[phaseSlot(phase)]; every sum stays at most MaxBytes = 2^62, so
 	// adding one more term's Bytes cannot wrap, and only the sums just
 	// changed can pass it.
 	var sums [slotCount]uint64
-	phased := false
 	terms := e.Terms
 	for i := range terms {
 		t := &terms[i]
+		b := t.Bytes
 		if recompute {
-			b, err := TermBytes(t.Feature, t.Coef)
-			if err != nil {
-				return 0, 0, fmt.Errorf("term %s: %w", t.Name, err)
+			p := t.Feature * t.Coef
+			if !(p > -1 && p <= float64(MaxBytes)) { // TermBytes
+				return 0, 0, fmt.Errorf("term %s: %w", t.Name, ErrOverflow)
 			}
+			b = checkedCeil(p)
 			t.Bytes = b
-		}
-		if t.Bytes > MaxBytes {
+		} else if b > MaxBytes {
 			return 0, 0, fmt.Errorf("term %s: %w", t.Name, ErrOverflow)
 		}
-		if !t.Peak {
-			steady += t.Bytes
-		}
 		k := phaseSlot(t.Phase)
-		if k < 0 {
+		if uint(k) >= uint(len(sums)) {
 			return 0, 0, fmt.Errorf("term %s: unknown phase %q", t.Name, t.Phase)
 		}
-		sums[k] += t.Bytes
-		phased = phased || k != slotAll
+		if !t.Peak {
+			steady += b
+		}
+		sums[k] += b
 		if steady > MaxBytes || sums[k] > MaxBytes {
 			return 0, 0, ErrOverflow
 		}
 	}
-	all, fwd, opt := sums[slotAll], sums[slotForward], sums[slotOptimizer]
-	peak = all + fwd + opt
-	if phased {
-		peak = all + max(fwd+max(sums[slotLoss], sums[slotBackward], sums[slotRecompute]), opt)
-	}
+	// Each sum is at most 2^62, so neither addition wraps.
+	moment := max(sums[slotLoss], sums[slotBackward], sums[slotRecompute])
+	peak = sums[slotAll] + max(sums[slotForward]+moment, sums[slotOptimizer])
 	peak = max(peak, steady)
 	if peak > MaxBytes {
 		return 0, 0, ErrOverflow
 	}
 	return steady, peak, nil
+}
+
+// checkedCeil is ceil(p) for a p that passed TermBytes's check
+// (-1 < p <= MaxBytes): p <= 2^62, so the conversion truncates exactly, at
+// 2^52 and above p is already an integer, and (-1, 0] truncates to 0.
+func checkedCeil(p float64) uint64 {
+	n := int64(p)
+	if float64(n) < p {
+		n++
+	}
+	return uint64(n)
+}
+
+// tally is Totals's sums kept while terms are built, so that a formula
+// that fills in every term's Bytes as it adds it (predictBreakdown) can set
+// Steady and Peak without a second pass over the terms. The sums do not
+// depend on the order the terms are added in; the errors of Totals do, so
+// a tally that meets anything Totals would report (a term or a sum over
+// MaxBytes, an unknown phase) only marks itself bad, and the caller falls
+// back to Recompute, which reports it exactly as before.
+type tally struct {
+	steady uint64
+	sums   [slotCount]uint64
+	bad    bool
+}
+
+// add counts b bytes of a term in phase slot k (counted in steady unless
+// peak). b must be at most MaxBytes and k a valid slot.
+func (s *tally) add(b uint64, peak bool, k int) {
+	if !peak {
+		s.steady += b
+	}
+	s.sums[k] += b // at most 2^62 + 2^62: cannot wrap
+	if s.steady > MaxBytes || s.sums[k] > MaxBytes {
+		s.bad = true
+	}
+}
+
+// terms sets the Bytes of ts from their Feature and Coef, as Recompute
+// does, and counts them.
+func (s *tally) terms(ts []Term) {
+	for i := range ts {
+		t := &ts[i]
+		p := t.Feature * t.Coef
+		k := phaseSlot(t.Phase)
+		if !(p > -1 && p <= float64(MaxBytes)) || uint(k) >= slotCount {
+			s.bad = true
+			return
+		}
+		t.Bytes = checkedCeil(p)
+		s.add(t.Bytes, t.Peak, k)
+	}
+}
+
+// totals returns Steady and Peak as Totals computes them from the same
+// terms, and false where the caller must call Recompute instead.
+func (s *tally) totals() (steady, peak uint64, ok bool) {
+	if s.bad {
+		return 0, 0, false
+	}
+	moment := max(s.sums[slotLoss], s.sums[slotBackward], s.sums[slotRecompute])
+	peak = max(s.sums[slotAll]+max(s.sums[slotForward]+moment, s.sums[slotOptimizer]), s.steady)
+	if peak > MaxBytes {
+		return 0, 0, false
+	}
+	return s.steady, peak, true
+}
+
+// slotPhases is the Phase of each slot of Totals's sums.
+var slotPhases = [slotCount]string{
+	slotAll: "", slotForward: PhaseForward, slotOptimizer: PhaseOptimizer,
+	slotLoss: PhaseLoss, slotBackward: PhaseBackward, slotRecompute: PhaseRecompute,
 }
 
 // Slots of Totals's sums, one per phase.
