@@ -118,36 +118,63 @@ func TestSamplerNowIsMonotonicNS(t *testing.T) {
 // BenchmarkSamplerRate runs the sampler at 100µs (10 kHz) against a cheap
 // fake device for half a second per iteration and reports the sustained rate.
 func BenchmarkSamplerRate(b *testing.B) {
-	d := newFakeDevice(1, 80<<30)
-	for i := 0; i < b.N; i++ {
-		tw, _ := NewTraceWriter(io.Discard)
-		s, _ := NewSampler(d, SamplerOptions{Interval: MinInterval, Trace: tw})
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		t0 := time.Now()
-		s.Run(ctx)
-		cancel()
-		n, _ := s.Counts()
-		b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "samples/s")
+	for _, dev := range benchDevices(b) {
+		b.Run(dev.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				tw, _ := NewTraceWriter(io.Discard)
+				s, _ := NewSampler(dev.d, SamplerOptions{Interval: MinInterval, Trace: tw})
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				t0 := time.Now()
+				s.Run(ctx)
+				cancel()
+				n, _ := s.Counts()
+				secs := time.Since(t0).Seconds()
+				// A tick reads every GPU of the device once.
+				b.ReportMetric(float64(n)/float64(len(s.GPUs()))/secs, "ticks/s")
+				b.ReportMetric(float64(n)/secs, "readings/s")
+			}
+		})
 	}
+}
+
+// benchDevices are the devices the sampler benchmarks run against: a fake
+// single GPU (the sampler's own cost) and the simulated H100 node (8 GPUs
+// through the NVML adapter and go-nvml's mock, as `--device sim` samples).
+func benchDevices(b *testing.B) []struct {
+	name string
+	d    Device
+} {
+	sim, err := NewSim(SimConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sim.Close() })
+	return []struct {
+		name string
+		d    Device
+	}{{"fake-1gpu", newFakeDevice(1, 80<<30)}, {"sim-8gpu", sim}}
 }
 
 // BenchmarkSamplerCPU samples at 1 kHz for a second per iteration and
 // reports the process's CPU time (user + system, getrusage) as a percentage
 // of one core.
 func BenchmarkSamplerCPU(b *testing.B) {
-	d := newFakeDevice(1, 80<<30)
-	for i := 0; i < b.N; i++ {
-		tw, _ := NewTraceWriter(io.Discard)
-		s, _ := NewSampler(d, SamplerOptions{Interval: time.Millisecond, Trace: tw})
-		var r0, r1 syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
-		t0 := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s.Run(ctx)
-		cancel()
-		wall := time.Since(t0)
-		syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
-		cpu := time.Duration(r1.Utime.Nano()-r0.Utime.Nano()) + time.Duration(r1.Stime.Nano()-r0.Stime.Nano())
-		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu%")
+	for _, dev := range benchDevices(b) {
+		b.Run(dev.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				tw, _ := NewTraceWriter(io.Discard)
+				s, _ := NewSampler(dev.d, SamplerOptions{Interval: time.Millisecond, Trace: tw})
+				var r0, r1 syscall.Rusage
+				syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				s.Run(ctx)
+				cancel()
+				wall := time.Since(t0)
+				syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+				cpu := time.Duration(r1.Utime.Nano()-r0.Utime.Nano()) + time.Duration(r1.Stime.Nano()-r0.Stime.Nano())
+				b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu%")
+			}
+		})
 	}
 }
