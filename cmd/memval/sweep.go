@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,15 +17,10 @@ func init() { subcommands = append(subcommands, newSweepCmd) }
 
 // sweepOptions are `memval sweep`'s arguments and flags.
 type sweepOptions struct {
-	grid        string
-	device      string
-	out         string
-	jobs        int
-	interval    time.Duration
-	formula     string
-	tolerance   string
-	calibration string
-	simStep     time.Duration
+	grid string
+	out  string
+	jobs int
+	measureOptions
 
 	streams streams
 }
@@ -62,15 +56,10 @@ input.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&opts.device, "device", "auto", "where to measure: auto, nvml, sim or replay:FILE")
+	opts.measureOptions.bind(f, "the formula judged (default: each spec's, else breakdown)",
+		"relative peak error that passes, e.g. 0.1 or 10% (default: each spec's)")
 	f.StringVar(&opts.out, "out", "", "the sweep's folder, one subfolder per scenario (default out/<grid name>)")
 	f.IntVar(&opts.jobs, "jobs", 1, "scenarios run at once (keep 1 on a real GPU: runs would share its memory)")
-	f.DurationVar(&opts.interval, "interval", 0, "sampling interval (default: the profiler's)")
-	f.StringVar(&opts.formula, "formula", "", "the formula judged (default: each spec's, else breakdown)")
-	f.StringVar(&opts.tolerance, "tolerance", "", "relative peak error that passes, e.g. 0.1 or 10% (default: each spec's)")
-	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; adds the \"calibrated\" prediction")
-	f.DurationVar(&opts.simStep, "sim-step", 0, "wall time of one simulated training step (sim device; default: the simulator's)")
-	f.MarkHidden("sim-step")
 	return c
 }
 
@@ -78,7 +67,7 @@ func runSweep(ctx context.Context, opts *sweepOptions) error {
 	if opts.jobs < 1 {
 		return usagef("--jobs %d: give 1 or more", opts.jobs)
 	}
-	st, err := checkValidateFlags(opts.formula, opts.tolerance, opts.calibration)
+	vo, err := opts.scenarioOptions(opts.streams.err)
 	if err != nil {
 		return err
 	}
@@ -103,19 +92,9 @@ func runSweep(ctx context.Context, opts *sweepOptions) error {
 	bar := newSweepProgress(errw, isTerminal(errw))
 	fmt.Fprintf(errw, "sweep %s: %d scenario(s) into %s\n", grid.Name, len(specs), out)
 	rep, err := scenarios.Sweep(ctx, specs, scenarios.SweepOptions{
-		OutDir: out,
-		Jobs:   opts.jobs,
-		Validate: scenarios.ValidateOptions{
-			Device:      opts.device,
-			Interval:    opts.interval,
-			Formula:     st.formula,
-			Tolerance:   st.tolerance,
-			Calibration: st.calibration,
-			SimStep:     opts.simStep,
-			Stdout:      errw,
-			Stderr:      errw,
-			Tool:        "memval " + version,
-		},
+		OutDir:   out,
+		Jobs:     opts.jobs,
+		Validate: vo,
 		Progress: bar.update,
 	})
 	bar.done()

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/scenarios"
@@ -19,17 +21,35 @@ func init() { subcommands = append(subcommands, newValidateCmd) }
 
 // validateOptions are `memval validate`'s arguments and flags.
 type validateOptions struct {
-	spec        string
+	spec string
+	out  string
+	json bool
+	measureOptions
+
+	streams streams
+}
+
+// measureOptions are the flags validate and sweep share: where a scenario
+// is measured, and how its predictions are judged.
+type measureOptions struct {
 	device      string
-	out         string
 	interval    time.Duration
 	formula     string
 	tolerance   string
 	calibration string
-	json        bool
 	simStep     time.Duration
+}
 
-	streams streams
+// bind adds the shared flags; formulaHelp and toleranceHelp say where each
+// command takes their defaults from.
+func (m *measureOptions) bind(f *pflag.FlagSet, formulaHelp, toleranceHelp string) {
+	f.StringVar(&m.device, "device", "auto", "where to measure: auto, nvml, sim or replay:FILE")
+	f.DurationVar(&m.interval, "interval", 0, "sampling interval (default: the profiler's)")
+	f.StringVar(&m.formula, "formula", "", formulaHelp)
+	f.StringVar(&m.tolerance, "tolerance", "", toleranceHelp)
+	f.StringVar(&m.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; adds the \"calibrated\" prediction")
+	f.DurationVar(&m.simStep, "sim-step", 0, "wall time of one simulated training step (sim device; default: the simulator's)")
+	f.MarkHidden("sim-step")
 }
 
 func newValidateCmd(s streams) *cobra.Command { return newValidateCmdWith(s, runValidate) }
@@ -60,57 +80,48 @@ interrupted; 2 for bad input.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&opts.device, "device", "auto", "where to measure: auto, nvml, sim or replay:FILE")
+	opts.measureOptions.bind(f, "the formula whose miss fails (default: the spec's, else breakdown)",
+		"relative peak error that passes, e.g. 0.1 or 10% (default: the spec's, else 0.1)")
 	f.StringVar(&opts.out, "out", "", "the run's folder (default out/<scenario name>)")
-	f.DurationVar(&opts.interval, "interval", 0, "sampling interval (default: the profiler's)")
-	f.StringVar(&opts.formula, "formula", "", "the formula whose miss fails (default: the spec's, else breakdown)")
-	f.StringVar(&opts.tolerance, "tolerance", "", "relative peak error that passes, e.g. 0.1 or 10% (default: the spec's, else 0.1)")
-	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; adds the \"calibrated\" prediction")
 	f.BoolVar(&opts.json, "json", false, "print result.json instead of the table")
-	f.DurationVar(&opts.simStep, "sim-step", 0, "wall time of one simulated training step (sim device; default: the simulator's)")
-	f.MarkHidden("sim-step")
 	return c
 }
 
-// validateSettings are the checked flags shared by validate and sweep.
-type validateSettings struct {
-	formula     string
-	tolerance   float64
-	calibration *analytic.Calibration
-}
-
-// checkValidateFlags parses --tolerance, --calibration and --formula.
-func checkValidateFlags(formula, tolerance, calibration string) (validateSettings, error) {
-	var st validateSettings
-	if tolerance != "" {
-		t, ok := scenarios.ParseTolerance(tolerance)
+// scenarioOptions checks --tolerance, --calibration and --formula and
+// returns the options of scenarios.Validate they make; the scenario's own
+// output goes to w (never to stdout, which may carry JSON).
+func (m *measureOptions) scenarioOptions(w io.Writer) (scenarios.ValidateOptions, error) {
+	vo := scenarios.ValidateOptions{Device: m.device, Interval: m.interval, SimStep: m.simStep,
+		Stdout: w, Stderr: w, Tool: "memval " + version}
+	if m.tolerance != "" {
+		t, ok := scenarios.ParseTolerance(m.tolerance)
 		if !ok {
-			return st, usagef("--tolerance %q is not a relative tolerance: write 0.1 or 10%%, above 0 and below 10", tolerance)
+			return vo, usagef("--tolerance %q is not a relative tolerance: write 0.1 or 10%%, above 0 and below 10", m.tolerance)
 		}
-		st.tolerance = t
+		vo.Tolerance = t
 	}
-	if calibration != "" {
-		c, err := analytic.LoadCalibration(calibration)
+	if m.calibration != "" {
+		c, err := analytic.LoadCalibration(m.calibration)
 		if err != nil {
-			return st, asUsage(fmt.Errorf("--calibration: %w", err))
+			return vo, asUsage(fmt.Errorf("--calibration: %w", err))
 		}
-		st.calibration = c
+		vo.Calibration = c
 	}
-	if formula != "" {
-		if formula == scenarios.CalibratedFormula {
-			if st.calibration == nil {
-				return st, usagef("--formula calibrated needs --calibration FILE")
+	if m.formula != "" {
+		if m.formula == scenarios.CalibratedFormula {
+			if vo.Calibration == nil {
+				return vo, usagef("--formula calibrated needs --calibration FILE")
 			}
-		} else if err := scenarios.CheckFormula(formula); err != nil {
-			return st, usagef("--formula: %v", err)
+		} else if err := scenarios.CheckFormula(m.formula); err != nil {
+			return vo, usagef("--formula: %v", err)
 		}
-		st.formula = formula
+		vo.Formula = m.formula
 	}
-	return st, nil
+	return vo, nil
 }
 
 func runValidate(ctx context.Context, opts *validateOptions) error {
-	st, err := checkValidateFlags(opts.formula, opts.tolerance, opts.calibration)
+	vo, err := opts.scenarioOptions(opts.streams.err)
 	if err != nil {
 		return err
 	}
@@ -125,18 +136,7 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	if out == "" {
 		out = filepath.Join("out", spec.Name)
 	}
-	vo := scenarios.ValidateOptions{
-		Device:      opts.device,
-		OutDir:      out,
-		Interval:    opts.interval,
-		Formula:     st.formula,
-		Tolerance:   st.tolerance,
-		Calibration: st.calibration,
-		SimStep:     opts.simStep,
-		Stdout:      opts.streams.err, // the scenario's own output stays off our stdout
-		Stderr:      opts.streams.err,
-		Tool:        "memval " + version,
-	}
+	vo.OutDir = out
 	if isTerminal(opts.streams.err) {
 		vo.Progress = opts.streams.err
 	}
