@@ -34,13 +34,15 @@ fuzz:
 	done
 
 # The whole product on the simulated H100, in well under a minute: an
-# estimate, one validated scenario, a sweep of GPT-2 small over precision,
-# attention and checkpointing, and the fit of every formula to it.
+# estimate, one validated scenario, two sweeps (GPT-2 small over precision,
+# attention and checkpointing; the starter set, 124M to 1.5B parameters),
+# and the fit of every formula to them.
 DEMO ?= demo-out
 demo: build
 	$(BIN) estimate --model gpt2 --batch 8 --seq 1024 --precision bf16 --gpu h100-80gb --formula all
 	$(BIN) validate scenarios/gpt2-b8-s1024-bf16.yaml --device sim --out $(DEMO)/validate
-	$(BIN) sweep scenarios/grids/gpt2-matrix.yaml --device sim --out $(DEMO)/sweep
+	$(BIN) sweep scenarios/grids/gpt2-matrix.yaml --device sim --out $(DEMO)/sweep/gpt2-matrix
+	$(BIN) sweep scenarios/grids/starter.yaml --device sim --out $(DEMO)/sweep/starter
 	$(BIN) fit $(DEMO)/sweep --out $(DEMO)/fit
 	@echo "demo: report in $(DEMO)/fit/report.md (charts beside it)"
 

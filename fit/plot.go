@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -77,6 +78,11 @@ func (an *Analysis) WriteCharts(dir string) ([]Chart, []string, error) {
 }
 
 func save(p *plot.Plot, dir, name string) error {
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		if _, ok := ax.Tick.Marker.(plot.DefaultTicks); ok {
+			ax.Tick.Marker = niceTicks{}
+		}
+	}
 	for _, ext := range []string{".png", ".svg"} {
 		path := filepath.Join(dir, name+ext)
 		if err := p.Save(chartWidth, chartHeight, path); err != nil {
@@ -326,4 +332,36 @@ func spreadLabels(l plotter.XYLabels, gap float64) plotter.XYLabels {
 		out.Labels = append(out.Labels, l.Labels[i])
 	}
 	return out
+}
+
+// niceTicks labels every major tick of a linear axis, at about six steps of
+// 1, 2 or 5 times a power of ten (gonum's default labels only a few, which
+// left charts with two numbers on an axis).
+type niceTicks struct{}
+
+// Ticks returns the ticks between lo and hi.
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	raw := (hi - lo) / 6
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	prec := max(0, -int(math.Floor(math.Log10(step))))
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', prec, 64)})
+		for k := 1; k < 5; k++ { // minor ticks
+			if m := v + float64(k)*step/5; m <= hi {
+				ticks = append(ticks, plot.Tick{Value: m})
+			}
+		}
+	}
+	return ticks
 }
