@@ -35,7 +35,8 @@ type simModel struct {
 	experts    int
 	topK       int
 	rmsNorm    bool
-	learnedPos int // rows of the position table
+	learnedPos int    // rows of the position table
+	act        string // the MLP's activation (lower case; empty: the family's default)
 
 	params []simParam
 	index  map[string]int
@@ -84,7 +85,7 @@ func newSimModel(a analytic.Arch) (*simModel, error) {
 		llamaStyle: llamaFamilies[fam],
 		layers:     a.Layers, hidden: a.Hidden, heads: a.Heads,
 		kvHeads: a.KVHeads, headDim: a.HeadDim, ffn: a.FFN, vocab: a.Vocab,
-		gated: a.GatedMLP, experts: a.Experts, topK: a.ExpertsPerToken,
+		gated: a.GatedMLP, experts: a.Experts, topK: a.ExpertsPerToken, act: strings.ToLower(a.Act),
 		index: make(map[string]int),
 	}
 	if m.kvHeads == 0 {
@@ -222,153 +223,310 @@ func newSimDtypes(p analytic.Precision) (simDtypes, error) {
 	return simDtypes{}, fmt.Errorf("sim: precision %q is not simulated: use fp32, fp16, bf16, bf16-pure or bf16-master", p)
 }
 
-// fwdOp is one tensor a forward pass allocates.
+// fwdOp is one tensor a forward pass allocates. The kept ones are exactly
+// the storages autograd saves for backward (as train.py's saved-tensor
+// hooks count them: each storage once, parameters left out, autocast's
+// 16-bit weight copies in).
 type fwdOp struct {
-	bytes  uint64
-	keep   bool  // saved for backward (freed when the layer's backward runs)
-	core   bool  // attention core: recomputed under selective checkpointing
-	act    bool  // an activation counted in the "saved" event (not a weight copy)
-	params []int // parameters whose gradients this op's backward produces
+	bytes   uint64
+	keep    bool  // saved for backward (freed when its backward runs); counted in the "saved" event
+	core    bool  // attention core: recomputed under selective checkpointing
+	act     bool  // backward produces a gradient of this size
+	hold    bool  // not saved but alive until the step ends (logits, loss)
+	noAlloc bool  // saved but takes no allocator block (host scalars, the input ids)
+	params  []int // parameters whose gradients this op's backward produces
 }
 
-// layerOps lists, in order, what one transformer layer's forward allocates.
-// E = tokens*hidden elements; the attention matrices are batch*heads*S*S.
+// simRules are the per-backend choices of what a saved tensor's dtype is.
+// CPU is PyTorch 1.13's CPU backend (what scenarios/train.py measures in
+// CI), CUDA that of PyTorch 2.x on a GPU.
+type simRules struct {
+	cpu      bool
+	flash    bool   // SDPA flash attention (CUDA only: torch 1.13's CPU has none and falls back to math)
+	a        uint64 // matmul outputs (16-bit under autocast)
+	p        uint64 // weights, embedding outputs
+	r        uint64 // the residual stream
+	stat     uint64 // LayerNorm's saved mean and rstd: the input's dtype on CPU, fp32 on CUDA
+	mask     uint64 // a dropout mask of a tensor of dtype a: 1-byte bool on CUDA, the input's dtype on CPU
+	smax     uint64 // GPT-2's softmax output: fp32 under CUDA autocast, bf16 under CPU autocast
+	powBytes uint64 // gelu_new's pow/tanh chain: fp32 under CUDA autocast (pow is on its fp32 list)
+}
+
+func newSimRules(w analytic.Workload, dt simDtypes) simRules {
+	cpu := w.Backend == analytic.CPU
+	r := simRules{cpu: cpu, flash: w.Attention == analytic.FlashAttention && !cpu,
+		a: dt.act, p: dt.param, r: dt.resid, stat: 4, mask: 1, smax: dt.act, powBytes: dt.act}
+	if cpu {
+		r.stat, r.mask = dt.norm, dt.act
+	} else if dt.autocast {
+		r.smax, r.powBytes = 4, 4
+	}
+	return r
+}
+
+// opList builds a forward op list.
+type opList struct{ ops []fwdOp }
+
+func (o *opList) keep(bytes uint64, params ...int) {
+	o.ops = append(o.ops, fwdOp{bytes: bytes, keep: true, act: true, params: params})
+}
+
+// save is kept without a gradient of its own (masks, statistics, copies).
+func (o *opList) save(bytes uint64) { o.ops = append(o.ops, fwdOp{bytes: bytes, keep: true}) }
+func (o *opList) temp(bytes uint64, params ...int) {
+	o.ops = append(o.ops, fwdOp{bytes: bytes, act: true, params: params})
+}
+func (o *opList) keepIf(on bool, bytes uint64, params ...int) {
+	if on {
+		o.keep(bytes, params...)
+	} else {
+		o.temp(bytes, params...)
+	}
+}
+func (o *opList) core(bytes uint64) {
+	o.ops = append(o.ops, fwdOp{bytes: bytes, keep: true, core: true, act: true})
+}
+func (o *opList) scalar(bytes uint64, core bool) {
+	o.ops = append(o.ops, fwdOp{bytes: bytes, keep: true, core: core, noAlloc: true})
+}
+
+// castCache: autocast keeps a 16-bit copy of each weight it casts (saved
+// by the matmul that uses it).
+func (m *simModel) castCache(o *opList, dt simDtypes, names ...string) {
+	if !dt.autocast {
+		return
+	}
+	for _, i := range m.ref(names...) {
+		o.save(m.params[i].numel * 2)
+	}
+}
+
+// residSaved says whether the residual stream's tensors are saved by the
+// norm that reads them: LayerNorm saves its input; HF's RMSNorm saves
+// x.to(float32), which is a copy (and the bf16 input unsaved) in bf16-pure.
+func (m *simModel) residSaved(dt simDtypes) bool { return !m.rmsNorm || dt.resid == 4 }
+
+// norm appends a norm's saved tensors, its input being the op before it.
+// consumers is how many linears read the output: under autocast each casts
+// the fp32 output to 16 bits itself and saves its own copy.
+func (m *simModel) norm(o *opList, names []string, T uint64, dt simDtypes, ru simRules, consumers int) {
+	ps := m.ref(names...)
+	H := uint64(m.hidden)
+	in := dt.resid
+	if m.rmsNorm {
+		if in != 4 {
+			o.save(T * H * 4) // x.to(float32)
+		}
+		o.save(T * H * 4) // x.pow(2), saved by mean
+		o.save(T * 4)     // rsqrt(var)
+		if in != 4 {
+			o.temp(T * H * 4) // x * rsqrt(var)
+		}
+		o.save(T * H * in) // normalised x (cast back), saved by weight * x
+	} else {
+		o.save(T * ru.stat) // mean
+		o.save(T * ru.stat) // rstd
+	}
+	if dt.autocast {
+		o.temp(T*H*dt.norm, ps...)
+		for c := 0; c < consumers; c++ {
+			o.save(T * H * 2)
+		}
+		return
+	}
+	o.keep(T*H*in, ps...)
+}
+
+// dropout appends a dropout of numel elements of b bytes whose input is the
+// op before it: the mask is saved, the output is the next op.
+func (o *opList) dropout(on bool, numel, mask uint64) {
+	if on {
+		o.save(numel * mask)
+	}
+}
+
+// layerOps lists, in order, what one transformer layer's forward allocates,
+// as Hugging Face's GPT-2 and Llama modules run it in eager mode. The first
+// op's input (the layer's input) is the op before the list; the last op is
+// the layer's output, kept when the next norm saves it.
 func (m *simModel) layerOps(l int, w analytic.Workload, dt simDtypes) []fwdOp {
-	p := fmt.Sprintf("h.%d.", l)
+	pf := fmt.Sprintf("h.%d.", l)
+	ru := newSimRules(w, dt)
 	B, S := uint64(w.Batch), uint64(w.Seq)
 	T := B * S
 	H, q, kv := uint64(m.hidden), uint64(m.heads*m.headDim), uint64(m.kvHeads*m.headDim)
 	F := uint64(m.ffn)
 	h := uint64(m.heads)
-	scores := B * h * S * S
+	P := B * h * S * S // attention matrix elements
 	dropout := w.Dropout > 0
-	flash := w.Attention == analytic.FlashAttention
-	var ops []fwdOp
-	keep := func(bytes uint64, params ...int) {
-		ops = append(ops, fwdOp{bytes: bytes, keep: true, act: true, params: params})
-	}
-	temp := func(bytes uint64) { ops = append(ops, fwdOp{bytes: bytes, act: true}) }
-	core := func(bytes uint64) { ops = append(ops, fwdOp{bytes: bytes, keep: true, core: true, act: true}) }
-	// castCache: autocast keeps a 16-bit copy of each linear weight it casts.
-	castCache := func(names ...string) {
-		if !dt.autocast {
-			return
-		}
-		for _, i := range m.ref(names...) {
-			ops = append(ops, fwdOp{bytes: m.params[i].numel * 2, keep: true})
-		}
-	}
-	// norm: LayerNorm keeps mean and rstd, RMSNorm (HF) its fp32 normalised
-	// input and rstd; the output is kept as the next linear's input, in
-	// 16 bits under autocast (the fp32 output is then a temporary).
-	norm := func(name string) {
-		ps := m.ref(p+name+".weight", p+name+".bias")
-		if m.rmsNorm {
-			temp(T * H * 4) // x.pow(2)
-			keep(T * H * 4) // x * rsqrt(var)
-			keep(T * 4)     // rsqrt(var)
-		} else {
-			keep(T * 4) // mean
-			keep(T * 4) // rstd
-		}
-		if dt.autocast {
-			temp(T * H * dt.norm)
-			keep(T*H*2, ps...)
-		} else {
-			keep(T*H*dt.norm, ps...)
-		}
-	}
-	drop := func(numel uint64, saveOut bool) {
-		if !dropout {
-			return
-		}
-		keep(numel) // 1-byte mask on CUDA
-		if saveOut {
-			keep(numel * dt.act)
-		} else {
-			temp(numel * dt.act)
-		}
+	selective := w.Checkpointing == analytic.SelectiveCheckpointing
+	a := ru.a
+	o := &opList{}
+	mlpConsumers := 1
+	if m.gated {
+		mlpConsumers = 2
 	}
 
-	norm("ln_1")
 	if m.llamaStyle {
-		castCache(p+"q_proj.weight", p+"k_proj.weight", p+"v_proj.weight")
-		keep(T*q*dt.act, m.ref(p+"q_proj.weight", p+"q_proj.bias")...)
-		keep(T*kv*dt.act, m.ref(p+"k_proj.weight", p+"k_proj.bias")...)
-		keep(T*kv*dt.act, m.ref(p+"v_proj.weight", p+"v_proj.bias")...)
-		// rotary: q*cos + rotate_half(q)*sin for q and k
-		temp(T * q * dt.act)
-		keep(T * q * dt.act)
-		temp(T * kv * dt.act)
-		keep(T * kv * dt.act)
-		if !flash && kv != q {
-			keep(T * q * dt.act) // repeat_kv copies of k and v
-			keep(T * q * dt.act)
-		}
-	} else {
-		castCache(p + "c_attn.weight")
-		keep(T*(q+2*kv)*dt.act, m.ref(p+"c_attn.weight", p+"c_attn.bias")...)
-	}
-	if flash {
-		keep(T * q * dt.act) // attention output
-		keep(B * h * S * 4)  // logsumexp per row
-	} else {
-		temp(scores * dt.act)     // q @ k^T
-		temp(scores * dt.act)     // scaled and causally masked
-		core(scores * dt.softmax) // softmax output
+		m.norm(o, []string{pf + "ln_1.weight"}, T, dt, ru, 3)
+		m.castCache(o, dt, pf+"q_proj.weight", pf+"k_proj.weight", pf+"v_proj.weight")
+		repeat := kv != q
+		o.temp(T*q*a, m.ref(pf+"q_proj.weight", pf+"q_proj.bias")...)
+		o.temp(T*kv*a, m.ref(pf+"k_proj.weight", pf+"k_proj.bias")...)
+		// v_proj's output is what the attention reads unless GQA repeats it
+		o.keepIf((selective || ru.flash) && !repeat, T*kv*a, m.ref(pf+"v_proj.weight", pf+"v_proj.bias")...)
+		// rotary: q*cos + rotate_half(q)*sin (cos and sin are saved once
+		// per forward, with the embeddings). The tables have the embeddings'
+		// dtype, so under autocast the rotated q and k are fp32 and SDPA or
+		// the matmul saves 16-bit casts of them.
+		rb := a
 		if dt.autocast {
-			core(scores * dt.act) // cast back for the value matmul
+			rb = 4
 		}
-		if dropout {
-			core(scores)          // mask
-			core(scores * dt.act) // dropped probabilities
+		saveRot := selective || (ru.flash && rb == a)
+		o.temp(T * q * rb)
+		o.keepIf(saveRot, T*q*rb) // rotated q
+		o.temp(T * kv * rb)
+		o.keepIf(saveRot && !repeat, T*kv*rb) // rotated k
+		kSaved := kv
+		if repeat {
+			kSaved = q
+			o.keepIf(saveRot, T*q*rb)              // repeat_kv copy of k
+			o.keepIf(selective || ru.flash, T*q*a) // and of v
 		}
-		temp(T * q * dt.act) // probs @ v
-		keep(T * q * dt.act) // heads merged (contiguous), o_proj input
-	}
-	if m.llamaStyle {
-		castCache(p + "o_proj.weight")
-		temp(T * H * dt.act)
-		keep(T*H*dt.resid, m.ref(p+"o_proj.weight", p+"o_proj.bias")...) // residual add
+		if ru.flash && rb != a {
+			o.save(T * q * a)      // q cast for SDPA
+			o.save(T * kSaved * a) // k likewise
+		}
+		if ru.flash {
+			o.keep(T * q * a)     // attention output, o_proj's input
+			o.save(B * h * S * 4) // logsumexp per row
+		} else {
+			o.core(T * q * a) // q, made contiguous for the batched matmul
+			o.core(T * q * a) // k^T likewise
+			o.scalar(8, true) // / math.sqrt(head_dim): a wrapped float64
+			o.temp(P * a)     // scores
+			o.temp(P * a)     // + causal mask
+			o.core(P * 4)     // softmax(dtype=float32)
+			if a != 4 {       // .to(q.dtype)
+				if dropout {
+					o.temp(P * a)
+				} else {
+					o.core(P * a)
+				}
+			}
+			if dropout {
+				o.core(P * ru.mask) // mask
+				o.core(P * a)       // dropped probabilities
+			}
+			o.core(T * q * a) // v for the batched matmul
+			o.temp(T * q * a) // probs @ v
+			o.keep(T * q * a) // heads merged (contiguous), o_proj input
+		}
+		m.castCache(o, dt, pf+"o_proj.weight")
+		o.temp(T*H*a, m.ref(pf+"o_proj.weight", pf+"o_proj.bias")...)
+		o.keepIf(m.residSaved(dt), T*H*ru.r) // residual add, ln_2's input
 	} else {
-		castCache(p + "c_proj.weight")
-		temp(T * H * dt.act)
-		drop(T*H, false)
-		keep(T*H*dt.resid, m.ref(p+"c_proj.weight", p+"c_proj.bias")...) // residual add
+		m.norm(o, []string{pf + "ln_1.weight", pf + "ln_1.bias"}, T, dt, ru, 1)
+		m.castCache(o, dt, pf+"c_attn.weight")
+		// the fused QKV output: q, k, v are views of it, saved as such by
+		// SDPA or by the selective checkpoint around the attention core
+		o.keepIf(selective || ru.flash, T*(q+2*kv)*a, m.ref(pf+"c_attn.weight", pf+"c_attn.bias")...)
+		if ru.flash {
+			o.keep(T * q * a)     // attention output, c_proj's input
+			o.save(B * h * S * 4) // logsumexp per row
+		} else {
+			o.core(T * q * a)  // q, made contiguous for the batched matmul
+			o.core(T * kv * a) // k^T likewise
+			o.scalar(a, true)  // the divisor torch.full([], sqrt(head_dim))
+			o.temp(P * a)      // scores
+			o.temp(P * a)      // / divisor, then torch.where(causal mask)
+			o.core(P * ru.smax)
+			if ru.smax != a { // w.type(v.dtype)
+				if dropout {
+					o.temp(P * a)
+				} else {
+					o.core(P * a)
+				}
+			}
+			if dropout {
+				o.core(P * ru.mask) // mask
+				o.core(P * a)       // dropped probabilities
+			}
+			o.core(T * kv * a) // v for the batched matmul
+			o.temp(T * q * a)  // probs @ v
+			o.keep(T * q * a)  // heads merged (contiguous), c_proj input
+		}
+		m.castCache(o, dt, pf+"c_proj.weight")
+		o.temp(T*H*a, m.ref(pf+"c_proj.weight", pf+"c_proj.bias")...)
+		o.dropout(dropout, T*H, ru.mask)
+		if dropout {
+			o.temp(T * H * a)
+		}
+		o.keep(T * H * ru.r) // residual add, ln_2's input
 	}
-	if _, two := m.index[p+"ln_2.weight"]; two {
-		norm("ln_2")
+	if _, two := m.index[pf+"ln_2.weight"]; two {
+		m.norm(o, []string{pf + "ln_2.weight", pf + "ln_2.bias"}, T, dt, ru, mlpConsumers)
 	}
-	experts := []string{p + "mlp."}
-	tokensPerExpert := T
+	experts := []string{pf + "mlp."}
 	if m.experts > 0 {
-		keep(T*uint64(m.experts)*4, m.ref(p+"router")...) // router logits
-		keep(T * uint64(m.experts) * 4)                   // routing weights
+		o.keep(T*uint64(m.experts)*4, m.ref(pf+"router")...) // router logits
+		o.save(T * uint64(m.experts) * 4)                    // routing weights
 		experts = experts[:0]
 		for e := 0; e < m.topK && e < m.experts; e++ {
-			experts = append(experts, fmt.Sprintf("%sexperts.%d.", p, e))
+			experts = append(experts, fmt.Sprintf("%sexperts.%d.", pf, e))
 		}
 	}
 	for _, mp := range experts {
-		castCache(mp+"gate.weight", mp+"up.weight", mp+"down.weight")
-		Fe := tokensPerExpert * F
+		m.castCache(o, dt, mp+"gate.weight", mp+"up.weight")
+		Fe := T * F
+		up := m.ref(mp+"up.weight", mp+"up.bias")
 		if m.gated {
-			keep(Fe*dt.act, m.ref(mp+"gate.weight", mp+"gate.bias")...)
-			keep(Fe * dt.act) // act(gate)
-			keep(Fe*dt.act, m.ref(mp+"up.weight", mp+"up.bias")...)
-			keep(Fe * dt.act) // act(gate) * up
+			o.keep(Fe*a, m.ref(mp+"gate.weight", mp+"gate.bias")...) // saved by the activation
+			o.keep(Fe * a)                                           // act(gate), saved by the product
+			o.keep(Fe*a, up...)                                      // saved by the product
+			o.keep(Fe * a)                                           // act(gate) * up, down's input
 		} else {
-			keep(Fe*dt.act, m.ref(mp+"up.weight", mp+"up.bias")...)
-			keep(Fe * dt.act) // gelu output
+			switch m.act {
+			case "", "gelu_new":
+				// HF's NewGELUActivation written out:
+				// 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*pow(x,3))))
+				if ru.powBytes != a {
+					o.temp(Fe*a, up...)
+					o.save(Fe * ru.powBytes) // x cast to fp32, saved by pow
+				} else {
+					o.keep(Fe*a, up...) // saved by pow
+				}
+				o.scalar(24, false)      // three wrapped float64 constants
+				o.temp(Fe * ru.powBytes) // the polynomial
+				o.save(Fe * ru.powBytes) // tanh output
+				o.save(Fe * ru.powBytes) // 1 + tanh
+				o.save(Fe * a)           // 0.5 * x
+				if ru.powBytes != a {
+					o.temp(Fe * ru.powBytes) // the product, fp32
+					o.save(Fe * 2)           // cast for the down projection
+				} else {
+					o.keep(Fe * a) // the product, down's input
+				}
+			case "relu":
+				o.temp(Fe*a, up...)
+				o.keep(Fe * a) // relu saves its output, the down projection its input
+			default:
+				o.keep(Fe*a, up...) // gelu, silu: saved by the activation
+				o.keep(Fe * a)      // the activation's output, down's input
+			}
 		}
-		temp(T * H * dt.act) // down projection
-		ops[len(ops)-1].params = m.ref(mp+"down.weight", mp+"down.bias")
+		m.castCache(o, dt, mp+"down.weight")
+		o.temp(T*H*a, m.ref(mp+"down.weight", mp+"down.bias")...)
 	}
 	if !m.llamaStyle {
-		drop(T*H, false)
+		o.dropout(dropout, T*H, ru.mask)
+		if dropout {
+			o.temp(T * H * a)
+		}
 	}
-	keep(T * H * dt.resid) // residual add: the next layer's input
-	return ops
+	o.keepIf(m.residSaved(dt), T*H*ru.r) // residual add: the next layer's input
+	return o.ops
 }
 
 // simPoint is the allocator's state after one allocation or free.
@@ -582,7 +740,7 @@ func (s *simTraining) info() map[string]any {
 		"torch":         "sim",
 		"cuda":          "12.4",
 		"device":        "NVIDIA H100 80GB HBM3",
-		"backend":       "cuda",
+		"backend":       str(string(w.Backend), "cuda"),
 		"params":        float64(s.m.numParams()),
 		"attention":     str(string(w.Attention), "math"),
 		"precision":     str(string(w.Precision), "fp32"),
@@ -638,49 +796,96 @@ func (s *simTraining) step(k int, t0, d int64) {
 	})
 }
 
-// embeddingOps is what the embedding layer keeps.
+// embeddingOps is what the embedding layer allocates and keeps: the input
+// ids (saved by the embedding, already allocated), GPT-2's position ids and
+// Llama's rotary cos and sin tables (saved once per forward). The last op
+// is the first layer's input.
 func (s *simTraining) embeddingOps() []fwdOp {
-	T, H := uint64(s.w.Batch*s.w.Seq), uint64(s.m.hidden)
-	ops := []fwdOp{{bytes: T * H * s.dt.param, act: true}} // token embeddings
+	B, S, H := uint64(s.w.Batch), uint64(s.w.Seq), uint64(s.m.hidden)
+	T := B * S
+	ru := newSimRules(s.w, s.dt)
+	o := &opList{}
+	o.ops = append(o.ops, fwdOp{bytes: T * 8, keep: true, noAlloc: true}) // input ids
+	o.temp(T * H * ru.p)                                                  // token embeddings
 	if s.m.learnedPos > 0 {
-		ops = append(ops, fwdOp{bytes: T * H * s.dt.param, act: true}) // position embeddings
+		o.save(S * 8)        // position ids
+		o.temp(S * H * ru.p) // position embeddings
 	}
-	ops = append(ops, fwdOp{bytes: T * H * s.dt.param, keep: true, act: true, params: s.m.ref("wte", "wpe", "token_type", "project_in")})
+	if s.m.llamaStyle {
+		hd := uint64(s.m.headDim)
+		o.save(S * hd * ru.p) // cos
+		o.save(S * hd * ru.p) // sin
+	}
+	ps := s.m.ref("wte", "wpe", "token_type", "project_in")
 	if s.w.Dropout > 0 && !s.m.llamaStyle {
-		ops = append(ops, fwdOp{bytes: T * H, keep: true, act: true}, fwdOp{bytes: T * H * s.dt.param, keep: true, act: true})
+		o.temp(T*H*ru.p, ps...) // sum
+		o.save(T * H * maskBytes(ru, ru.p))
+		o.keep(T * H * ru.p) // dropped, layer 0's input
+		return o.ops
 	}
-	return ops
+	o.keepIf(s.m.residSaved(s.dt), T*H*ru.p, ps...)
+	return o.ops
 }
 
-// lossOps is the final norm, the LM head and the cross-entropy loss.
+// maskBytes is a dropout mask's bytes per element for an input of b bytes.
+func maskBytes(ru simRules, b uint64) uint64 {
+	if ru.cpu {
+		return b
+	}
+	return 1
+}
+
+// lossOps is the final norm, the LM head and the shifted cross-entropy
+// loss. The logits and the loss are held to the step's end (the training
+// loop keeps them), not saved: cross entropy saves its log_softmax output
+// and the targets.
 func (s *simTraining) lossOps() []fwdOp {
-	T, H, V := uint64(s.w.Batch*s.w.Seq), uint64(s.m.hidden), uint64(s.m.vocab)
+	B, S := uint64(s.w.Batch), uint64(s.w.Seq)
+	T, V := B*S, uint64(s.m.vocab)
 	dt := s.dt
-	var ops []fwdOp
+	ru := newSimRules(s.w, dt)
+	o := &opList{}
 	if ln := s.m.ref("ln_f.weight", "ln_f.bias"); len(ln) > 0 {
-		ops = append(ops, fwdOp{bytes: T * 4, keep: true, act: true}, fwdOp{bytes: T * 4, keep: true, act: true})
-		if dt.autocast {
-			ops = append(ops, fwdOp{bytes: T * H * dt.norm, act: true}, fwdOp{bytes: T * H * 2, keep: true, act: true, params: ln})
-		} else {
-			ops = append(ops, fwdOp{bytes: T * H * dt.norm, keep: true, act: true, params: ln})
-		}
+		s.m.norm(o, []string{"ln_f.weight", "ln_f.bias"}, T, dt, ru, 1)
 	}
 	head := s.m.ref("lm_head", "lm_head.bias")
 	if _, untied := s.m.index["lm_head"]; !untied {
 		head = append(s.m.ref("wte"), head...)
 	}
 	if dt.autocast && len(head) > 0 {
-		ops = append(ops, fwdOp{bytes: s.m.params[head[0]].numel * 2, keep: true})
+		o.save(s.m.params[head[0]].numel * 2)
 	}
-	ops = append(ops, fwdOp{bytes: T * V * dt.act, keep: true, act: true, params: head}) // logits
+	hold := func(bytes uint64, params ...int) {
+		o.ops = append(o.ops, fwdOp{bytes: bytes, hold: true, params: params})
+	}
+	// Llama's forward returns logits.float(); GPT-2's the matmul's dtype.
+	ce := ru.a
+	if s.m.llamaStyle || dt.autocast {
+		ce = 4
+	}
+	if s.m.llamaStyle && ru.a != 4 {
+		o.temp(T*V*ru.a, head...)
+		hold(T * V * 4)
+	} else {
+		hold(T*V*ru.a, head...)
+	}
 	if s.w.Inference {
-		return ops
+		return o.ops
 	}
-	if dt.act < 4 {
-		ops = append(ops, fwdOp{bytes: T * V * 4, keep: true, act: true}) // logits.float()
+	n := B * (S - 1)
+	if B > 1 {
+		o.temp(n * V * ru.a) // shift_logits.contiguous() (a view for one sample)
 	}
-	ops = append(ops, fwdOp{bytes: T * V * 4, keep: true, act: true}, fwdOp{bytes: 512, keep: true, act: true}) // log_softmax, loss
-	return ops
+	if ce != ru.a {
+		o.temp(n * V * ce) // autocast's fp32 copy for cross entropy
+	}
+	o.save(n * V * ce) // log_softmax output
+	if B > 1 {
+		o.save(n * 8) // targets (for one sample, ids[:, 1:] is a view of the ids)
+	}
+	o.scalar(ce, false)
+	hold(512) // the loss
+	return o.ops
 }
 
 // runOps allocates a forward op list. Kept ops get their block in the
@@ -691,19 +896,35 @@ func (s *simTraining) runOps(ops []fwdOp, pending *BlockID, noGrad bool) []Block
 	ids := make([]BlockID, len(ops))
 	selective := s.w.Checkpointing == analytic.SelectiveCheckpointing
 	for i, op := range ops {
+		kept := op.keep && !noGrad && !(selective && op.core)
+		if op.noAlloc {
+			if kept {
+				s.saved += op.bytes
+			}
+			continue
+		}
 		id := p.alloc(op.bytes)
 		p.free(*pending)
 		*pending = 0
-		if op.keep && !noGrad && !(selective && op.core) {
+		switch {
+		case op.hold:
 			ids[i] = id
-			if op.act {
-				s.saved += op.bytes
-			}
-		} else {
+		case kept:
+			ids[i] = id
+			s.saved += op.bytes
+		default:
 			*pending = id
 		}
 	}
 	return ids
+}
+
+// keepLast returns ops with its last op kept: the input of a checkpointed
+// layer, which torch.utils.checkpoint saves.
+func keepLast(ops []fwdOp) []fwdOp {
+	out := append([]fwdOp(nil), ops...)
+	out[len(out)-1].keep = true
+	return out
 }
 
 func (s *simTraining) forward() (layers [][]BlockID, headOps []fwdOp, head []BlockID) {
@@ -712,14 +933,23 @@ func (s *simTraining) forward() (layers [][]BlockID, headOps []fwdOp, head []Blo
 	var pending BlockID
 	full := s.w.Checkpointing == analytic.FullCheckpointing
 	inf := s.w.Inference
-	layers = append(layers, s.runOps(s.embeddingOps(), &pending, inf))
+	emb := s.embeddingOps()
+	if full {
+		emb = keepLast(emb)
+	}
+	layers = append(layers, s.runOps(emb, &pending, inf))
 	for l := 0; l < s.m.layers; l++ {
 		ops := s.m.layerOps(l, s.w, s.dt)
 		if full && !inf {
-			// torch.utils.checkpoint: the layer runs under no_grad, only its
-			// output (the next layer's input) is kept.
+			// torch.utils.checkpoint: the layer runs under no_grad; its
+			// input is saved (the previous op, kept), and its output too
+			// when it is the next checkpointed layer's input.
 			s.runOps(ops[:len(ops)-1], &pending, true)
-			layers = append(layers, s.runOps(ops[len(ops)-1:], &pending, false))
+			last := ops[len(ops)-1:]
+			if l < s.m.layers-1 {
+				last = keepLast(last)
+			}
+			layers = append(layers, s.runOps(last, &pending, false))
 			continue
 		}
 		layers = append(layers, s.runOps(ops, &pending, inf))
@@ -749,7 +979,7 @@ func (s *simTraining) backward(layers [][]BlockID, headOps []fwdOp, head []Block
 			ids = append(ids, out)
 		} else if selective {
 			for i, op := range ops {
-				if op.core {
+				if op.core && op.keep && !op.noAlloc {
 					ids[i] = s.p.alloc(op.bytes)
 				}
 			}
@@ -764,7 +994,7 @@ func (s *simTraining) backOps(ops []fwdOp, ids []BlockID, grad *BlockID) {
 	p := s.p
 	for i := len(ops) - 1; i >= 0; i-- {
 		op := ops[i]
-		if ids[i] != 0 {
+		if ids[i] != 0 && !op.hold {
 			if op.act {
 				g := p.alloc(op.bytes) // gradient w.r.t. this op's input
 				p.free(*grad)
