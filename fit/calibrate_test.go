@@ -232,3 +232,20 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 	}
 }
+
+// TestNoGain: the report says so when a calibration's cross-validated
+// median error is above the formula's own, and says nothing otherwise.
+func TestNoGain(t *testing.T) {
+	qa := QuantityAnalysis{Overall: ErrorStats{N: 10, MedianAPE: 0.034}, Fit: &Fit{CV: ErrorStats{N: 10, MedianAPE: 0.067}}}
+	if got := noGain(qa); !strings.Contains(got, "does not help") || !strings.Contains(got, "6.7 %") {
+		t.Errorf("worse calibration: got %q, want a note naming 6.7 %%", got)
+	}
+	qa.Fit.CV.MedianAPE = 0.02
+	if got := noGain(qa); got != "" {
+		t.Errorf("better calibration: got %q, want no note", got)
+	}
+	qa.Fit = nil
+	if got := noGain(qa); got != "" {
+		t.Errorf("no fit: got %q, want no note", got)
+	}
+}

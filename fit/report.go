@@ -144,6 +144,9 @@ func (an *Analysis) Markdown(w io.Writer, charts []Chart, notes []string) {
 				continue
 			}
 			fitMarkdown(w, qa.Fit)
+			if n := noGain(qa); n != "" {
+				fmt.Fprintf(w, "\n%s\n", n)
+			}
 		}
 		if f.Calibration != nil {
 			fmt.Fprintf(w, "\nCalibration file: [%s](%s).\n", CalibrationFile(f.Formula), CalibrationFile(f.Formula))
@@ -333,4 +336,15 @@ func categoryReason(f *Fit) string {
 		}
 	}
 	return "--terms category"
+}
+
+// noGain says, when it is so, that a calibration does no better on held-out
+// runs than the formula's own coefficients do on all of them (median APE),
+// so that nobody takes a fitted file for an improvement it is not.
+func noGain(qa QuantityAnalysis) string {
+	if qa.Fit == nil || qa.Overall.N == 0 || qa.Fit.CV.MedianAPE <= qa.Overall.MedianAPE {
+		return ""
+	}
+	return fmt.Sprintf("Calibration does not help here: its cross-validated median error (%s) is above the formula's own (%s). Keep the formula's coefficients, or fit on runs that vary more (models, batch, sequence).",
+		pct(qa.Fit.CV.MedianAPE), pct(qa.Overall.MedianAPE))
 }
