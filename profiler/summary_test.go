@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -133,5 +135,31 @@ func TestSteadyLevelSkipsReadingAfterDone(t *testing.T) {
 	}
 	if got := steadyLevel(rows, events, 1*ms, 5*ms); got != 4*gib {
 		t.Fatalf("got steady %d, want %d (the reading between steps 2 and 3, not the one after done)", got, 4*gib)
+	}
+}
+
+// TestProgressShowsBusiestGPUs: an 8-GPU node's progress line details the
+// busy GPU and counts the others, so that it fits on a terminal line.
+func TestProgressShowsBusiestGPUs(t *testing.T) {
+	gpus := make([]LiveGPU, 8)
+	for i := range gpus {
+		gpus[i] = LiveGPU{Index: i, Used: 1 << 20, Peak: 1 << 20}
+	}
+	gpus[3].Used, gpus[3].Peak = 20<<30, 21<<30
+	var b bytes.Buffer
+	NewProgress(&b).Update(1500*time.Millisecond, gpus, 100, 0)
+	line := b.String()
+	if !strings.Contains(line, "GPU3 20.00 GiB (peak 21.00 GiB)") || !strings.Contains(line, "+7 GPU(s)") || strings.Contains(line, "GPU0") {
+		t.Errorf("got %q, want GPU3 detailed and +7 GPU(s)", line)
+	}
+	if len(line) > 100 {
+		t.Errorf("line is %d characters, want at most 100: %q", len(line), line)
+	}
+	// Two GPUs equally busy are both shown.
+	gpus[5].Used, gpus[5].Peak = 20<<30, 21<<30
+	b.Reset()
+	NewProgress(&b).Update(time.Second, gpus, 100, 0)
+	if line := b.String(); !strings.Contains(line, "GPU3 ") || !strings.Contains(line, "GPU5 ") || !strings.Contains(line, "+6 GPU(s)") {
+		t.Errorf("got %q, want GPU3 and GPU5 detailed and +6 GPU(s)", line)
 	}
 }
