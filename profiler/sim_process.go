@@ -290,6 +290,36 @@ func (o *opList) scalar(bytes uint64, core bool) {
 	o.ops = append(o.ops, fwdOp{bytes: bytes, keep: true, core: core, noAlloc: true})
 }
 
+// attnCore appends eager attention's core for T tokens: q (q elements per
+// token) and k (kv) made contiguous for the batched matmul, the scale
+// divisor (a scalar of scalarBytes), the scores and their masked copy
+// (temporaries), the softmax (smax bytes per element) and its cast back to
+// the activation's a bytes, dropout's mask (mask bytes) and dropped
+// probabilities, v (kv), probs @ v, and the merged heads the output
+// projection reads. P is the number of score elements, B*h*S*S.
+func (o *opList) attnCore(T, q, kv, P, a, smax, scalarBytes uint64, dropout bool, mask uint64) {
+	o.core(T * q * a)
+	o.core(T * kv * a)
+	o.scalar(scalarBytes, true)
+	o.temp(P * a) // scores
+	o.temp(P * a) // scaled and causally masked
+	o.core(P * smax)
+	if smax != a { // the cast to the activation dtype
+		if dropout {
+			o.temp(P * a)
+		} else {
+			o.core(P * a)
+		}
+	}
+	if dropout {
+		o.core(P * mask) // mask
+		o.core(P * a)    // dropped probabilities
+	}
+	o.core(T * kv * a) // v for the batched matmul
+	o.temp(T * q * a)  // probs @ v
+	o.keep(T * q * a)  // heads merged (contiguous)
+}
+
 // castCache: autocast keeps a 16-bit copy of each weight it casts (saved
 // by the matmul that uses it).
 func (m *simModel) castCache(o *opList, dt simDtypes, names ...string) {
@@ -402,26 +432,9 @@ func (m *simModel) layerOps(l int, w analytic.Workload, dt simDtypes) []fwdOp {
 			o.keep(T * q * a)     // attention output, o_proj's input
 			o.save(B * h * S * 4) // logsumexp per row
 		} else {
-			o.core(T * q * a) // q, made contiguous for the batched matmul
-			o.core(T * q * a) // k^T likewise
-			o.scalar(8, true) // / math.sqrt(head_dim): a wrapped float64
-			o.temp(P * a)     // scores
-			o.temp(P * a)     // + causal mask
-			o.core(P * 4)     // softmax(dtype=float32)
-			if a != 4 {       // .to(q.dtype)
-				if dropout {
-					o.temp(P * a)
-				} else {
-					o.core(P * a)
-				}
-			}
-			if dropout {
-				o.core(P * ru.mask) // mask
-				o.core(P * a)       // dropped probabilities
-			}
-			o.core(T * q * a) // v for the batched matmul
-			o.temp(T * q * a) // probs @ v
-			o.keep(T * q * a) // heads merged (contiguous), o_proj input
+			// k and v are q-sized after the GQA repeat; / math.sqrt(head_dim)
+			// divides by a wrapped float64; softmax(dtype=float32)
+			o.attnCore(T, q, q, P, a, 4, 8, dropout, ru.mask)
 		}
 		m.castCache(o, dt, pf+"o_proj.weight")
 		o.temp(T*H*a, m.ref(pf+"o_proj.weight", pf+"o_proj.bias")...)
@@ -436,26 +449,8 @@ func (m *simModel) layerOps(l int, w analytic.Workload, dt simDtypes) []fwdOp {
 			o.keep(T * q * a)     // attention output, c_proj's input
 			o.save(B * h * S * 4) // logsumexp per row
 		} else {
-			o.core(T * q * a)  // q, made contiguous for the batched matmul
-			o.core(T * kv * a) // k^T likewise
-			o.scalar(a, true)  // the divisor torch.full([], sqrt(head_dim))
-			o.temp(P * a)      // scores
-			o.temp(P * a)      // / divisor, then torch.where(causal mask)
-			o.core(P * ru.smax)
-			if ru.smax != a { // w.type(v.dtype)
-				if dropout {
-					o.temp(P * a)
-				} else {
-					o.core(P * a)
-				}
-			}
-			if dropout {
-				o.core(P * ru.mask) // mask
-				o.core(P * a)       // dropped probabilities
-			}
-			o.core(T * kv * a) // v for the batched matmul
-			o.temp(T * q * a)  // probs @ v
-			o.keep(T * q * a)  // heads merged (contiguous), c_proj input
+			// the divisor is torch.full([], sqrt(head_dim)) in the scores' dtype
+			o.attnCore(T, q, kv, P, a, ru.smax, a, dropout, ru.mask)
 		}
 		m.castCache(o, dt, pf+"c_proj.weight")
 		o.temp(T*H*a, m.ref(pf+"c_proj.weight", pf+"c_proj.bias")...)
