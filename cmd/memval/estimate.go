@@ -99,7 +99,8 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 //	  "fits": true,                                   // first estimate's peak <= total_bytes (with a gpu)
 //	  "max_batch": 17,                                // with --max-batch (first formula); "max_seq" with --max-seq
 //	  "results": [{"formula", "fits", "free_bytes", "short_bytes", "max_batch", "max_seq", "unbounded", "reason", "warnings"}],
-//	  "skipped": ["megatron: formula does not apply to inference", ...]
+//	  "skipped": ["megatron: formula does not apply to inference", ...],
+//	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}] // with the seed formula
 //	}
 //
 // Sizes are bytes. Fields are only added in later versions of schema 1.
