@@ -41,10 +41,8 @@ func TestCampaignGrid(t *testing.T) {
 	const eighty = 80e9 // an "80 GB" H100, decimal
 	presets := map[string]bool{}
 	seen := map[string]bool{}
-	var ooms int
-	var minPeak, maxFit uint64 = ^uint64(0), 0
 	for _, s := range specs {
-		a, w, err := s.Resolve()
+		_, w, err := s.Resolve()
 		if err != nil {
 			t.Errorf("%s: Resolve: %v", s.Name, err)
 			continue
@@ -56,23 +54,8 @@ func TestCampaignGrid(t *testing.T) {
 		if st := s.StepsOrDefault(); st > 6 {
 			t.Errorf("%s: %d steps; campaign runs must be short (at most 6)", s.Name, st)
 		}
-		e, err := analytic.Predict("breakdown", a, w)
-		if err != nil {
-			t.Fatalf("%s: Predict: %v", s.Name, err)
-		}
-		t.Logf("%-44s breakdown peak %6.1f GiB (%3.0f%% of 80 GB)", s.Name, float64(e.Peak)/(1<<30), 100*float64(e.Peak)/eighty)
-		if s.Expect == ExpectOOM {
-			ooms++
-			if e.Peak <= h100.Bytes {
-				t.Errorf("%s is meant to run out of memory, but breakdown predicts %d bytes, within the H100's %d", s.Name, e.Peak, h100.Bytes)
-			}
-			continue
-		}
-		if e.Peak > h100.Bytes*85/100 {
-			t.Errorf("%s is meant to fit, but breakdown predicts %d bytes, over 85%% of the H100's %d", s.Name, e.Peak, h100.Bytes)
-		}
-		minPeak, maxFit = min(minPeak, e.Peak), max(maxFit, e.Peak)
 	}
+	minPeak, maxFit, ooms := breakdownSpan(t, specs, h100, 85)
 	if ooms != 1 {
 		t.Errorf("got %d scenarios with expect: oom, want exactly 1", ooms)
 	}

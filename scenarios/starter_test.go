@@ -70,30 +70,7 @@ func TestStarterSpecsSpanH100(t *testing.T) {
 		t.Fatal(err)
 	}
 	const eighty = 80 << 30
-	var minPeak, maxFit uint64 = ^uint64(0), 0
-	ooms := 0
-	for _, s := range starterSpecs(t) {
-		a, w, err := s.Resolve()
-		if err != nil {
-			t.Fatalf("%s: %v", s.Name, err)
-		}
-		e, err := analytic.Predict("breakdown", a, w)
-		if err != nil {
-			t.Fatalf("%s: Predict: %v", s.Name, err)
-		}
-		t.Logf("%-45s breakdown peak %6.1f GiB", s.Name, float64(e.Peak)/(1<<30))
-		if s.Expect == ExpectOOM {
-			ooms++
-			if e.Peak <= h100.Bytes {
-				t.Errorf("%s is meant to run out of memory, but breakdown predicts %d bytes, within the H100's %d", s.Name, e.Peak, h100.Bytes)
-			}
-			continue
-		}
-		if e.Peak > h100.Bytes*95/100 {
-			t.Errorf("%s is meant to fit, but breakdown predicts %d bytes, over 95%% of the H100's %d", s.Name, e.Peak, h100.Bytes)
-		}
-		minPeak, maxFit = min(minPeak, e.Peak), max(maxFit, e.Peak)
-	}
+	minPeak, maxFit, ooms := breakdownSpan(t, starterSpecs(t), h100, 95)
 	if ooms != 1 {
 		t.Errorf("got %d specs with expect: oom, want 1", ooms)
 	}
@@ -133,4 +110,37 @@ func TestStarterGrids(t *testing.T) {
 			t.Errorf("ci grid %s: %v", s.Name, err)
 		}
 	}
+}
+
+// breakdownSpan predicts each spec's peak with the breakdown formula and
+// returns the smallest peak and the largest that fits among the specs meant
+// to fit, and how many are meant to run out of memory. A spec meant to run
+// out of memory must not fit gpu; one meant to fit must stay within
+// fitPct percent of it.
+func breakdownSpan(t *testing.T, specs []*Spec, gpu analytic.GPU, fitPct uint64) (minPeak, maxFit uint64, ooms int) {
+	t.Helper()
+	minPeak = ^uint64(0)
+	for _, s := range specs {
+		a, w, err := s.Resolve()
+		if err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		e, err := analytic.Predict("breakdown", a, w)
+		if err != nil {
+			t.Fatalf("%s: Predict: %v", s.Name, err)
+		}
+		t.Logf("%-45s breakdown peak %6.1f GiB (%3.0f%% of %s)", s.Name, float64(e.Peak)/(1<<30), 100*float64(e.Peak)/float64(gpu.Bytes), gpu.Name)
+		if s.Expect == ExpectOOM {
+			ooms++
+			if e.Peak <= gpu.Bytes {
+				t.Errorf("%s is meant to run out of memory, but breakdown predicts %d bytes, within the %s's %d", s.Name, e.Peak, gpu.Name, gpu.Bytes)
+			}
+			continue
+		}
+		if e.Peak > gpu.Bytes*fitPct/100 {
+			t.Errorf("%s is meant to fit, but breakdown predicts %d bytes, over %d%% of the %s's %d", s.Name, e.Peak, fitPct, gpu.Name, gpu.Bytes)
+		}
+		minPeak, maxFit = min(minPeak, e.Peak), max(maxFit, e.Peak)
+	}
+	return minPeak, maxFit, ooms
 }
