@@ -102,32 +102,32 @@ func ParseBytes(s string) (uint64, error) {
 
 // FormatBytes prints b in binary units with one decimal and the unit
 // named: "79.6 GiB", "512.0 MiB", "3.0 KiB", "17 B".
-func FormatBytes(b uint64) string {
-	switch {
-	case b >= TiB*1000:
-		return strconv.FormatFloat(float64(b)/float64(TiB), 'f', 1, 64) + " TiB"
-	case b >= GiB:
-		return strconv.FormatFloat(float64(b)/float64(GiB), 'f', 1, 64) + " GiB"
-	case b >= MiB:
-		return strconv.FormatFloat(float64(b)/float64(MiB), 'f', 1, 64) + " MiB"
-	case b >= KiB:
-		return strconv.FormatFloat(float64(b)/float64(KiB), 'f', 1, 64) + " KiB"
-	}
-	return strconv.FormatUint(b, 10) + " B"
-}
+func FormatBytes(b uint64) string { return formatUnits(b, binaryUnits) }
 
 // FormatBytesDecimal prints b in decimal units with one decimal and the
 // unit named: "85.5 GB", "512.0 MB", "3.0 kB", "17 B".
-func FormatBytesDecimal(b uint64) string {
-	switch {
-	case b >= TB*1000:
-		return strconv.FormatFloat(float64(b)/float64(TB), 'f', 1, 64) + " TB"
-	case b >= GB:
-		return strconv.FormatFloat(float64(b)/float64(GB), 'f', 1, 64) + " GB"
-	case b >= MB:
-		return strconv.FormatFloat(float64(b)/float64(MB), 'f', 1, 64) + " MB"
-	case b >= KB:
-		return strconv.FormatFloat(float64(b)/float64(KB), 'f', 1, 64) + " kB"
+func FormatBytesDecimal(b uint64) string { return formatUnits(b, decimalUnits) }
+
+// byteUnit is a unit of a byte formatter: sizes from min on are printed in
+// size-sized units.
+type byteUnit struct {
+	min, size uint64
+	name      string
+}
+
+// The units, largest first. Terabytes start at a thousand of them, so that
+// GPU-sized figures stay in GiB/GB.
+var (
+	binaryUnits  = []byteUnit{{TiB * 1000, TiB, "TiB"}, {GiB, GiB, "GiB"}, {MiB, MiB, "MiB"}, {KiB, KiB, "KiB"}}
+	decimalUnits = []byteUnit{{TB * 1000, TB, "TB"}, {GB, GB, "GB"}, {MB, MB, "MB"}, {KB, KB, "kB"}}
+)
+
+// formatUnits prints b in the first of units it reaches, with one decimal.
+func formatUnits(b uint64, units []byteUnit) string {
+	for _, u := range units {
+		if b >= u.min {
+			return strconv.FormatFloat(float64(b)/float64(u.size), 'f', 1, 64) + " " + u.name
+		}
 	}
 	return strconv.FormatUint(b, 10) + " B"
 }
