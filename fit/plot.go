@@ -223,15 +223,9 @@ func (an *Analysis) predictedPlot(q Quantity) (*plot.Plot, error) {
 			lo = math.Min(lo, math.Min(pts[k].X, pts[k].Y))
 			hi = math.Max(hi, math.Max(pts[k].X, pts[k].Y))
 		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
+		if err := addFormulaPoints(p, pts, i, f.Formula); err != nil {
 			return nil, fmt.Errorf("predicted chart: %w", err)
 		}
-		sc.GlyphStyle.Color = formulaColor(i)
-		sc.GlyphStyle.Shape = plotutil.Shape(i)
-		sc.GlyphStyle.Radius = vg.Points(3.5)
-		p.Add(sc)
-		p.Legend.Add(f.Formula, sc)
 	}
 	if hi == 0 {
 		lo, hi = 0, 1
@@ -276,15 +270,9 @@ func (an *Analysis) residualPlot() (*plot.Plot, error) {
 		if len(pts) == 0 {
 			continue
 		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
+		if err := addFormulaPoints(p, pts, i, f.Formula); err != nil {
 			return nil, fmt.Errorf("residual chart: %w", err)
 		}
-		sc.GlyphStyle.Color = formulaColor(i)
-		sc.GlyphStyle.Shape = plotutil.Shape(i)
-		sc.GlyphStyle.Radius = vg.Points(3.5)
-		p.Add(sc)
-		p.Legend.Add(f.Formula, sc)
 	}
 	if xmax == 0 {
 		xmin, xmax = 1, 10
@@ -364,4 +352,19 @@ func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// addFormulaPoints draws formula i's points in its colour and glyph and
+// names them in the legend.
+func addFormulaPoints(p *plot.Plot, pts plotter.XYs, i int, formula string) error {
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Color = formulaColor(i)
+	sc.GlyphStyle.Shape = plotutil.Shape(i)
+	sc.GlyphStyle.Radius = vg.Points(3.5)
+	p.Add(sc)
+	p.Legend.Add(formula, sc)
+	return nil
 }
