@@ -1,6 +1,10 @@
 package analytic
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic/model"
+)
 
 // Notes carried by activation terms.
 const (
@@ -76,14 +80,14 @@ const (
 // workload's zero fields take their documented defaults. Mixture-of-experts
 // models are not modelled (error). Errors wrap ErrOverflow for sizes over
 // MaxBytes.
-func SavedActivations(a Arch, w Workload) ([]Term, error) {
+func SavedActivations(a model.Arch, w model.Workload) ([]Term, error) {
 	return appendSavedActivations(make([]Term, 0, 28), a, w)
 }
 
 // appendSavedActivations appends SavedActivations(a, w) to dst and returns
 // the extended slice; it allocates only when dst lacks the capacity. On
 // error it returns nil.
-func appendSavedActivations(dst []Term, a Arch, w Workload) ([]Term, error) {
+func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term, error) {
 	var s actShape
 	if err := s.init(a, w); err != nil {
 		return nil, err
@@ -113,7 +117,7 @@ func (s *actShape) savedTerms(b *actBuilder) {
 // attention core (selective) recomputed at a time during backward. All are
 // Peak terms with Phase PhaseForward. Same preconditions as
 // SavedActivations.
-func ActivationExtras(a Arch, w Workload) ([]Term, error) {
+func ActivationExtras(a model.Arch, w model.Workload) ([]Term, error) {
 	var s actShape
 	if err := s.init(a, w); err != nil {
 		return nil, err
@@ -153,16 +157,16 @@ func (s *actShape) extraTerms(b *actBuilder) {
 		b.put("logits.fp32_copy", GroupLogits, bsv, "B*(S-1)*V", 4, loss, b.note)
 	}
 	switch s.ckpt {
-	case FullCheckpointing:
+	case model.FullCheckpointing:
 		var one actShape = *s
-		one.ckpt, one.L = NoCheckpointing, 1
+		one.ckpt, one.L = model.NoCheckpointing, 1
 		inner := actBuilder{sumOnly: true}
 		one.layerTerms(&inner)
 		b.put("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
-	case SelectiveCheckpointing:
+	case model.SelectiveCheckpointing:
 		if !s.flash {
 			var one actShape = *s
-			one.ckpt, one.L = NoCheckpointing, 1
+			one.ckpt, one.L = model.NoCheckpointing, 1
 			inner := actBuilder{sumOnly: true}
 			one.attnCore(&inner)
 			b.put("ckpt.recompute_attn", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
@@ -192,14 +196,14 @@ type actShape struct {
 	learnedPos, gpt2         bool
 	autocast, cuda, flash    bool
 	dropout                  bool
-	ckpt                     Checkpointing
+	ckpt                     model.Checkpointing
 
 	r, a, stat, mask, score float64 // bytes per element
 	note                    string
 }
 
-func (s *actShape) init(a Arch, w Workload) error {
-	w, err := w.withDefaults()
+func (s *actShape) init(a model.Arch, w model.Workload) error {
+	w, err := w.WithDefaults()
 	if err != nil {
 		return err
 	}
@@ -207,9 +211,9 @@ func (s *actShape) init(a Arch, w Workload) error {
 }
 
 // initDefaulted is init for a w whose defaults are already filled.
-func (s *actShape) initDefaulted(a *Arch, w *Workload) error {
+func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
-		return &FieldError{Field: "layers", Value: a.Layers,
+		return &model.FieldError{Field: "layers", Value: a.Layers,
 			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
 	}
 	if a.Experts > 0 {
@@ -228,7 +232,7 @@ func (s *actShape) initDefaulted(a *Arch, w *Workload) error {
 	*s = actShape{
 		L: float64(a.Layers), H: float64(a.Hidden), h: float64(a.Heads), kv: float64(kv), hd: float64(hd),
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
-		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == CUDA,
+		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
 	}
 	switch a.Family {
 	case "llama", "mistral", "qwen2", "gemma":
@@ -246,7 +250,7 @@ func (s *actShape) initDefaulted(a *Arch, w *Workload) error {
 	}
 	s.gelunew = act == "gelu_new"
 	s.actSaves = act != "relu"
-	s.flash = w.Attention == FlashAttention && s.cuda
+	s.flash = w.Attention == model.FlashAttention && s.cuda
 
 	H, qd, kvd := s.H, s.h*s.hd, s.kv*s.hd
 	s.linearWeights = H*qd + 2*H*kvd + qd*H + 2*H*s.F
@@ -256,9 +260,9 @@ func (s *actShape) initDefaulted(a *Arch, w *Workload) error {
 	s.headWeights = H * s.V
 
 	switch w.Precision {
-	case FP32:
+	case model.FP32:
 		s.r, s.a, s.stat = 4, 4, 4
-	case FP16Mixed, BF16Mixed:
+	case model.FP16Mixed, model.BF16Mixed:
 		s.r, s.a, s.stat, s.autocast = 4, 2, 4, true
 	default: // pure 16-bit activations
 		s.r, s.a, s.stat = 2, 2, 2
@@ -275,7 +279,7 @@ func (s *actShape) initDefaulted(a *Arch, w *Workload) error {
 		s.mask = 0 // the input's dtype: set per tensor
 	}
 	s.note = noteMeasured
-	if s.cuda || !(s.gpt2 || s.llama) || s.ckpt == SelectiveCheckpointing && s.llama {
+	if s.cuda || !(s.gpt2 || s.llama) || s.ckpt == model.SelectiveCheckpointing && s.llama {
 		s.note = noteDerived
 	}
 	return nil
@@ -402,7 +406,7 @@ func (s *actShape) gpt2Terms(b *actBuilder) {
 // Llama path), honouring checkpointing.
 func (s *actShape) layerTerms(b *actBuilder) {
 	BSH := s.B * s.S * s.H * s.L
-	if s.ckpt == FullCheckpointing {
+	if s.ckpt == model.FullCheckpointing {
 		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)
 		return
 	}
@@ -415,7 +419,7 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	b.add("ln.in", GroupActivations, 2*BSH, "2*B*S*H*L", s.r)
 	b.add("ln.stats", GroupActivations, 4*s.B*s.S*s.L, "4*B*S*L", s.stat)
 	b.add("attn.qkv_in", GroupActivations, BSH, "B*S*H*L", s.a)
-	if s.flash || s.ckpt == SelectiveCheckpointing {
+	if s.flash || s.ckpt == model.SelectiveCheckpointing {
 		b.add("attn.qkv", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
 		if s.flash {
 			b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
@@ -531,7 +535,7 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)
 	}
 	switch {
-	case s.flash || s.ckpt == SelectiveCheckpointing:
+	case s.flash || s.ckpt == model.SelectiveCheckpointing:
 		// q and k after rotary are fp32 under autocast (cos and sin are).
 		qk := s.a
 		if s.autocast {

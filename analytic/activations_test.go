@@ -4,21 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 // tinyGPT2 is the small GPT-2 the measurements below were taken on.
-func tinyGPT2(t testing.TB) Arch {
+func tinyGPT2(t testing.TB) model.Arch {
 	t.Helper()
-	a := Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128}
+	a := model.Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128}
 	if err := a.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func tinyLlama(t testing.TB) Arch {
+func tinyLlama(t testing.TB) model.Arch {
 	t.Helper()
-	a := Arch{Family: "llama", Layers: 1, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 176, Vocab: 1000}
+	a := model.Arch{Family: "llama", Layers: 1, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 176, Vocab: 1000}
 	if err := a.Normalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -31,22 +33,22 @@ func tinyLlama(t testing.TB) Arch {
 func TestSavedActivationsMeasured(t *testing.T) {
 	cases := []struct {
 		arch    string
-		prec    Precision
+		prec    model.Precision
 		dropout float64
-		ckpt    Checkpointing
+		ckpt    model.Checkpointing
 		want    uint64
 	}{
-		{"gpt2", FP32, 0, NoCheckpointing, 1267692},
-		{"gpt2", FP32, 0.1, NoCheckpointing, 1480684},
-		{"gpt2", BF16Mixed, 0, NoCheckpointing, 1125352},
-		{"gpt2", BF16Mixed, 0.1, NoCheckpointing, 1240040},
-		{"gpt2", BF16Pure, 0, NoCheckpointing, 634502},
-		{"gpt2", BF16Pure, 0.1, NoCheckpointing, 740998},
-		{"gpt2", FP32, 0.1, FullCheckpointing, 331700},
-		{"gpt2", FP32, 0.1, SelectiveCheckpointing, 1284068},
-		{"gpt2", BF16Mixed, 0, FullCheckpointing, 435124},
-		{"llama", FP32, 0, NoCheckpointing, 729020},
-		{"llama", BF16Mixed, 0, NoCheckpointing, 842684},
+		{"gpt2", model.FP32, 0, model.NoCheckpointing, 1267692},
+		{"gpt2", model.FP32, 0.1, model.NoCheckpointing, 1480684},
+		{"gpt2", model.BF16Mixed, 0, model.NoCheckpointing, 1125352},
+		{"gpt2", model.BF16Mixed, 0.1, model.NoCheckpointing, 1240040},
+		{"gpt2", model.BF16Pure, 0, model.NoCheckpointing, 634502},
+		{"gpt2", model.BF16Pure, 0.1, model.NoCheckpointing, 740998},
+		{"gpt2", model.FP32, 0.1, model.FullCheckpointing, 331700},
+		{"gpt2", model.FP32, 0.1, model.SelectiveCheckpointing, 1284068},
+		{"gpt2", model.BF16Mixed, 0, model.FullCheckpointing, 435124},
+		{"llama", model.FP32, 0, model.NoCheckpointing, 729020},
+		{"llama", model.BF16Mixed, 0, model.NoCheckpointing, 842684},
 	}
 	for _, c := range cases {
 		name := fmt.Sprintf("%s/%s/p%.1f/%s", c.arch, c.prec, c.dropout, c.ckpt)
@@ -55,7 +57,7 @@ func TestSavedActivationsMeasured(t *testing.T) {
 			if c.arch == "llama" {
 				a = tinyLlama(t)
 			}
-			w := Workload{Batch: 2, Seq: 32, Precision: c.prec, Dropout: c.dropout, Checkpointing: c.ckpt, Backend: CPU}
+			w := model.Workload{Batch: 2, Seq: 32, Precision: c.prec, Dropout: c.dropout, Checkpointing: c.ckpt, Backend: model.CPU}
 			terms, err := SavedActivations(a, w)
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +74,7 @@ func TestSavedActivationsMeasured(t *testing.T) {
 
 func TestSavedActivationsTerms(t *testing.T) {
 	a := tinyGPT2(t)
-	w := Workload{Batch: 2, Seq: 32, Backend: CPU}
+	w := model.Workload{Batch: 2, Seq: 32, Backend: model.CPU}
 	terms, err := SavedActivations(a, w)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +119,7 @@ func termNamed(terms []Term, name string) (Term, bool) {
 // dropout masks, fp32 softmax under autocast, no S*S matrix with flash.
 func TestSavedActivationsCUDA(t *testing.T) {
 	a := tinyGPT2(t)
-	w := Workload{Batch: 2, Seq: 32, Precision: BF16Mixed, Dropout: 0.1}
+	w := model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Dropout: 0.1}
 	terms, err := SavedActivations(a, w)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +133,7 @@ func TestSavedActivationsCUDA(t *testing.T) {
 	if tm := terms[0]; tm.Note != noteDerived {
 		t.Errorf("note: got %q, want %q", tm.Note, noteDerived)
 	}
-	w.Attention = FlashAttention
+	w.Attention = model.FlashAttention
 	flash, err := SavedActivations(a, w)
 	if err != nil {
 		t.Fatal(err)
@@ -145,9 +147,9 @@ func TestSavedActivationsCUDA(t *testing.T) {
 		t.Error("flash attention: no attn.lse term")
 	}
 	// On the CPU torch 1.13 has no SDPA: flash falls back to math.
-	w.Backend = CPU
+	w.Backend = model.CPU
 	cpu, _ := SavedActivations(a, w)
-	w.Attention = MathAttention
+	w.Attention = model.MathAttention
 	math, _ := SavedActivations(a, w)
 	if SavedBytes(cpu) != SavedBytes(math) {
 		t.Errorf("cpu flash: got %d bytes, want math's %d", SavedBytes(cpu), SavedBytes(math))
@@ -158,7 +160,7 @@ func TestSavedActivationsCUDA(t *testing.T) {
 // score term quadratically in S.
 func TestSavedActivationsScaling(t *testing.T) {
 	a := tinyGPT2(t)
-	w := Workload{Batch: 1, Seq: 64, Backend: CPU}
+	w := model.Workload{Batch: 1, Seq: 64, Backend: model.CPU}
 	base, _ := SavedActivations(a, w)
 	w.Batch = 4
 	four, _ := SavedActivations(a, w)
@@ -179,35 +181,35 @@ func TestSavedActivationsErrors(t *testing.T) {
 	a := tinyGPT2(t)
 	cases := []struct {
 		name string
-		a    Arch
-		w    Workload
+		a    model.Arch
+		w    model.Workload
 	}{
-		{"zero batch", a, Workload{Seq: 8}},
-		{"bad precision", a, Workload{Batch: 1, Seq: 8, Precision: "fp8"}},
-		{"zero layers", Arch{Family: "gpt2", Hidden: 8, Heads: 2, Vocab: 10}, Workload{Batch: 1, Seq: 8}},
-		{"moe", Arch{Family: "mixtral", Layers: 1, Hidden: 8, Heads: 2, Vocab: 10, FFN: 8, Experts: 8}, Workload{Batch: 1, Seq: 8}},
+		{"zero batch", a, model.Workload{Seq: 8}},
+		{"bad precision", a, model.Workload{Batch: 1, Seq: 8, Precision: "fp8"}},
+		{"zero layers", model.Arch{Family: "gpt2", Hidden: 8, Heads: 2, Vocab: 10}, model.Workload{Batch: 1, Seq: 8}},
+		{"moe", model.Arch{Family: "mixtral", Layers: 1, Hidden: 8, Heads: 2, Vocab: 10, FFN: 8, Experts: 8}, model.Workload{Batch: 1, Seq: 8}},
 	}
 	for _, c := range cases {
 		if _, err := SavedActivations(c.a, c.w); err == nil {
 			t.Errorf("%s: got no error, want one", c.name)
 		}
 	}
-	huge := Arch{Family: "gpt2", Layers: MaxDim, Hidden: MaxDim, Heads: 1, Vocab: MaxDim}
-	if _, err := SavedActivations(huge, Workload{Batch: MaxDim, Seq: MaxDim}); !errors.Is(err, ErrOverflow) {
+	huge := model.Arch{Family: "gpt2", Layers: model.MaxDim, Hidden: model.MaxDim, Heads: 1, Vocab: model.MaxDim}
+	if _, err := SavedActivations(huge, model.Workload{Batch: model.MaxDim, Seq: model.MaxDim}); !errors.Is(err, ErrOverflow) {
 		t.Errorf("huge: got %v, want ErrOverflow", err)
 	}
 }
 
 func TestActivationExtras(t *testing.T) {
 	a := tinyGPT2(t)
-	w := Workload{Batch: 2, Seq: 32, Backend: CPU, Checkpointing: FullCheckpointing}
+	w := model.Workload{Batch: 2, Seq: 32, Backend: model.CPU, Checkpointing: model.FullCheckpointing}
 	extras, err := ActivationExtras(a, w)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Recomputing one layer saves what one layer saves without checkpointing.
 	none := w
-	none.Checkpointing = NoCheckpointing
+	none.Checkpointing = model.NoCheckpointing
 	one := a
 	one.Layers = 1
 	full1, _ := SavedActivations(one, none)
@@ -229,8 +231,8 @@ func TestActivationExtras(t *testing.T) {
 // The seed's M_act = L(14E + 4BSS) + 6BSV and Korthikanti's L*sbh(34+5as/h)
 // against the per-tensor account, for GPT-2 small at B=8, S=1024.
 func ExampleSavedActivations() {
-	a, _ := Preset("gpt2")
-	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
+	a, _ := model.Preset("gpt2")
+	w := model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1}
 	terms, _ := SavedActivations(a, w)
 	fmt.Printf("%d terms, %.2f GiB saved for backward\n", len(terms), float64(SavedBytes(terms))/float64(GiB))
 	B, S, H, L, V, h := 8.0, 1024.0, 768.0, 12.0, 50257.0, 12.0
@@ -244,7 +246,7 @@ func ExampleSavedActivations() {
 
 func BenchmarkSavedActivations(b *testing.B) {
 	a := tinyGPT2(b)
-	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
+	w := model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if _, err := SavedActivations(a, w); err != nil {

@@ -3,79 +3,10 @@ package analytic
 import (
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
-)
 
-// TestParamTotalMatchesParams holds the closed-form paramTotal to
-// Params(a).Total for every preset, every shared Hugging Face config and
-// structural variants, and to Params's error where Params fails.
-func TestParamTotalMatchesParams(t *testing.T) {
-	var archs []Arch
-	for _, name := range Presets() {
-		a, err := Preset(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		archs = append(archs, a)
-	}
-	dirs, err := os.ReadDir(hfConfigs)
-	if err != nil {
-		t.Fatalf("shared test data missing (CI has shared/ beside the repo): %v", err)
-	}
-	configs := 0
-	for _, d := range dirs {
-		if d.IsDir() || filepath.Ext(d.Name()) != ".json" {
-			continue
-		}
-		a, err := LoadConfig(filepath.Join(hfConfigs, d.Name()))
-		if err != nil {
-			continue // configs Params cannot read are TestParamsHFConfigs's concern
-		}
-		configs++
-		archs = append(archs, a)
-	}
-	if configs == 0 {
-		t.Fatal("no config read from the shared test data")
-	}
-	for _, a := range archs[:len(archs):len(archs)] {
-		for _, vary := range []func(*Arch){
-			func(a *Arch) { a.TiedHead = !a.TiedHead },
-			func(a *Arch) { a.QKVBias, a.OutBias, a.MLPBias = !a.QKVBias, !a.OutBias, !a.MLPBias },
-			func(a *Arch) { a.HeadBias, a.Pooler, a.EmbedNorm = true, true, true },
-			func(a *Arch) { a.GatedMLP = !a.GatedMLP },
-			func(a *Arch) { a.NoHead = true },
-		} {
-			v := a
-			vary(&v)
-			archs = append(archs, v)
-		}
-	}
-	archs = append(archs,
-		Arch{Family: "gpt2", Layers: MaxDim, Hidden: MaxDim, Heads: 1, Vocab: MaxDim},
-		Arch{Family: "llama", Layers: 1 << 20, Hidden: 1 << 20, Heads: 1, Vocab: 8, FFN: 1 << 30},
-	)
-	for i, a := range archs {
-		p, perr := Params(a)
-		n := a
-		nerr := n.Normalize()
-		var got int64
-		var err error
-		if nerr == nil {
-			got, err = paramTotal(n)
-		} else {
-			err = nerr
-		}
-		if (perr == nil) != (err == nil) || perr != nil && perr.Error() != err.Error() {
-			t.Errorf("arch %d %s: got error %v, want %v", i, a.Family, err, perr)
-			continue
-		}
-		if perr == nil && got != p.Total {
-			t.Errorf("arch %d %s: got %d, want Params's %d", i, a.Family, got, p.Total)
-		}
-	}
-}
+	"github.com/memval/memval/analytic/model"
+)
 
 // FuzzTermBytes holds TermBytes to its definition, ceil(feature*coef) with
 // math.Ceil, and ErrOverflow outside [0, MaxBytes].
@@ -111,15 +42,15 @@ func TestBreakdownCountsExtrasOnce(t *testing.T) {
 	}
 	cases := []struct {
 		model string
-		w     Workload
+		w     model.Workload
 		dom   string // the moment that must be the largest of the window
 	}{
-		{"gpt2", Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}, PhaseBackward},
-		{"gpt2", Workload{Batch: 1, Seq: 64}, PhaseBackward},
-		{"gpt2", Workload{Batch: 4, Seq: 512, Precision: BF16Pure, Checkpointing: SelectiveCheckpointing}, PhaseBackward},
-		{"llama-2-7b", Workload{Batch: 1, Seq: 4096, Precision: BF16Mixed, Checkpointing: FullCheckpointing}, PhaseRecompute},
-		{"llama-2-7b", Workload{Batch: 8, Seq: 2048, Precision: BF16Pure}, PhaseLoss},
-		{"gpt2-medium", Workload{Batch: 4, Seq: 1024, Precision: BF16Mixed, TP: 2}, PhaseBackward},
+		{"gpt2", model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1}, PhaseBackward},
+		{"gpt2", model.Workload{Batch: 1, Seq: 64}, PhaseBackward},
+		{"gpt2", model.Workload{Batch: 4, Seq: 512, Precision: model.BF16Pure, Checkpointing: model.SelectiveCheckpointing}, PhaseBackward},
+		{"llama-2-7b", model.Workload{Batch: 1, Seq: 4096, Precision: model.BF16Mixed, Checkpointing: model.FullCheckpointing}, PhaseRecompute},
+		{"llama-2-7b", model.Workload{Batch: 8, Seq: 2048, Precision: model.BF16Pure}, PhaseLoss},
+		{"gpt2-medium", model.Workload{Batch: 4, Seq: 1024, Precision: model.BF16Mixed, TP: 2}, PhaseBackward},
 	}
 	for _, c := range cases {
 		a := memPreset(t, c.model)
@@ -207,7 +138,7 @@ func TestTotalsMoments(t *testing.T) {
 // normalized Archs misses: Normalize and paramTotal on every call.
 func BenchmarkBreakdownArchMiss(b *testing.B) {
 	a1, a2 := memPreset(b, "gpt2"), memPreset(b, "gpt2-medium")
-	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
+	w := model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1}
 	var e Estimate
 	b.ReportAllocs()
 	i := 0

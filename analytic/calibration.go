@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 // CalibrationSchema is the newest version of calibration.json this code
@@ -306,7 +308,7 @@ const CalibratedTerm = "calibrated constant"
 // the calibration was fitted on (params, batch, seq, tokens, precision,
 // attention, checkpointing) or when e is another formula's: the numbers
 // are then an extrapolation.
-func (c *Calibration) Apply(e Estimate, a Arch, w Workload) (Estimate, []string, error) {
+func (c *Calibration) Apply(e Estimate, a model.Arch, w model.Workload) (Estimate, []string, error) {
 	if c == nil {
 		return e, nil, errors.New("no calibration")
 	}
@@ -332,9 +334,9 @@ func (c *Calibration) Apply(e Estimate, a Arch, w Workload) (Estimate, []string,
 			warns = append(warns, fmt.Sprintf("%s %s was not among the fitted runs (%v): extrapolating", name, v, set))
 		}
 	}
-	checkSet("precision", string(w.Precision), string(FP32), fr.Precisions)
-	checkSet("attention", string(w.Attention), string(MathAttention), fr.Attention)
-	checkSet("checkpointing", string(w.Checkpointing), string(NoCheckpointing), fr.Checkpointing)
+	checkSet("precision", string(w.Precision), string(model.FP32), fr.Precisions)
+	checkSet("attention", string(w.Attention), string(model.MathAttention), fr.Attention)
+	checkSet("checkpointing", string(w.Checkpointing), string(model.NoCheckpointing), fr.Checkpointing)
 
 	peakTerms, pw := c.CalibratedFit.apply(e.Terms)
 	warns = append(warns, pw...)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 func testCalibration() *Calibration {
@@ -39,7 +41,7 @@ func testEstimate() Estimate {
 
 func TestCalibrationApply(t *testing.T) {
 	c := testCalibration()
-	got, warns, err := c.Apply(testEstimate(), Arch{}, Workload{Batch: 2, Seq: 256})
+	got, warns, err := c.Apply(testEstimate(), model.Arch{}, model.Workload{Batch: 2, Seq: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestCalibrationApplyWarnsWhenExtrapolating(t *testing.T) {
 	c := testCalibration()
 	e := testEstimate()
 	e.Formula = "breakdown"
-	_, warns, err := c.Apply(e, Arch{}, Workload{Batch: 64, Seq: 4096, Precision: BF16Mixed})
+	_, warns, err := c.Apply(e, model.Arch{}, model.Workload{Batch: 64, Seq: 4096, Precision: model.BF16Mixed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestCalibrationSteadyFit(t *testing.T) {
 	c.Steady = &CalibratedFit{Quantity: "steady", Coefficients: []Coefficient{
 		{Term: "weights+gradients", Members: []string{"weights", "gradients"}, Unit: "params", Value: 12, Low: 11, High: 13, Original: 8},
 	}, Constant: 100, ConstantTerms: []string{"context"}}
-	got, _, err := c.Apply(testEstimate(), Arch{}, Workload{Batch: 2, Seq: 256})
+	got, _, err := c.Apply(testEstimate(), model.Arch{}, model.Workload{Batch: 2, Seq: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func FuzzParseCalibration(f *testing.F) {
 				t.Fatalf("accepted coefficient %+v", co)
 			}
 		}
-		if _, _, err := c.Apply(testEstimate(), Arch{}, Workload{Batch: 1, Seq: 1}); err != nil {
+		if _, _, err := c.Apply(testEstimate(), model.Arch{}, model.Workload{Batch: 1, Seq: 1}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -157,7 +159,7 @@ func ExampleCalibration_Apply() {
 	c := &Calibration{Schema: CalibrationSchema, Formula: "seed", Fitted: FittedRange{Runs: 10, Params: Range{0, 1e9}, Batch: Range{1, 8}, Seq: Range{1, 2048}, Tokens: Range{1, 16384}},
 		CalibratedFit: CalibratedFit{Coefficients: []Coefficient{{Term: "weights", Unit: "params", Value: 18, Low: 17, High: 19, Original: 16}}, Constant: 512 << 20}}
 	e := Estimate{Formula: "seed", Params: 124e6, Terms: []Term{{Name: "weights", Feature: 124e6, Coef: 16, Bytes: 16 * 124e6}}}
-	got, warns, _ := c.Apply(e, Arch{}, Workload{Batch: 16, Seq: 1024})
+	got, warns, _ := c.Apply(e, model.Arch{}, model.Workload{Batch: 16, Seq: 1024})
 	fmt.Printf("peak %.2f GiB\n", float64(got.Peak)/(1<<30))
 	fmt.Println(warns)
 	// Output:
@@ -184,7 +186,7 @@ func TestCalibrationApplyKeepsPhases(t *testing.T) {
 		Coefficients: []Coefficient{{Term: "mlp.act", Unit: "B*S*H*L", Value: 20, Low: 19, High: 21, Original: 10}},
 		Constant:     2000, ConstantTerms: []string{"cuda_context"},
 	}}
-	got, _, err := c.Apply(phasedEstimate(), Arch{}, Workload{Batch: 1, Seq: 1})
+	got, _, err := c.Apply(phasedEstimate(), model.Arch{}, model.Workload{Batch: 1, Seq: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,7 @@ func TestCalibrationApplyPerCategory(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := c.Apply(phasedEstimate(), Arch{}, Workload{Batch: 1, Seq: 1})
+	got, _, err := c.Apply(phasedEstimate(), model.Arch{}, model.Workload{Batch: 1, Seq: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package analytic
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic/model"
+)
 
 // DefaultCUDAContext is the CUDA context the breakdown formula assumes per
 // process and device (term "cuda_context", Feature 1): 500 MiB, the upper
@@ -74,7 +78,7 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	op := in.modelStateTerms(e, c, PhaseOptimizer, PhaseForward)
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
 	ctx := DefaultCUDAContext
-	if in.w.Backend == CPU {
+	if in.w.Backend == model.CPU {
 		ctx = 0
 	}
 	e.add("cuda_context", GroupOverhead, 1, "1", float64(ctx))
@@ -84,8 +88,8 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 		logitScale = 1 / in.t
 		layerScale = 1 / in.t
 		if !in.w.SP {
-			full, _ := korthikantiLayerCoefs(1, false, NoCheckpointing)
-			tp, _ := korthikantiLayerCoefs(in.t, false, NoCheckpointing)
+			full, _ := korthikantiLayerCoefs(1, false, model.NoCheckpointing)
+			tp, _ := korthikantiLayerCoefs(in.t, false, model.NoCheckpointing)
 			r := 5 * in.h * in.S / in.H
 			layerScale = (tp + r/in.t) / (full + r)
 		}
@@ -108,7 +112,7 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	actBytes := b.features
 	last := len(e.Terms)
 	lg := 8.0
-	if in.w.Precision == BF16Pure {
+	if in.w.Precision == model.BF16Pure {
 		lg = 4
 	}
 	e.addPeak("logits_grad", GroupLogits, in.B*in.S*in.V, "B*S*V", lg*logitScale, PhaseBackward).Note =
@@ -133,7 +137,7 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	switch {
 	case in.t > 1:
 		e.notes(breakdownTPNotes)
-	case in.w.Backend == CPU:
+	case in.w.Backend == model.CPU:
 		e.notes(breakdownCPUNotes)
 	default:
 		e.notes(breakdownNotes)

@@ -1,6 +1,10 @@
 package analytic
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic/model"
+)
 
 var megatronNotes = []string{
 	"Megatron-LM theoretical_memory_usage.py: weights and optimizer 18 B/param (6 + 12/DP with the distributed optimizer, taken as ZeRO >= 1) on the most loaded shard, N/t here with memval's parameter count",
@@ -88,7 +92,7 @@ var eleutherInferenceNotes = []string{
 //	inference: 1.2 x weights
 func predictEleuther(e *Estimate, in *inputs) error {
 	w := 2.0
-	if in.w.Precision == FP32 {
+	if in.w.Precision == model.FP32 {
 		w = 4
 	}
 	n := float64(in.n) / in.t
@@ -100,13 +104,13 @@ func predictEleuther(e *Estimate, in *inputs) error {
 	}
 	var opt float64
 	switch in.w.Optimizer {
-	case AdamW:
+	case model.AdamW:
 		opt = 12
-	case Adam8bit:
+	case model.Adam8bit:
 		opt = 6
-	case SGDMomentum:
+	case model.SGDMomentum:
 		opt = 8
-	case SGD:
+	case model.SGD:
 		opt = 4
 	}
 	wp, gp, op := n, n, n

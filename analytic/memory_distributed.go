@@ -1,5 +1,7 @@
 package analytic
 
+import "github.com/memval/memval/analytic/model"
+
 // stateCoefs are bytes per parameter of each kind of model state, for one
 // precision and optimizer, before any sharding.
 type stateCoefs struct {
@@ -26,26 +28,26 @@ type stateCoefs struct {
 // allocates one parameter-sized temporary (sqrt(exp_avg_sq)) in the state
 // dtype during the step; SGD (weight decay 0) and 8-bit Adam (fused kernel)
 // none.
-func coefsFor(p Precision, o Optimizer) stateCoefs {
+func coefsFor(p model.Precision, o model.Optimizer) stateCoefs {
 	var c stateCoefs
 	elem := 4.0
 	switch p {
-	case FP32:
+	case model.FP32:
 		c.weight, c.grad, c.act = 4, 4, 4
-	case FP16Mixed, BF16Mixed:
+	case model.FP16Mixed, model.BF16Mixed:
 		c.weight, c.grad, c.act = 4, 4, 2
-	case BF16Pure:
+	case model.BF16Pure:
 		c.weight, c.grad, c.act = 2, 2, 2
 		elem = 2
-	case BF16Master:
+	case model.BF16Master:
 		c.weight, c.grad, c.master, c.act = 2, 2, 4, 2
 	}
 	switch o {
-	case AdamW:
+	case model.AdamW:
 		c.optim, c.temp = 2*elem, elem
-	case SGDMomentum:
+	case model.SGDMomentum:
 		c.optim = elem
-	case Adam8bit:
+	case model.Adam8bit:
 		c.optim = 2
 	}
 	return c
@@ -58,7 +60,7 @@ func coefsFor(p Precision, o Optimizer) stateCoefs {
 func (in *inputs) replicatedParams() float64 {
 	a := &in.a
 	norm := in.H
-	if a.Norm == LayerNorm {
+	if a.Norm == model.LayerNorm {
 		norm = 2 * in.H
 	}
 	r := in.L * float64(a.NormsPerLayer) * norm
@@ -122,7 +124,7 @@ func (in *inputs) layerParams() float64 {
 		p += in.H * float64(a.Experts)
 	}
 	norm := in.H
-	if a.Norm == LayerNorm {
+	if a.Norm == model.LayerNorm {
 		norm = 2 * in.H
 	}
 	return p + float64(a.NormsPerLayer)*norm

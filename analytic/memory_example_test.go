@@ -1,6 +1,10 @@
 package analytic
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic/model"
+)
 
 func printEstimate(e Estimate) {
 	for _, t := range e.Terms {
@@ -10,8 +14,8 @@ func printEstimate(e Estimate) {
 }
 
 func ExamplePredict_seed() {
-	a, _ := Preset("seed-example")
-	e, _ := Predict("seed", a, Workload{Batch: 8, Seq: 512})
+	a, _ := model.Preset("seed-example")
+	e, _ := Predict("seed", a, model.Workload{Batch: 8, Seq: 512})
 	printEstimate(e)
 	// Output:
 	// weights                     470.8 MiB
@@ -26,8 +30,8 @@ func ExamplePredict_seed() {
 }
 
 func ExamplePredict_korthikanti() {
-	a, _ := Preset("gpt2")
-	e, _ := Predict("korthikanti", a, Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, TP: 2, SP: true})
+	a, _ := model.Preset("gpt2")
+	e, _ := Predict("korthikanti", a, model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, TP: 2, SP: true})
 	printEstimate(e)
 	// Output:
 	// weights                     238.9 MiB
@@ -43,8 +47,8 @@ func ExamplePredict_korthikanti() {
 }
 
 func ExamplePredict_deepspeed() {
-	a, _ := Preset("llama-2-7b")
-	e, _ := Predict("deepspeed", a, Workload{Batch: 1, Seq: 4096, ZeRO: 3, DP: 8})
+	a, _ := model.Preset("llama-2-7b")
+	e, _ := Predict("deepspeed", a, model.Workload{Batch: 1, Seq: 4096, ZeRO: 3, DP: 8})
 	printEstimate(e)
 	// Output:
 	// largest_layer               500.0 MiB
@@ -53,8 +57,8 @@ func ExamplePredict_deepspeed() {
 }
 
 func ExamplePredict_megatron() {
-	a, _ := Preset("llama-2-7b")
-	e, _ := Predict("megatron", a, Workload{Batch: 1, Seq: 4096, TP: 8, SP: true, Checkpointing: SelectiveCheckpointing})
+	a, _ := model.Preset("llama-2-7b")
+	e, _ := Predict("megatron", a, model.Workload{Batch: 1, Seq: 4096, TP: 8, SP: true, Checkpointing: model.SelectiveCheckpointing})
 	printEstimate(e)
 	// Output:
 	// weights_and_optimizer        14.1 GiB
@@ -68,8 +72,8 @@ func ExamplePredict_megatron() {
 }
 
 func ExamplePredict_eleuther() {
-	a, _ := Preset("llama-2-7b")
-	e, _ := Predict("eleuther", a, Workload{Batch: 1, Seq: 4096, Precision: BF16Mixed, Inference: true})
+	a, _ := model.Preset("llama-2-7b")
+	e, _ := Predict("eleuther", a, model.Workload{Batch: 1, Seq: 4096, Precision: model.BF16Mixed, Inference: true})
 	printEstimate(e)
 	// Output:
 	// weights                      12.6 GiB
@@ -78,8 +82,8 @@ func ExamplePredict_eleuther() {
 }
 
 func ExamplePredict_accelerate() {
-	a, _ := Preset("llama-2-7b")
-	e, _ := Predict("accelerate", a, Workload{Batch: 1, Seq: 1, Precision: BF16Mixed})
+	a, _ := model.Preset("llama-2-7b")
+	e, _ := Predict("accelerate", a, model.Workload{Batch: 1, Seq: 1, Precision: model.BF16Mixed})
 	printEstimate(e)
 	// Output:
 	// weights                      12.6 GiB

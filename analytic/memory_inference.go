@@ -1,5 +1,7 @@
 package analytic
 
+import "github.com/memval/memval/analytic/model"
+
 var inferenceNotes = []string{
 	"inference: weights + KV cache for S tokens (prompt and generated) + fp32 logits for every position + CUDA context",
 	"one layer's transient activations, cuBLAS workspaces and allocator rounding are left out",
@@ -20,7 +22,7 @@ func (in *inputs) inferenceTerms(e *Estimate) error {
 	e.add("weights", GroupWeights, in.tpParams(), "params", c.weight)
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
 	ctx := DefaultCUDAContext
-	if in.w.Backend == CPU {
+	if in.w.Backend == model.CPU {
 		ctx = 0
 	}
 	e.add("cuda_context", GroupOverhead, 1, "1", float64(ctx))

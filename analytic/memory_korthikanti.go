@@ -1,6 +1,10 @@
 package analytic
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic/model"
+)
 
 var korthikantiNotes = []string{
 	"Korthikanti et al. 2022 assume 16-bit activations and 1-byte dropout masks whatever the precision and dropout asked for, and math attention (5as^2b score bytes)",
@@ -20,7 +24,7 @@ var korthikantiNotes = []string{
 //	full:       2sbh (the layer input; /t with SP)
 //
 // The return values are the coefficient of s*b*h and of a*s^2*b.
-func korthikantiLayerCoefs(t float64, sp bool, ck Checkpointing) (linear, scores float64) {
+func korthikantiLayerCoefs(t float64, sp bool, ck model.Checkpointing) (linear, scores float64) {
 	switch {
 	case sp:
 		linear = 34 / t
@@ -29,9 +33,9 @@ func korthikantiLayerCoefs(t float64, sp bool, ck Checkpointing) (linear, scores
 	}
 	scores = 5 / t
 	switch ck {
-	case SelectiveCheckpointing:
+	case model.SelectiveCheckpointing:
 		scores = 0
-	case FullCheckpointing:
+	case model.FullCheckpointing:
 		linear, scores = 2, 0
 		if sp {
 			linear = 2 / t
@@ -62,9 +66,9 @@ func predictKorthikanti(e *Estimate, in *inputs) error {
 	t, sp := in.t, in.w.SP && in.t > 1
 	linear, scores := korthikantiLayerCoefs(t, sp, in.w.Checkpointing)
 	sbh := in.S * in.B * in.H
-	if in.w.Checkpointing == FullCheckpointing {
+	if in.w.Checkpointing == model.FullCheckpointing {
 		e.addPeak("layer_inputs", GroupActivations, in.L*sbh, "B*S*H*L", linear, "").Note = "2sbh per layer kept for recomputation"
-		l1, s1 := korthikantiLayerCoefs(t, sp, NoCheckpointing)
+		l1, s1 := korthikantiLayerCoefs(t, sp, model.NoCheckpointing)
 		e.addPeak("recomputed_layer", GroupActivations, sbh, "B*S*H", l1, "").Note = "one layer's activations rebuilt during backward"
 		e.addPeak("recomputed_layer_scores", GroupActivations, in.h*in.S*in.S*in.B, "B*S*S*h", s1, "")
 	} else {

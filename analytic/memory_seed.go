@@ -1,6 +1,10 @@
 package analytic
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/memval/memval/analytic/model"
+)
 
 // seedNotes are the seed article's known errors (FORMULAS.md section 1).
 var seedNotes = []string{
@@ -50,8 +54,8 @@ func predictSeed(e *Estimate, in *inputs) error {
 // SeedBytesPerParam is the seed's bytes per parameter for a precision:
 // fp32 4; fp16, bf16 and their variants 2. (The seed also gives int8 1 and
 // int4 0.5; see DTypeBytes.)
-func SeedBytesPerParam(p Precision) float64 {
-	if p == FP32 || p == "" {
+func SeedBytesPerParam(p model.Precision) float64 {
+	if p == model.FP32 || p == "" {
 		return 4
 	}
 	return 2
@@ -76,16 +80,16 @@ func DTypeBytes(dtype string) (float64, error) {
 // ModelMemory is the seed's model memory, N x bytes per parameter, in
 // bytes (rounded up), and its rules of thumb: inference ~ 2x, training ~ 4x.
 // The seed's example: 123,383,808 parameters in fp32 take 493,535,232 B.
-func ModelMemory(params int64, bytesPerParam float64) (model, inference, training uint64, err error) {
+func ModelMemory(params int64, bytesPerParam float64) (modelBytes, inference, training uint64, err error) {
 	if params < 0 || !(bytesPerParam >= 0) {
 		return 0, 0, 0, fmt.Errorf("params %d and bytes per parameter %g must not be negative", params, bytesPerParam)
 	}
-	model, err = TermBytes(float64(params), bytesPerParam)
+	modelBytes, err = TermBytes(float64(params), bytesPerParam)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	if model > MaxBytes/4 {
+	if modelBytes > MaxBytes/4 {
 		return 0, 0, 0, ErrOverflow
 	}
-	return model, 2 * model, 4 * model, nil
+	return modelBytes, 2 * modelBytes, 4 * modelBytes, nil
 }

@@ -5,20 +5,22 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/memval/memval/analytic/model"
 )
 
-func memPreset(t testing.TB, name string) Arch {
+func memPreset(t testing.TB, name string) model.Arch {
 	t.Helper()
-	a, err := Preset(name)
+	a, err := model.Preset(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func nParams(t testing.TB, a Arch) float64 {
+func nParams(t testing.TB, a model.Arch) float64 {
 	t.Helper()
-	p, err := Params(a)
+	p, err := model.Params(a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func within(got, want uint64, tol float64) bool {
 func TestSeedAsWritten(t *testing.T) {
 	a := memPreset(t, "seed-example")
 	n := nParams(t, a)
-	for _, w := range []Workload{{Batch: 1, Seq: 128}, {Batch: 8, Seq: 512, Precision: BF16Mixed}} {
+	for _, w := range []model.Workload{{Batch: 1, Seq: 128}, {Batch: 8, Seq: 512, Precision: model.BF16Mixed}} {
 		e, err := Predict("seed", a, w)
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +60,7 @@ func TestSeedAsWritten(t *testing.T) {
 			t.Errorf("seed notes must name the 20E erratum, got %q", e.Notes)
 		}
 	}
-	e, err := Predict("seed", a, Workload{Batch: 1, Seq: 1, Precision: BF16Mixed, Inference: true})
+	e, err := Predict("seed", a, model.Workload{Batch: 1, Seq: 1, Precision: model.BF16Mixed, Inference: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,15 +94,15 @@ func TestKorthikantiActivations(t *testing.T) {
 	sbh := s * b * h
 	cases := []struct {
 		name string
-		w    Workload
+		w    model.Workload
 		want float64 // per-layer activation bytes
 	}{
-		{"none", Workload{}, sbh * (34 + 5*heads*s/h)},
-		{"tp2", Workload{TP: 2}, sbh * (10 + 24/2.0 + 5*heads*s/(h*2))},
-		{"tp4-sp", Workload{TP: 4, SP: true}, sbh * (34 + 5*heads*s/h) / 4},
-		{"selective", Workload{Checkpointing: SelectiveCheckpointing}, sbh * 34},
-		{"tp2-selective", Workload{TP: 2, Checkpointing: SelectiveCheckpointing}, sbh * (10 + 24/2.0)},
-		{"full", Workload{Checkpointing: FullCheckpointing}, 2 * sbh},
+		{"none", model.Workload{}, sbh * (34 + 5*heads*s/h)},
+		{"tp2", model.Workload{TP: 2}, sbh * (10 + 24/2.0 + 5*heads*s/(h*2))},
+		{"tp4-sp", model.Workload{TP: 4, SP: true}, sbh * (34 + 5*heads*s/h) / 4},
+		{"selective", model.Workload{Checkpointing: model.SelectiveCheckpointing}, sbh * 34},
+		{"tp2-selective", model.Workload{TP: 2, Checkpointing: model.SelectiveCheckpointing}, sbh * (10 + 24/2.0)},
+		{"full", model.Workload{Checkpointing: model.FullCheckpointing}, 2 * sbh},
 	}
 	for _, c := range cases {
 		c.w.Batch, c.w.Seq = int(b), int(s)
@@ -125,15 +127,15 @@ func TestModelStatesByPrecisionAndOptimizer(t *testing.T) {
 	a := memPreset(t, "gpt2")
 	n := nParams(t, a)
 	cases := []struct {
-		p    Precision
-		o    Optimizer
+		p    model.Precision
+		o    model.Optimizer
 		want float64 // bytes per parameter: weights + master + grads + states
 	}{
-		{FP32, AdamW, 16}, {BF16Mixed, AdamW, 16}, {FP16Mixed, SGD, 8}, {FP32, SGDMomentum, 12},
-		{FP32, Adam8bit, 10}, {BF16Pure, AdamW, 8}, {BF16Pure, SGDMomentum, 6}, {BF16Master, AdamW, 16},
+		{model.FP32, model.AdamW, 16}, {model.BF16Mixed, model.AdamW, 16}, {model.FP16Mixed, model.SGD, 8}, {model.FP32, model.SGDMomentum, 12},
+		{model.FP32, model.Adam8bit, 10}, {model.BF16Pure, model.AdamW, 8}, {model.BF16Pure, model.SGDMomentum, 6}, {model.BF16Master, model.AdamW, 16},
 	}
 	for _, c := range cases {
-		e, err := Predict("korthikanti", a, Workload{Batch: 1, Seq: 16, Precision: c.p, Optimizer: c.o})
+		e, err := Predict("korthikanti", a, model.Workload{Batch: 1, Seq: 16, Precision: c.p, Optimizer: c.o})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +149,7 @@ func TestModelStatesByPrecisionAndOptimizer(t *testing.T) {
 func TestZeROSharding(t *testing.T) {
 	a := memPreset(t, "llama-2-7b")
 	n := nParams(t, a)
-	w := Workload{Batch: 1, Seq: 512, Precision: BF16Mixed}
+	w := model.Workload{Batch: 1, Seq: 512, Precision: model.BF16Mixed}
 	states := func(z, dp int) uint64 {
 		w.ZeRO, w.DP = z, dp
 		e, err := Predict("korthikanti", a, w)
@@ -189,14 +191,14 @@ func TestDeepSpeedEstimators(t *testing.T) {
 	n := nParams(t, a)
 	largest := 50257.0 * 768 // the tied token embedding
 	for _, g := range []int{1, 8, 64} {
-		e, err := Predict("deepspeed", a, Workload{Batch: 1, Seq: 1, ZeRO: 3, DP: g})
+		e, err := Predict("deepspeed", a, model.Workload{Batch: 1, Seq: 1, ZeRO: 3, DP: g})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := uint64(4*largest + 18*n/float64(g)); !within(e.Peak, want, 0) {
 			t.Errorf("zero-3 G=%d: got %d, want 4*largest + 18N/G = %d", g, e.Peak, want)
 		}
-		e, err = Predict("deepspeed", a, Workload{Batch: 1, Seq: 1, ZeRO: 2, DP: g})
+		e, err = Predict("deepspeed", a, model.Workload{Batch: 1, Seq: 1, ZeRO: 2, DP: g})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,10 +213,10 @@ func TestMegatronTheoretical(t *testing.T) {
 	n := nParams(t, a)
 	s, b, h, v, L, f := 1024.0, 2.0, 768.0, 50257.0, 12.0, 3072.0
 	for _, c := range []struct {
-		w       Workload
+		w       model.Workload
 		perByte float64
 	}{
-		{Workload{TP: 1}, 18}, {Workload{TP: 2, SP: true}, 18}, {Workload{ZeRO: 1, DP: 8}, 6 + 12.0/8},
+		{model.Workload{TP: 1}, 18}, {model.Workload{TP: 2, SP: true}, 18}, {model.Workload{ZeRO: 1, DP: 8}, 6 + 12.0/8},
 	} {
 		c.w.Batch, c.w.Seq = int(b), int(s)
 		tp := float64(max(1, c.w.TP))
@@ -236,7 +238,7 @@ func TestMegatronTheoretical(t *testing.T) {
 func TestEleutherAndAccelerate(t *testing.T) {
 	a := memPreset(t, "llama-2-7b")
 	n := nParams(t, a)
-	model := func(f string, w Workload) uint64 {
+	steady := func(f string, w model.Workload) uint64 {
 		w.Batch, w.Seq = 1, 128
 		e, err := Predict(f, a, w)
 		if err != nil {
@@ -246,20 +248,20 @@ func TestEleutherAndAccelerate(t *testing.T) {
 	}
 	for _, c := range []struct {
 		f    string
-		w    Workload
+		w    model.Workload
 		want float64
 	}{
-		{"eleuther", Workload{Precision: BF16Mixed}, 2 + 12 + 2},
-		{"eleuther", Workload{Precision: BF16Mixed, Optimizer: Adam8bit}, 2 + 6 + 2},
-		{"eleuther", Workload{Precision: BF16Mixed, Optimizer: SGDMomentum}, 2 + 8 + 2},
-		{"accelerate", Workload{Precision: FP32}, 16},
-		{"accelerate", Workload{Precision: BF16Mixed, Inference: true}, 2},
+		{"eleuther", model.Workload{Precision: model.BF16Mixed}, 2 + 12 + 2},
+		{"eleuther", model.Workload{Precision: model.BF16Mixed, Optimizer: model.Adam8bit}, 2 + 6 + 2},
+		{"eleuther", model.Workload{Precision: model.BF16Mixed, Optimizer: model.SGDMomentum}, 2 + 8 + 2},
+		{"accelerate", model.Workload{Precision: model.FP32}, 16},
+		{"accelerate", model.Workload{Precision: model.BF16Mixed, Inference: true}, 2},
 	} {
-		if got, want := model(c.f, c.w), uint64(c.want*n); !within(got, want, 1e-9) {
+		if got, want := steady(c.f, c.w), uint64(c.want*n); !within(got, want, 1e-9) {
 			t.Errorf("%s %+v: got %d, want %g B/param = %d", c.f, c.w, got, c.want, want)
 		}
 	}
-	e, err := Predict("eleuther", a, Workload{Batch: 1, Seq: 128, Precision: BF16Mixed, Inference: true})
+	e, err := Predict("eleuther", a, model.Workload{Batch: 1, Seq: 128, Precision: model.BF16Mixed, Inference: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,7 @@ func TestEleutherAndAccelerate(t *testing.T) {
 
 func TestInferenceKVCache(t *testing.T) {
 	a := memPreset(t, "llama-3-8b") // GQA: 8 kv heads of 128
-	e, err := Predict("breakdown", a, Workload{Batch: 2, Seq: 4096, Precision: BF16Pure, Inference: true})
+	e, err := Predict("breakdown", a, model.Workload{Batch: 2, Seq: 4096, Precision: model.BF16Pure, Inference: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +280,7 @@ func TestInferenceKVCache(t *testing.T) {
 	if want := uint64(2 * 32 * 2 * 4096 * 8 * 128 * 2); !ok || kv.Bytes != want {
 		t.Errorf("kv cache: got %d, want 2*L*B*S*kv*hd*2 = %d", kv.Bytes, want)
 	}
-	e2, err := Predict("breakdown", a, Workload{Batch: 2, Seq: 4096, Precision: BF16Pure, Inference: true, TP: 4})
+	e2, err := Predict("breakdown", a, model.Workload{Batch: 2, Seq: 4096, Precision: model.BF16Pure, Inference: true, TP: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +289,7 @@ func TestInferenceKVCache(t *testing.T) {
 		t.Errorf("kv cache at tp 4: got %d, want %d", kv2.Bytes, kv.Bytes/4)
 	}
 	for _, f := range []string{"korthikanti", "megatron", "deepspeed"} {
-		if _, err := Predict(f, a, Workload{Batch: 1, Seq: 1, Inference: true}); !errors.Is(err, ErrNotApplicable) {
+		if _, err := Predict(f, a, model.Workload{Batch: 1, Seq: 1, Inference: true}); !errors.Is(err, ErrNotApplicable) {
 			t.Errorf("%s inference: got %v, want ErrNotApplicable", f, err)
 		}
 	}
@@ -296,7 +298,7 @@ func TestInferenceKVCache(t *testing.T) {
 func TestBreakdownTimeline(t *testing.T) {
 	a := memPreset(t, "gpt2")
 	n := nParams(t, a)
-	e, err := Predict("breakdown", a, Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1})
+	e, err := Predict("breakdown", a, model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1})
 	needActivations(t, err)
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +319,7 @@ func TestBreakdownTimeline(t *testing.T) {
 	}
 	// Small activations: the optimizer step (states + grads + temporaries,
 	// and the logits the training loop still holds) is the peak.
-	e, err = Predict("breakdown", a, Workload{Batch: 1, Seq: 8})
+	e, err = Predict("breakdown", a, model.Workload{Batch: 1, Seq: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +368,7 @@ func TestGrowth(t *testing.T) {
 		for _, inf := range []bool{false, true} {
 			var prev Estimate
 			for i, bs := range [][2]int{{1, 64}, {2, 64}, {2, 128}, {4, 256}, {4, 1024}, {16, 1024}} {
-				e, err := Predict(f, a, Workload{Batch: bs[0], Seq: bs[1], Precision: BF16Mixed, Inference: inf})
+				e, err := Predict(f, a, model.Workload{Batch: bs[0], Seq: bs[1], Precision: model.BF16Mixed, Inference: inf})
 				if errors.Is(err, ErrNotApplicable) {
 					break
 				}
@@ -393,7 +395,7 @@ func TestGrowth(t *testing.T) {
 
 func TestTensorParallelDivides(t *testing.T) {
 	a := memPreset(t, "llama-2-7b")
-	w := Workload{Batch: 1, Seq: 2048, Precision: BF16Mixed, SP: true}
+	w := model.Workload{Batch: 1, Seq: 2048, Precision: model.BF16Mixed, SP: true}
 	e1, err := Predict("korthikanti", a, w)
 	if err != nil {
 		t.Fatal(err)
@@ -415,34 +417,34 @@ func TestPredictErrors(t *testing.T) {
 	a := memPreset(t, "gpt2")
 	cases := []struct {
 		f     string
-		w     Workload
+		w     model.Workload
 		field string
 	}{
-		{"seed", Workload{Batch: 0, Seq: 1}, "batch"},
-		{"seed", Workload{Batch: 1, Seq: -3}, "seq"},
-		{"seed", Workload{Batch: 1, Seq: 2048}, "seq"},
-		{"seed", Workload{Batch: 1, Seq: 8, Precision: "fp8"}, "precision"},
-		{"seed", Workload{Batch: 1, Seq: 8, Optimizer: "lion"}, "optimizer"},
-		{"seed", Workload{Batch: 1, Seq: 8, Attention: "sparse"}, "attention"},
-		{"seed", Workload{Batch: 1, Seq: 8, Checkpointing: "some"}, "checkpointing"},
-		{"seed", Workload{Batch: 1, Seq: 8, Backend: "tpu"}, "backend"},
-		{"seed", Workload{Batch: 1, Seq: 8, ZeRO: 4}, "zero"},
-		{"seed", Workload{Batch: 1, Seq: 8, TP: 5}, "tp"},
-		{"seed", Workload{Batch: 1, Seq: 8, DP: -1}, "dp"},
-		{"seed", Workload{Batch: 1, Seq: 8, Dropout: 1}, "dropout"},
+		{"seed", model.Workload{Batch: 0, Seq: 1}, "batch"},
+		{"seed", model.Workload{Batch: 1, Seq: -3}, "seq"},
+		{"seed", model.Workload{Batch: 1, Seq: 2048}, "seq"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Precision: "fp8"}, "precision"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Optimizer: "lion"}, "optimizer"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Attention: "sparse"}, "attention"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Checkpointing: "some"}, "checkpointing"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Backend: "tpu"}, "backend"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, ZeRO: 4}, "zero"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, TP: 5}, "tp"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, DP: -1}, "dp"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Dropout: 1}, "dropout"},
 	}
 	for _, c := range cases {
 		_, err := Predict(c.f, a, c.w)
-		var fe *FieldError
+		var fe *model.FieldError
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("%+v: got %v, want a FieldError on %q", c.w, err, c.field)
 		}
 	}
-	if _, err := Predict("nope", a, Workload{Batch: 1, Seq: 1}); err == nil || !strings.Contains(err.Error(), "korthikanti") {
+	if _, err := Predict("nope", a, model.Workload{Batch: 1, Seq: 1}); err == nil || !strings.Contains(err.Error(), "korthikanti") {
 		t.Errorf("unknown formula: got %v, want the list of formulas", err)
 	}
 	big := memPreset(t, "gpt3")
-	_, err := Predict("korthikanti", big, Workload{Batch: MaxDim, Seq: 2048})
+	_, err := Predict("korthikanti", big, model.Workload{Batch: model.MaxDim, Seq: 2048})
 	if !errors.Is(err, ErrOverflow) {
 		t.Errorf("huge batch: got %v, want ErrOverflow", err)
 	}

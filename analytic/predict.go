@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 // Phases of a training step that a Term may be limited to (Term.Phase).
@@ -80,8 +82,8 @@ func FormulaDoc(name string) string {
 // with its defaults filled, the parameter count and the sizes as float64
 // (so that products such as B*S*S*h*L cannot overflow an int).
 type inputs struct {
-	a Arch
-	w Workload
+	a model.Arch
+	w model.Workload
 	n int64
 
 	L, H, h, kv, hd, ffn, V float64 // layers, hidden, heads, kv heads, head dim, d_ff, vocab
@@ -105,7 +107,7 @@ type inputs struct {
 // checkpointing, backend, zero, dp, tp, dropout), a formula that does not
 // cover the workload (ErrNotApplicable) and sizes over MaxBytes
 // (ErrOverflow).
-func Predict(name string, a Arch, w Workload) (Estimate, error) {
+func Predict(name string, a model.Arch, w model.Workload) (Estimate, error) {
 	var e Estimate
 	if err := PredictInto(&e, name, a, w); err != nil {
 		return Estimate{}, err
@@ -119,7 +121,7 @@ func Predict(name string, a Arch, w Workload) (Estimate, error) {
 // *e is left zero except for the capacity of e.Terms. The terms of a
 // previous result are overwritten, so copy them first if they are still
 // needed.
-func PredictInto(e *Estimate, name string, a Arch, w Workload) error {
+func PredictInto(e *Estimate, name string, a model.Arch, w model.Workload) error {
 	var f *formula
 	for i := range formulas {
 		if formulas[i].name == name {
@@ -190,25 +192,25 @@ func (f *formula) maxTerms() int {
 
 // prepare normalizes a, fills w's defaults, checks both and counts the
 // parameters.
-func (in *inputs) prepare(a Arch, w Workload) error {
+func (in *inputs) prepare(a model.Arch, w model.Workload) error {
 	a, n, err := normalizedParams(a)
 	if err != nil {
 		return err
 	}
-	w, err = w.withDefaults()
+	w, err = w.WithDefaults()
 	if err != nil {
 		return err
 	}
 	if a.MaxPositions > 0 && w.Seq > a.MaxPositions {
-		return &FieldError{Field: "seq", Value: w.Seq,
+		return &model.FieldError{Field: "seq", Value: w.Seq,
 			Reason: fmt.Sprintf("is longer than the model's learned position table of %d rows; use at most %d", a.MaxPositions, a.MaxPositions)}
 	}
 	if a.Heads%w.TP != 0 {
-		return &FieldError{Field: "tp", Value: w.TP,
+		return &model.FieldError{Field: "tp", Value: w.TP,
 			Reason: fmt.Sprintf("does not divide the %d attention heads; choose a divisor of %d", a.Heads, a.Heads)}
 	}
 	if a.KVHeads >= w.TP && a.KVHeads%w.TP != 0 || a.KVHeads < w.TP && w.TP%a.KVHeads != 0 {
-		return &FieldError{Field: "tp", Value: w.TP,
+		return &model.FieldError{Field: "tp", Value: w.TP,
 			Reason: fmt.Sprintf("neither divides nor is a multiple of the %d key/value heads", a.KVHeads)}
 	}
 	in.a, in.w, in.n = a, w, n
@@ -223,14 +225,14 @@ func (in *inputs) prepare(a Arch, w Workload) error {
 // and Params cost far more than a formula and a solver or a sweep asks
 // about the same model many times. Both are pure functions of the Arch.
 type archCache struct {
-	in, out Arch
+	in, out model.Arch
 	n       int64
 }
 
 var lastArch atomic.Pointer[archCache]
 
 // normalizedParams returns a normalized and its parameter count.
-func normalizedParams(a Arch) (Arch, int64, error) {
+func normalizedParams(a model.Arch) (model.Arch, int64, error) {
 	if c := lastArch.Load(); c != nil && c.in == a {
 		return c.out, c.n, nil
 	}
@@ -238,95 +240,12 @@ func normalizedParams(a Arch) (Arch, int64, error) {
 	if err := a.Normalize(); err != nil {
 		return a, 0, err
 	}
-	n, err := paramTotal(a) // Params(a).Total without the components
+	n, err := model.TotalParams(a) // Params(a).Total without the components
 	if err != nil {
 		return a, 0, err
 	}
 	lastArch.Store(&archCache{in: in, out: a, n: n})
 	return a, n, nil
-}
-
-// withDefaults returns w with its zero fields set to their documented
-// defaults, or a *FieldError naming the first bad field.
-func (w Workload) withDefaults() (Workload, error) {
-	if w.Batch <= 0 {
-		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: "must be a positive integer"}
-	}
-	if w.Seq <= 0 {
-		return w, &FieldError{Field: "seq", Value: w.Seq, Reason: "must be a positive integer"}
-	}
-	if w.Batch > MaxDim || w.Seq > MaxDim {
-		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("batch and seq must be at most %d", MaxDim)}
-	}
-	switch w.Precision {
-	case "":
-		w.Precision = FP32
-	case FP32, FP16Mixed, BF16Mixed, BF16Pure, BF16Master:
-	default:
-		return w, enumError("precision", string(w.Precision), Precisions())
-	}
-	switch w.Optimizer {
-	case "":
-		w.Optimizer = AdamW
-	case AdamW, Adam8bit, SGD, SGDMomentum:
-	default:
-		return w, enumError("optimizer", string(w.Optimizer), Optimizers())
-	}
-	switch w.Attention {
-	case "":
-		w.Attention = MathAttention
-	case MathAttention, FlashAttention:
-	default:
-		return w, enumError("attention", string(w.Attention), []string{string(MathAttention), string(FlashAttention)})
-	}
-	switch w.Checkpointing {
-	case "":
-		w.Checkpointing = NoCheckpointing
-	case NoCheckpointing, FullCheckpointing, SelectiveCheckpointing:
-	default:
-		return w, enumError("checkpointing", string(w.Checkpointing),
-			[]string{string(NoCheckpointing), string(FullCheckpointing), string(SelectiveCheckpointing)})
-	}
-	switch w.Backend {
-	case "":
-		w.Backend = CUDA
-	case CUDA, CPU:
-	default:
-		return w, enumError("backend", string(w.Backend), []string{string(CUDA), string(CPU)})
-	}
-	if w.ZeRO < 0 || w.ZeRO > 3 {
-		return w, &FieldError{Field: "zero", Value: w.ZeRO, Reason: "must be 0, 1, 2 or 3"}
-	}
-	if w.DP < 0 || w.DP > MaxDim {
-		return w, &FieldError{Field: "dp", Value: w.DP, Reason: "must be a positive integer (0 means 1)"}
-	}
-	if w.TP < 0 || w.TP > MaxDim {
-		return w, &FieldError{Field: "tp", Value: w.TP, Reason: "must be a positive integer (0 means 1)"}
-	}
-	if w.DP == 0 {
-		w.DP = 1
-	}
-	if w.TP == 0 {
-		w.TP = 1
-	}
-	if !(w.Dropout >= 0 && w.Dropout < 1) {
-		return w, &FieldError{Field: "dropout", Value: w.Dropout, Reason: "must be a probability in [0, 1)"}
-	}
-	return w, nil
-}
-
-// Precisions lists the Precision values a Workload accepts.
-func Precisions() []string {
-	return []string{string(FP32), string(FP16Mixed), string(BF16Mixed), string(BF16Pure), string(BF16Master)}
-}
-
-// Optimizers lists the Optimizer values a Workload accepts.
-func Optimizers() []string {
-	return []string{string(AdamW), string(SGD), string(SGDMomentum), string(Adam8bit)}
-}
-
-func enumError(field, value string, choices []string) error {
-	return &FieldError{Field: field, Value: fmt.Sprintf("%q", value), Reason: "unknown value; use one of " + strings.Join(choices, ", ")}
 }
 
 // add appends a term; Bytes is filled by Recompute.

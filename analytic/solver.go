@@ -3,6 +3,8 @@ package analytic
 import (
 	"errors"
 	"fmt"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 // ErrNoFit is returned (wrapped) by MaxBatch and MaxSeq when even a batch
@@ -27,7 +29,7 @@ const (
 // doubling, then bisection: O(log B) calls to Predict. Predict errors at
 // batch 1 are returned as they are; when batch 1 does not fit the result
 // is 0, the Estimate for batch 1 and an error wrapping ErrNoFit.
-func MaxBatch(formula string, a Arch, w Workload, budget uint64) (int, Estimate, error) {
+func MaxBatch(formula string, a model.Arch, w model.Workload, budget uint64) (int, Estimate, error) {
 	return maxFit(formula, "batch", MaxSolveBatch, budget, func(n int, e *Estimate) error {
 		w.Batch = n
 		return PredictInto(e, formula, a, w)
@@ -38,7 +40,7 @@ func MaxBatch(formula string, a Arch, w Workload, budget uint64) (int, Estimate,
 // at the model's learned position table (a.MaxPositions after Normalize)
 // when it has one: a result equal to that size means the table, not the
 // budget, is the limit.
-func MaxSeq(formula string, a Arch, w Workload, budget uint64) (int, Estimate, error) {
+func MaxSeq(formula string, a model.Arch, w model.Workload, budget uint64) (int, Estimate, error) {
 	limit := MaxSolveSeq
 	na := a
 	if err := na.Normalize(); err != nil {

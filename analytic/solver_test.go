@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 func TestMaxBatch(t *testing.T) {
 	a := memPreset(t, "gpt2")
-	w := Workload{Seq: 1024, Precision: BF16Mixed}
+	w := model.Workload{Seq: 1024, Precision: model.BF16Mixed}
 	for _, f := range []string{"seed", "korthikanti", "megatron", "eleuther"} {
 		for _, budget := range []uint64{4 * GiB, 24 * GiB, 80 * GiB} {
 			b, e, err := MaxBatch(f, a, w, budget)
@@ -36,19 +38,19 @@ func TestMaxBatch(t *testing.T) {
 	if _, _, err := MaxBatch("accelerate", a, w, 80*GiB); !errors.Is(err, ErrUnbounded) {
 		t.Errorf("accelerate: got %v, want ErrUnbounded", err)
 	}
-	if _, _, err := MaxBatch("korthikanti", a, Workload{Seq: 4096}, 80*GiB); err == nil {
+	if _, _, err := MaxBatch("korthikanti", a, model.Workload{Seq: 4096}, 80*GiB); err == nil {
 		t.Error("seq over the position table: got no error")
 	}
 }
 
 func TestMaxSeq(t *testing.T) {
 	a := memPreset(t, "gpt2")
-	s, _, err := MaxSeq("korthikanti", a, Workload{Batch: 1}, 80*GiB)
+	s, _, err := MaxSeq("korthikanti", a, model.Workload{Batch: 1}, 80*GiB)
 	if err != nil || s != 1024 {
 		t.Errorf("gpt2 on 80 GiB: got %d %v, want 1024, the position table", s, err)
 	}
 	a = memPreset(t, "llama-2-7b")
-	w := Workload{Batch: 1, Precision: BF16Mixed, ZeRO: 3, DP: 8, Checkpointing: FullCheckpointing}
+	w := model.Workload{Batch: 1, Precision: model.BF16Mixed, ZeRO: 3, DP: 8, Checkpointing: model.FullCheckpointing}
 	s, e, err := MaxSeq("korthikanti", a, w, 80*GiB)
 	if err != nil || s < 1024 || e.Peak > 80*GiB {
 		t.Fatalf("llama-2-7b zero-3: got %d peak %d %v", s, e.Peak, err)
@@ -60,15 +62,15 @@ func TestMaxSeq(t *testing.T) {
 }
 
 func ExampleMaxBatch() {
-	a, _ := Preset("gpt2")
-	b, e, err := MaxBatch("korthikanti", a, Workload{Seq: 1024, Precision: BF16Mixed}, 24*GiB)
+	a, _ := model.Preset("gpt2")
+	b, e, err := MaxBatch("korthikanti", a, model.Workload{Seq: 1024, Precision: model.BF16Mixed}, 24*GiB)
 	fmt.Println(b, FormatBytes(e.Peak), err)
 	// Output: 18 23.4 GiB <nil>
 }
 
 func BenchmarkMaxBatch(b *testing.B) {
 	a := memPreset(b, "gpt2")
-	w := Workload{Seq: 1024, Precision: BF16Mixed}
+	w := model.Workload{Seq: 1024, Precision: model.BF16Mixed}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := MaxBatch("korthikanti", a, w, 80*GiB); err != nil {
@@ -81,7 +83,7 @@ func BenchmarkMaxBatch(b *testing.B) {
 // peak) of GPT-2 124M, reusing the Estimate as a solver or a sweep does.
 func BenchmarkBreakdown(b *testing.B) {
 	a := memPreset(b, "gpt2")
-	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
+	w := model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1}
 	var e Estimate
 	if err := PredictInto(&e, "breakdown", a, w); err != nil {
 		b.Fatal(err)
@@ -103,7 +105,7 @@ func BenchmarkBreakdown(b *testing.B) {
 // allocates a new Estimate.Terms each time.
 func BenchmarkBreakdownPredict(b *testing.B) {
 	a := memPreset(b, "gpt2")
-	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed, Dropout: 0.1}
+	w := model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Dropout: 0.1}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Predict("breakdown", a, w); err != nil {
@@ -114,7 +116,7 @@ func BenchmarkBreakdownPredict(b *testing.B) {
 
 func BenchmarkKorthikanti(b *testing.B) {
 	a := memPreset(b, "gpt2")
-	w := Workload{Batch: 8, Seq: 1024, Precision: BF16Mixed}
+	w := model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Predict("korthikanti", a, w); err != nil {

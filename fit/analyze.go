@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // Options control Analyze. The zero value means: every formula found, the
@@ -341,7 +342,7 @@ func samplesOf(terms []analytic.Term) (termSample, float64) {
 	return ts, total
 }
 
-func dimensionValue(w *analytic.Workload, dim string) string {
+func dimensionValue(w *model.Workload, dim string) string {
 	switch dim {
 	case "precision":
 		return precisionOf(w)

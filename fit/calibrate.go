@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // IntervalMethod says how coefficient intervals are computed.
@@ -273,23 +274,23 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-func precisionOf(w *analytic.Workload) string {
+func precisionOf(w *model.Workload) string {
 	if w.Precision == "" {
-		return string(analytic.FP32)
+		return string(model.FP32)
 	}
 	return string(w.Precision)
 }
 
-func attentionOf(w *analytic.Workload) string {
+func attentionOf(w *model.Workload) string {
 	if w.Attention == "" {
-		return string(analytic.MathAttention)
+		return string(model.MathAttention)
 	}
 	return string(w.Attention)
 }
 
-func checkpointingOf(w *analytic.Workload) string {
+func checkpointingOf(w *model.Workload) string {
 	if w.Checkpointing == "" {
-		return string(analytic.NoCheckpointing)
+		return string(model.NoCheckpointing)
 	}
 	return string(w.Checkpointing)
 }

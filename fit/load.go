@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
 )
 
@@ -68,10 +69,10 @@ func orUnknown(s string) string {
 
 // Run is one result.json that Load could read.
 type Run struct {
-	Path     string             // the result.json file
-	Result   *profiler.Result   // as decoded
-	Arch     *analytic.Arch     // from the scenario; nil when it did not say
-	Workload *analytic.Workload // from the scenario; nil when it did not say
+	Path     string           // the result.json file
+	Result   *profiler.Result // as decoded
+	Arch     *model.Arch      // from the scenario; nil when it did not say
+	Workload *model.Workload  // from the scenario; nil when it did not say
 	Group    Group
 	// TotalBytes is the GPU's memory (the OOM budget) or a budget the
 	// scenario set (budget_bytes); 0 when unknown.
@@ -195,9 +196,9 @@ func expand(paths []string) ([]string, error) {
 // scenarioView is the part of the scenario spec that fit reads: its
 // resolved arch and workload, and an optional memory budget.
 type scenarioView struct {
-	Arch        *analytic.Arch     `json:"arch"`
-	Workload    *analytic.Workload `json:"workload"`
-	BudgetBytes uint64             `json:"budget_bytes"`
+	Arch        *model.Arch     `json:"arch"`
+	Workload    *model.Workload `json:"workload"`
+	BudgetBytes uint64          `json:"budget_bytes"`
 }
 
 // readRun reads one result.json with profiler.ReadResult (errors name the

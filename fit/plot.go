@@ -9,12 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"sort"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"sort"
 
 	"github.com/memval/memval/profiler"
 )

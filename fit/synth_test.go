@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
 )
 
@@ -16,9 +17,9 @@ type synthModel struct {
 	layers, hidden   int
 	heads, vocab     int
 	params           int64
-	precision        analytic.Precision
-	attention        analytic.Attention
-	checkpointing    analytic.Checkpointing
+	precision        model.Precision
+	attention        model.Attention
+	checkpointing    model.Checkpointing
 	weightsCoefByRun bool // weights coefficient depends on precision (breakdown-like)
 }
 
@@ -35,7 +36,7 @@ func seedTerms(m synthModel, b, s int) []analytic.Term {
 	bs := float64(b * s)
 	n := float64(m.params)
 	wcoef := 4.0
-	if m.weightsCoefByRun && m.precision == analytic.BF16Pure {
+	if m.weightsCoefByRun && m.precision == model.BF16Pure {
 		wcoef = 2
 	}
 	mk := func(name string, g analytic.Group, feat float64, unit string, coef float64, peak bool) analytic.Term {
@@ -76,8 +77,8 @@ func measure(m synthModel, b, s int, tc truthCoefs, rng *rand.Rand, noise float6
 var synthModels = []synthModel{
 	{name: "tiny", layers: 4, hidden: 256, heads: 4, vocab: 8000, params: 5_300_000},
 	{name: "small", layers: 12, hidden: 768, heads: 12, vocab: 50257, params: 124_439_808},
-	{name: "medium", layers: 24, hidden: 1024, heads: 16, vocab: 50257, params: 354_823_168, attention: analytic.FlashAttention},
-	{name: "wide", layers: 6, hidden: 2048, heads: 16, vocab: 32000, params: 370_000_000, precision: analytic.BF16Mixed, checkpointing: analytic.FullCheckpointing},
+	{name: "medium", layers: 24, hidden: 1024, heads: 16, vocab: 50257, params: 354_823_168, attention: model.FlashAttention},
+	{name: "wide", layers: 6, hidden: 2048, heads: 16, vocab: 32000, params: 370_000_000, precision: model.BF16Mixed, checkpointing: model.FullCheckpointing},
 }
 
 // synthRuns builds runs of every model for the batches and sequences, with
@@ -97,8 +98,8 @@ func synthRuns(seed uint64, tc truthCoefs, noise float64, batches, seqs []int) [
 
 func synthRun(m synthModel, b, s int, tc truthCoefs, rng *rand.Rand, noise float64) Run {
 	steady, peak := measure(m, b, s, tc, rng, noise)
-	w := &analytic.Workload{Batch: b, Seq: s, Precision: m.precision, Attention: m.attention, Checkpointing: m.checkpointing}
-	a := &analytic.Arch{Name: m.name, Family: "gpt2", Layers: m.layers, Hidden: m.hidden, Heads: m.heads, Vocab: m.vocab}
+	w := &model.Workload{Batch: b, Seq: s, Precision: m.precision, Attention: m.attention, Checkpointing: m.checkpointing}
+	a := &model.Arch{Name: m.name, Family: "gpt2", Layers: m.layers, Hidden: m.hidden, Heads: m.heads, Vocab: m.vocab}
 	scen, _ := json.Marshal(map[string]any{"arch": a, "workload": w})
 	terms := seedTerms(m, b, s)
 	res := &profiler.Result{

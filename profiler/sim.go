@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // SimConfig describes the simulated H100's workload. The zero value of
@@ -19,8 +19,8 @@ type SimConfig struct {
 	// Arch and Workload are the model and the step the simulated process
 	// trains. The simulator reads their fields only: it calls nothing in
 	// package analytic, so that comparing the two can fail.
-	Arch     analytic.Arch
-	Workload analytic.Workload
+	Arch     model.Arch
+	Workload model.Workload
 
 	Steps  int   // training steps the process runs; default 10
 	Warmup int   // how many of them are warm-up (reported in the info event); default 1

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // simParam is one parameter tensor.
@@ -76,7 +76,7 @@ var llamaFamilies = map[string]bool{"llama": true, "mistral": true, "mixtral": t
 
 // newSimModel enumerates a model's parameter tensors from the architecture's
 // fields, module by module.
-func newSimModel(a analytic.Arch) (*simModel, error) {
+func newSimModel(a model.Arch) (*simModel, error) {
 	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
 		return nil, fmt.Errorf("sim: model %q needs layers, hidden, heads and vocab above zero (got %d, %d, %d, %d)", a.Name, a.Layers, a.Hidden, a.Heads, a.Vocab)
 	}
@@ -103,7 +103,7 @@ func newSimModel(a analytic.Arch) (*simModel, error) {
 	if m.experts > 0 && m.topK == 0 {
 		m.topK = 2
 	}
-	m.rmsNorm = a.Norm == analytic.RMSNorm || (a.Norm == "" && m.llamaStyle)
+	m.rmsNorm = a.Norm == model.RMSNorm || (a.Norm == "" && m.llamaStyle)
 	if a.MaxPositions > 0 && !m.llamaStyle {
 		m.learnedPos = a.MaxPositions + a.PositionOffset
 	}
@@ -209,15 +209,15 @@ type simDtypes struct {
 	master   bool   // fp32 master weights in the optimizer
 }
 
-func newSimDtypes(p analytic.Precision) (simDtypes, error) {
+func newSimDtypes(p model.Precision) (simDtypes, error) {
 	switch p {
-	case analytic.FP32, "":
+	case model.FP32, "":
 		return simDtypes{param: 4, state: 4, act: 4, norm: 4, softmax: 4, resid: 4}, nil
-	case analytic.FP16Mixed, analytic.BF16Mixed:
+	case model.FP16Mixed, model.BF16Mixed:
 		return simDtypes{autocast: true, param: 4, state: 4, act: 2, norm: 4, softmax: 4, resid: 4}, nil
-	case analytic.BF16Pure:
+	case model.BF16Pure:
 		return simDtypes{param: 2, state: 2, act: 2, norm: 2, softmax: 2, resid: 2}, nil
-	case analytic.BF16Master:
+	case model.BF16Master:
 		return simDtypes{param: 2, state: 4, act: 2, norm: 2, softmax: 2, resid: 2, master: true}, nil
 	}
 	return simDtypes{}, fmt.Errorf("sim: precision %q is not simulated: use fp32, fp16, bf16, bf16-pure or bf16-master", p)
@@ -252,9 +252,9 @@ type simRules struct {
 	powBytes uint64 // gelu_new's pow/tanh chain: fp32 under CUDA autocast (pow is on its fp32 list)
 }
 
-func newSimRules(w analytic.Workload, dt simDtypes) simRules {
-	cpu := w.Backend == analytic.CPU
-	r := simRules{cpu: cpu, flash: w.Attention == analytic.FlashAttention && !cpu,
+func newSimRules(w model.Workload, dt simDtypes) simRules {
+	cpu := w.Backend == model.CPU
+	r := simRules{cpu: cpu, flash: w.Attention == model.FlashAttention && !cpu,
 		a: dt.act, p: dt.param, r: dt.resid, stat: 4, mask: 1, smax: dt.act, powBytes: dt.act}
 	if cpu {
 		r.stat, r.mask = dt.norm, dt.act
@@ -379,7 +379,7 @@ func (o *opList) dropout(on bool, numel, mask uint64) {
 // as Hugging Face's GPT-2 and Llama modules run it in eager mode. The first
 // op's input (the layer's input) is the op before the list; the last op is
 // the layer's output, kept when the next norm saves it.
-func (m *simModel) layerOps(l int, w analytic.Workload, dt simDtypes) []fwdOp {
+func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 	pf := fmt.Sprintf("h.%d.", l)
 	ru := newSimRules(w, dt)
 	B, S := uint64(w.Batch), uint64(w.Seq)
@@ -389,7 +389,7 @@ func (m *simModel) layerOps(l int, w analytic.Workload, dt simDtypes) []fwdOp {
 	h := uint64(m.heads)
 	P := B * h * S * S // attention matrix elements
 	dropout := w.Dropout > 0
-	selective := w.Checkpointing == analytic.SelectiveCheckpointing
+	selective := w.Checkpointing == model.SelectiveCheckpointing
 	a := ru.a
 	o := &opList{}
 	mlpConsumers := 1
@@ -626,7 +626,7 @@ const cublasWorkspace = 32 << 20
 // simTraining walks a training run step by step.
 type simTraining struct {
 	m     *simModel
-	w     analytic.Workload
+	w     model.Workload
 	dt    simDtypes
 	p     *simPlayer
 	cfg   SimConfig
@@ -655,17 +655,17 @@ func buildSimPlan(cfg SimConfig, capacity uint64) (*simPlan, error) {
 		return nil, err
 	}
 	switch w.Optimizer {
-	case "", analytic.AdamW, analytic.Adam8bit, analytic.SGD, analytic.SGDMomentum:
+	case "", model.AdamW, model.Adam8bit, model.SGD, model.SGDMomentum:
 	default:
 		return nil, fmt.Errorf("sim: optimizer %q is not simulated: use adamw, adam8bit, sgd or sgd-momentum", w.Optimizer)
 	}
 	switch w.Attention {
-	case "", analytic.MathAttention, analytic.FlashAttention:
+	case "", model.MathAttention, model.FlashAttention:
 	default:
 		return nil, fmt.Errorf("sim: attention %q is not simulated: use math or flash", w.Attention)
 	}
 	switch w.Checkpointing {
-	case "", analytic.NoCheckpointing, analytic.FullCheckpointing, analytic.SelectiveCheckpointing:
+	case "", model.NoCheckpointing, model.FullCheckpointing, model.SelectiveCheckpointing:
 	default:
 		return nil, fmt.Errorf("sim: checkpointing %q is not simulated: use none, full or selective", w.Checkpointing)
 	}
@@ -889,7 +889,7 @@ func (s *simTraining) lossOps() []fwdOp {
 func (s *simTraining) runOps(ops []fwdOp, pending *BlockID, noGrad bool) []BlockID {
 	p := s.p
 	ids := make([]BlockID, len(ops))
-	selective := s.w.Checkpointing == analytic.SelectiveCheckpointing
+	selective := s.w.Checkpointing == model.SelectiveCheckpointing
 	for i, op := range ops {
 		kept := op.keep && !noGrad && !(selective && op.core)
 		if op.noAlloc {
@@ -926,7 +926,7 @@ func (s *simTraining) forward() (layers [][]BlockID, headOps []fwdOp, head []Blo
 	p := s.p
 	s.saved = 0
 	var pending BlockID
-	full := s.w.Checkpointing == analytic.FullCheckpointing
+	full := s.w.Checkpointing == model.FullCheckpointing
 	inf := s.w.Inference
 	emb := s.embeddingOps()
 	if full {
@@ -960,8 +960,8 @@ func (s *simTraining) forward() (layers [][]BlockID, headOps []fwdOp, head []Blo
 func (s *simTraining) backward(layers [][]BlockID, headOps []fwdOp, head []BlockID) {
 	var grad BlockID
 	s.backOps(headOps, head, &grad)
-	full := s.w.Checkpointing == analytic.FullCheckpointing
-	selective := s.w.Checkpointing == analytic.SelectiveCheckpointing
+	full := s.w.Checkpointing == model.FullCheckpointing
+	selective := s.w.Checkpointing == model.SelectiveCheckpointing
 	for l := s.m.layers - 1; l >= 0; l-- {
 		ops := s.m.layerOps(l, s.w, s.dt)
 		ids := layers[l+1]
@@ -1027,7 +1027,7 @@ func (s *simTraining) optimizerStep(k int) {
 	p := s.p
 	ps := s.m.params
 	switch s.w.Optimizer {
-	case "", analytic.AdamW:
+	case "", model.AdamW:
 		if k == 0 {
 			for _, prm := range ps {
 				s.state = append(s.state, p.alloc(prm.numel*s.dt.state), p.alloc(prm.numel*s.dt.state))
@@ -1045,7 +1045,7 @@ func (s *simTraining) optimizerStep(k int) {
 		for _, id := range tmp {
 			p.free(id)
 		}
-	case analytic.Adam8bit:
+	case model.Adam8bit:
 		if k == 0 {
 			for _, prm := range ps {
 				per := uint64(1)
@@ -1055,7 +1055,7 @@ func (s *simTraining) optimizerStep(k int) {
 				s.state = append(s.state, p.alloc(prm.numel*per+prm.numel/2048*4), p.alloc(prm.numel*per+prm.numel/2048*4))
 			}
 		}
-	case analytic.SGDMomentum:
+	case model.SGDMomentum:
 		if k == 0 {
 			for _, prm := range ps {
 				s.state = append(s.state, p.alloc(prm.numel*s.dt.state))

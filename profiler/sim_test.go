@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // Architectures written out by hand (the simulator must not depend on
 // analytic's presets or parser either).
 var (
-	gpt2Arch = analytic.Arch{Name: "gpt2", Family: "gpt2", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 50257,
-		MaxPositions: 1024, Norm: analytic.LayerNorm, FinalNorm: true, NormsPerLayer: 2,
+	gpt2Arch = model.Arch{Name: "gpt2", Family: "gpt2", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 50257,
+		MaxPositions: 1024, Norm: model.LayerNorm, FinalNorm: true, NormsPerLayer: 2,
 		QKVBias: true, OutBias: true, MLPBias: true, TiedHead: true, Act: "gelu_new"}
-	llama2Arch = analytic.Arch{Name: "llama-2-7b", Family: "llama", Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 32, FFN: 11008,
-		Vocab: 32000, Norm: analytic.RMSNorm, FinalNorm: true, NormsPerLayer: 2, GatedMLP: true, Act: "silu"}
+	llama2Arch = model.Arch{Name: "llama-2-7b", Family: "llama", Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 32, FFN: 11008,
+		Vocab: 32000, Norm: model.RMSNorm, FinalNorm: true, NormsPerLayer: 2, GatedMLP: true, Act: "silu"}
 )
 
 // TestSimModelParams: the simulator's own tensor list adds up to the
@@ -34,7 +34,7 @@ func TestSimModelParams(t *testing.T) {
 	mistral := llama2Arch
 	mistral.Family, mistral.KVHeads, mistral.FFN = "mistral", 8, 14336
 	for _, tc := range []struct {
-		arch analytic.Arch
+		arch model.Arch
 		want int64
 	}{
 		{gpt2Arch, 124439808},
@@ -42,12 +42,12 @@ func TestSimModelParams(t *testing.T) {
 		{llama2Arch, 6738415616},
 		{llama3, 8030261248},
 		{mistral, 7241732096},
-		{analytic.Arch{Family: "gpt_neox", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 50304,
-			Norm: analytic.LayerNorm, FinalNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true}, 162322944},
-		{analytic.Arch{Family: "opt", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 50272, MaxPositions: 2048, PositionOffset: 2,
-			Norm: analytic.LayerNorm, FinalNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true, TiedHead: true}, 125239296},
-		{analytic.Arch{Family: "bert", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 30522, MaxPositions: 512, TokenTypes: 2,
-			Norm: analytic.LayerNorm, EmbedNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true, NoHead: true, Pooler: true}, 109482240},
+		{model.Arch{Family: "gpt_neox", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 50304,
+			Norm: model.LayerNorm, FinalNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true}, 162322944},
+		{model.Arch{Family: "opt", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 50272, MaxPositions: 2048, PositionOffset: 2,
+			Norm: model.LayerNorm, FinalNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true, TiedHead: true}, 125239296},
+		{model.Arch{Family: "bert", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 30522, MaxPositions: 512, TokenTypes: 2,
+			Norm: model.LayerNorm, EmbedNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true, NoHead: true, Pooler: true}, 109482240},
 	} {
 		m, err := newSimModel(tc.arch)
 		if err != nil {
@@ -136,8 +136,8 @@ func newTestSim(t testing.TB, cfg SimConfig) (*Sim, *fakeClock) {
 	return s, clk
 }
 
-func gpt2Workload() analytic.Workload {
-	return analytic.Workload{Batch: 8, Seq: 1024, Precision: analytic.BF16Mixed, Optimizer: analytic.AdamW, Attention: analytic.FlashAttention}
+func gpt2Workload() model.Workload {
+	return model.Workload{Batch: 8, Seq: 1024, Precision: model.BF16Mixed, Optimizer: model.AdamW, Attention: model.FlashAttention}
 }
 
 func TestSimGPUsAndVersions(t *testing.T) {
@@ -276,38 +276,38 @@ func TestSimTimeline(t *testing.T) {
 // TestSimWorkloadOrdering: the simulated peaks move the way the physics
 // says: flash < math attention, bf16 autocast < fp32, checkpointing < none.
 func TestSimWorkloadOrdering(t *testing.T) {
-	peak := func(w analytic.Workload) uint64 {
+	peak := func(w model.Workload) uint64 {
 		s, _ := newTestSim(t, SimConfig{Arch: gpt2Arch, Workload: w, Steps: 2})
 		_, r := s.Peaks()
 		return r
 	}
-	base := analytic.Workload{Batch: 4, Seq: 1024, Precision: analytic.FP32, Dropout: 0.1}
-	with := func(f func(*analytic.Workload)) analytic.Workload { w := base; f(&w); return w }
+	base := model.Workload{Batch: 4, Seq: 1024, Precision: model.FP32, Dropout: 0.1}
+	with := func(f func(*model.Workload)) model.Workload { w := base; f(&w); return w }
 	math := peak(base)
 	for _, tc := range []struct {
 		name string
-		w    analytic.Workload
+		w    model.Workload
 	}{
-		{"flash", with(func(w *analytic.Workload) { w.Attention = analytic.FlashAttention })},
-		{"bf16 autocast", with(func(w *analytic.Workload) { w.Precision = analytic.BF16Mixed })},
-		{"bf16 pure", with(func(w *analytic.Workload) { w.Precision = analytic.BF16Pure })},
-		{"full checkpointing", with(func(w *analytic.Workload) { w.Checkpointing = analytic.FullCheckpointing })},
-		{"selective checkpointing", with(func(w *analytic.Workload) { w.Checkpointing = analytic.SelectiveCheckpointing })},
-		{"no dropout", with(func(w *analytic.Workload) { w.Dropout = 0 })},
-		{"sgd", with(func(w *analytic.Workload) { w.Optimizer = analytic.SGD })},
-		{"inference", with(func(w *analytic.Workload) { w.Inference = true })},
+		{"flash", with(func(w *model.Workload) { w.Attention = model.FlashAttention })},
+		{"bf16 autocast", with(func(w *model.Workload) { w.Precision = model.BF16Mixed })},
+		{"bf16 pure", with(func(w *model.Workload) { w.Precision = model.BF16Pure })},
+		{"full checkpointing", with(func(w *model.Workload) { w.Checkpointing = model.FullCheckpointing })},
+		{"selective checkpointing", with(func(w *model.Workload) { w.Checkpointing = model.SelectiveCheckpointing })},
+		{"no dropout", with(func(w *model.Workload) { w.Dropout = 0 })},
+		{"sgd", with(func(w *model.Workload) { w.Optimizer = model.SGD })},
+		{"inference", with(func(w *model.Workload) { w.Inference = true })},
 	} {
 		if got := peak(tc.w); got >= math {
 			t.Errorf("%s: got peak reserved %d, want below the fp32 math-attention peak %d", tc.name, got, math)
 		}
 	}
-	if b2 := peak(with(func(w *analytic.Workload) { w.Batch = 8 })); b2 <= math {
+	if b2 := peak(with(func(w *model.Workload) { w.Batch = 8 })); b2 <= math {
 		t.Errorf("batch 8: got peak %d, want above batch 4's %d", b2, math)
 	}
 }
 
 func TestSimOOM(t *testing.T) {
-	s, clk := newTestSim(t, SimConfig{Arch: llama2Arch, Workload: analytic.Workload{Batch: 8, Seq: 4096, Precision: analytic.FP32}, Seed: 3})
+	s, clk := newTestSim(t, SimConfig{Arch: llama2Arch, Workload: model.Workload{Batch: 8, Seq: 4096, Precision: model.FP32}, Seed: 3})
 	start := clk.ns
 	s.Start(start)
 	clk.ns = start + int64(s.Duration())
@@ -381,9 +381,9 @@ func TestSimBadConfig(t *testing.T) {
 		{"gpu", SimConfig{GPU: 8}, "gpu 8 does not exist"},
 		{"warmup", SimConfig{Steps: 2, Warmup: 3}, "warmup (3) exceeds steps (2)"},
 		{"batch", SimConfig{Arch: gpt2Arch}, "batch and seq"},
-		{"heads", SimConfig{Arch: analytic.Arch{Layers: 2, Hidden: 8}}, "heads"},
-		{"tp", SimConfig{Arch: gpt2Arch, Workload: analytic.Workload{Batch: 1, Seq: 8, TP: 2}}, "not simulated"},
-		{"precision", SimConfig{Arch: gpt2Arch, Workload: analytic.Workload{Batch: 1, Seq: 8, Precision: "int4"}}, `precision "int4"`},
+		{"heads", SimConfig{Arch: model.Arch{Layers: 2, Hidden: 8}}, "heads"},
+		{"tp", SimConfig{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 8, TP: 2}}, "not simulated"},
+		{"precision", SimConfig{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 8, Precision: "int4"}}, `precision "int4"`},
 	} {
 		_, err := NewSim(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // campaignGrid is the grid scripts/gpu-campaign.sh runs by default.
@@ -70,8 +71,8 @@ func TestCampaignGrid(t *testing.T) {
 			t.Errorf("no campaign scenario uses preset %s", p)
 		}
 	}
-	for _, k := range []string{string(analytic.FP32), string(analytic.BF16Mixed), string(analytic.MathAttention),
-		string(analytic.FlashAttention), "ckpt-" + string(analytic.NoCheckpointing), "ckpt-" + string(analytic.FullCheckpointing)} {
+	for _, k := range []string{string(model.FP32), string(model.BF16Mixed), string(model.MathAttention),
+		string(model.FlashAttention), "ckpt-" + string(model.NoCheckpointing), "ckpt-" + string(model.FullCheckpointing)} {
 		if !seen[k] {
 			t.Errorf("campaign grid lacks %s", k)
 		}
@@ -90,16 +91,16 @@ func TestCampaignScriptParams(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.Name, err)
 		}
-		pb, err := analytic.Params(a)
+		pb, err := model.Params(a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[i] = pb.Total
-		jobs[i] = TrainJob{Arch: a, Workload: analytic.Workload{Batch: 1, Seq: 8, Precision: w.Precision}, Device: "cpu", ParamsOnly: true}
+		jobs[i] = TrainJob{Arch: a, Workload: model.Workload{Batch: 1, Seq: 8, Precision: w.Precision}, Device: "cpu", ParamsOnly: true}
 	}
 	for i, r := range runJobs(t, jobs) {
 		if r.Params != want[i] {
-			t.Errorf("%s: script params %d, want analytic.Params %d", specs[i].Name, r.Params, want[i])
+			t.Errorf("%s: script params %d, want model.Params %d", specs[i].Name, r.Params, want[i])
 		}
 	}
 }
@@ -131,11 +132,11 @@ func TestCampaignScriptCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pb, err := analytic.Params(a)
+		pb, err := model.Params(a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Batch, w.Seq, w.Backend = 1, 32, analytic.CPU
+		w.Batch, w.Seq, w.Backend = 1, 32, model.CPU
 		jobs = append(jobs, TrainJob{Arch: a, Workload: w, Steps: 1, Warmup: 1, Device: "cpu", MeasureSaved: true})
 		want = append(want, pb.Total)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // Grid is a set of scenarios: a list of spec files, and/or a base spec
@@ -43,9 +43,9 @@ type Axes struct {
 	Model         []ModelSpec
 	Batch         []int
 	Seq           []int
-	Precision     []analytic.Precision
-	Attention     []analytic.Attention
-	Checkpointing []analytic.Checkpointing
+	Precision     []model.Precision
+	Attention     []model.Attention
+	Checkpointing []model.Checkpointing
 }
 
 // MaxGridScenarios bounds a grid's expansion, to catch a runaway product.
@@ -197,7 +197,7 @@ func (p *parser) axes(v *yaml.Node, field string, a *Axes) error {
 				if err != nil {
 					return err
 				}
-				a.Precision = append(a.Precision, analytic.Precision(x))
+				a.Precision = append(a.Precision, model.Precision(x))
 				label = x
 			case "attention":
 				x, err := p.oneOf(item, fi, attentions)
@@ -205,16 +205,16 @@ func (p *parser) axes(v *yaml.Node, field string, a *Axes) error {
 					return err
 				}
 				if x == "sdpa" {
-					x = string(analytic.FlashAttention)
+					x = string(model.FlashAttention)
 				}
-				a.Attention = append(a.Attention, analytic.Attention(x))
+				a.Attention = append(a.Attention, model.Attention(x))
 				label = x
 			case "checkpointing":
 				x, err := p.oneOf(item, fi, checkpointings)
 				if err != nil {
 					return err
 				}
-				a.Checkpointing = append(a.Checkpointing, analytic.Checkpointing(x))
+				a.Checkpointing = append(a.Checkpointing, model.Checkpointing(x))
 				label = x
 			default:
 				return p.errf(k, f, "unknown axis: want one of %s", strings.Join(axisKeys, ", "))

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 func names(specs []*Spec) []string {
@@ -44,10 +44,10 @@ axes:
 		t.Fatalf("got %v, want %v", got, want)
 	}
 	last := specs[3]
-	if last.Batch != 4 || last.Checkpointing != analytic.FullCheckpointing || last.Seq != 128 || last.Steps != 4 || last.Model.Preset != "gpt2" {
+	if last.Batch != 4 || last.Checkpointing != model.FullCheckpointing || last.Seq != 128 || last.Steps != 4 || last.Model.Preset != "gpt2" {
 		t.Errorf("got %+v, want batch 4, full checkpointing and the base's seq, steps and model", last)
 	}
-	if specs[0].Checkpointing != analytic.NoCheckpointing {
+	if specs[0].Checkpointing != model.NoCheckpointing {
 		t.Errorf("specs share state: first spec's checkpointing is %q", specs[0].Checkpointing)
 	}
 }

@@ -12,14 +12,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
 	"github.com/memval/memval/scenarios"
 )
 
 // simSaved runs the simulated process for one step and returns the bytes
 // its "saved" event reports.
-func simSaved(t *testing.T, a analytic.Arch, w analytic.Workload) uint64 {
+func simSaved(t *testing.T, a model.Arch, w model.Workload) uint64 {
 	t.Helper()
 	var now int64 = 1
 	s, err := profiler.NewSim(profiler.SimConfig{Arch: a, Workload: w, Steps: 1, Clock: func() int64 { return now }})
@@ -87,40 +87,40 @@ func torchSaved(t *testing.T, jobs []scenarios.TrainJob) []uint64 {
 // scenarios/train.py on the CPU, within 0.5%, for small GPT-2 and Llama
 // models across precisions, dropout and checkpointing.
 func TestSimSavedMatchesTorch(t *testing.T) {
-	norm := func(a analytic.Arch) analytic.Arch {
+	norm := func(a model.Arch) model.Arch {
 		if err := a.Normalize(); err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
-	small := norm(analytic.Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128})
-	long := norm(analytic.Arch{Family: "gpt2", Layers: 2, Hidden: 32, Heads: 2, Vocab: 500, MaxPositions: 128})
-	llama := norm(analytic.Arch{Family: "llama", Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 176, Vocab: 1000})
-	llamaMHA := norm(analytic.Arch{Family: "llama", Layers: 3, Hidden: 64, Heads: 4, FFN: 176, Vocab: 1000})
+	small := norm(model.Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128})
+	long := norm(model.Arch{Family: "gpt2", Layers: 2, Hidden: 32, Heads: 2, Vocab: 500, MaxPositions: 128})
+	llama := norm(model.Arch{Family: "llama", Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 176, Vocab: 1000})
+	llamaMHA := norm(model.Arch{Family: "llama", Layers: 3, Hidden: 64, Heads: 4, FFN: 176, Vocab: 1000})
 	type tc struct {
 		name string
-		a    analytic.Arch
-		w    analytic.Workload
+		a    model.Arch
+		w    model.Workload
 	}
 	var cases []tc
-	ckpts := []analytic.Checkpointing{analytic.NoCheckpointing, analytic.FullCheckpointing, analytic.SelectiveCheckpointing}
-	precs := []analytic.Precision{analytic.FP32, analytic.BF16Mixed, analytic.BF16Pure}
+	ckpts := []model.Checkpointing{model.NoCheckpointing, model.FullCheckpointing, model.SelectiveCheckpointing}
+	precs := []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure}
 	for _, prec := range precs {
 		for _, p := range []float64{0, 0.1} {
 			for _, ck := range ckpts {
-				cases = append(cases, tc{"gpt2", small, analytic.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: p, Checkpointing: ck}})
+				cases = append(cases, tc{"gpt2", small, model.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: p, Checkpointing: ck}})
 			}
-			cases = append(cases, tc{"gpt2 S>H", long, analytic.Workload{Batch: 2, Seq: 96, Precision: prec, Dropout: p}})
+			cases = append(cases, tc{"gpt2 S>H", long, model.Workload{Batch: 2, Seq: 96, Precision: prec, Dropout: p}})
 		}
 		for _, ck := range ckpts {
-			cases = append(cases, tc{"llama gqa", llama, analytic.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck}})
-			cases = append(cases, tc{"llama mha", llamaMHA, analytic.Workload{Batch: 1, Seq: 48, Precision: prec, Checkpointing: ck}})
+			cases = append(cases, tc{"llama gqa", llama, model.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck}})
+			cases = append(cases, tc{"llama mha", llamaMHA, model.Workload{Batch: 1, Seq: 48, Precision: prec, Checkpointing: ck}})
 		}
 	}
-	cases = append(cases, tc{"gpt2 flash falls back", small, analytic.Workload{Batch: 2, Seq: 32, Attention: analytic.FlashAttention, Dropout: 0.1}})
+	cases = append(cases, tc{"gpt2 flash falls back", small, model.Workload{Batch: 2, Seq: 32, Attention: model.FlashAttention, Dropout: 0.1}})
 	jobs := make([]scenarios.TrainJob, len(cases))
 	for i := range cases {
-		cases[i].w.Backend = analytic.CPU
+		cases[i].w.Backend = model.CPU
 		jobs[i] = scenarios.TrainJob{Arch: cases[i].a, Workload: cases[i].w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true}
 	}
 	truth := torchSaved(t, jobs)

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // Defaults for the optional fields of a Spec.
@@ -38,14 +39,14 @@ type Spec struct {
 	Name  string    `json:"name"`
 	Model ModelSpec `json:"model"`
 
-	Batch         int                    `json:"batch"`
-	Seq           int                    `json:"seq"`
-	Precision     analytic.Precision     `json:"precision,omitempty"`     // default fp32
-	Optimizer     analytic.Optimizer     `json:"optimizer,omitempty"`     // default adamw
-	Dropout       *float64               `json:"dropout,omitempty"`       // nil: the model's own (Arch.Dropout)
-	Checkpointing analytic.Checkpointing `json:"checkpointing,omitempty"` // default none
-	Attention     analytic.Attention     `json:"attention,omitempty"`     // default math; "sdpa" is read as flash
-	Backend       analytic.Backend       `json:"backend,omitempty"`       // default cuda
+	Batch         int                 `json:"batch"`
+	Seq           int                 `json:"seq"`
+	Precision     model.Precision     `json:"precision,omitempty"`     // default fp32
+	Optimizer     model.Optimizer     `json:"optimizer,omitempty"`     // default adamw
+	Dropout       *float64            `json:"dropout,omitempty"`       // nil: the model's own (Arch.Dropout)
+	Checkpointing model.Checkpointing `json:"checkpointing,omitempty"` // default none
+	Attention     model.Attention     `json:"attention,omitempty"`     // default math; "sdpa" is read as flash
+	Backend       model.Backend       `json:"backend,omitempty"`       // default cuda
 
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
@@ -285,11 +286,11 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 		case "precision":
 			var x string
 			x, err = p.oneOf(v, field, precisions)
-			s.Precision = analytic.Precision(x)
+			s.Precision = model.Precision(x)
 		case "optimizer":
 			var x string
 			x, err = p.oneOf(v, field, optimizers)
-			s.Optimizer = analytic.Optimizer(x)
+			s.Optimizer = model.Optimizer(x)
 		case "dropout":
 			var d float64
 			d, err = p.float(v, field)
@@ -300,18 +301,18 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 		case "checkpointing":
 			var x string
 			x, err = p.oneOf(v, field, checkpointings)
-			s.Checkpointing = analytic.Checkpointing(x)
+			s.Checkpointing = model.Checkpointing(x)
 		case "attention":
 			var x string
 			x, err = p.oneOf(v, field, attentions)
 			if x == "sdpa" {
-				x = string(analytic.FlashAttention)
+				x = string(model.FlashAttention)
 			}
-			s.Attention = analytic.Attention(x)
+			s.Attention = model.Attention(x)
 		case "backend":
 			var x string
 			x, err = p.oneOf(v, field, backends)
-			s.Backend = analytic.Backend(x)
+			s.Backend = model.Backend(x)
 		case "steps":
 			s.Steps, err = p.positive(v, field)
 		case "warmup":
@@ -433,11 +434,11 @@ func (p *parser) model(v *yaml.Node, field string, m *ModelSpec) error {
 }
 
 var (
-	precisions     = []string{string(analytic.FP32), string(analytic.FP16Mixed), string(analytic.BF16Mixed), string(analytic.BF16Pure)}
-	optimizers     = []string{string(analytic.AdamW), string(analytic.Adam8bit), string(analytic.SGD), string(analytic.SGDMomentum)}
-	checkpointings = []string{string(analytic.NoCheckpointing), string(analytic.FullCheckpointing), string(analytic.SelectiveCheckpointing)}
-	attentions     = []string{string(analytic.MathAttention), string(analytic.FlashAttention), "sdpa"}
-	backends       = []string{string(analytic.CUDA), string(analytic.CPU)}
+	precisions     = []string{string(model.FP32), string(model.FP16Mixed), string(model.BF16Mixed), string(model.BF16Pure)}
+	optimizers     = []string{string(model.AdamW), string(model.Adam8bit), string(model.SGD), string(model.SGDMomentum)}
+	checkpointings = []string{string(model.NoCheckpointing), string(model.FullCheckpointing), string(model.SelectiveCheckpointing)}
+	attentions     = []string{string(model.MathAttention), string(model.FlashAttention), "sdpa"}
+	backends       = []string{string(model.CUDA), string(model.CPU)}
 )
 
 func (p *parser) scalar(v *yaml.Node, field string) (string, error) {
@@ -584,17 +585,17 @@ func validName(s string) bool { return nameRE.MatchString(s) && !strings.Contain
 
 // Resolve turns the spec into the model's shape and the workload, with
 // every default filled in: a preset, a config (relative to the spec's
-// file) or explicit dimensions become a normalised analytic.Arch.
-func (s *Spec) Resolve() (analytic.Arch, analytic.Workload, error) {
+// file) or explicit dimensions become a normalised model.Arch.
+func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 	a, err := s.arch()
 	if err != nil {
-		return analytic.Arch{}, analytic.Workload{}, fmt.Errorf("scenario %s: model: %w", s.Name, err)
+		return model.Arch{}, model.Workload{}, fmt.Errorf("scenario %s: model: %w", s.Name, err)
 	}
 	if a.MaxPositions > 0 && s.Seq > a.MaxPositions {
-		return analytic.Arch{}, analytic.Workload{}, fmt.Errorf("scenario %s: %w: seq %d is longer than the model's %d positions: use seq: %d or less",
+		return model.Arch{}, model.Workload{}, fmt.Errorf("scenario %s: %w: seq %d is longer than the model's %d positions: use seq: %d or less",
 			s.Name, ErrInvalid, s.Seq, a.MaxPositions, a.MaxPositions)
 	}
-	w := analytic.Workload{
+	w := model.Workload{
 		Batch:         s.Batch,
 		Seq:           s.Seq,
 		Precision:     s.Precision,
@@ -608,36 +609,36 @@ func (s *Spec) Resolve() (analytic.Arch, analytic.Workload, error) {
 		w.Dropout = *s.Dropout
 	}
 	if w.Precision == "" {
-		w.Precision = analytic.FP32
+		w.Precision = model.FP32
 	}
 	if w.Optimizer == "" {
-		w.Optimizer = analytic.AdamW
+		w.Optimizer = model.AdamW
 	}
 	if w.Attention == "" {
-		w.Attention = analytic.MathAttention
+		w.Attention = model.MathAttention
 	}
 	if w.Checkpointing == "" {
-		w.Checkpointing = analytic.NoCheckpointing
+		w.Checkpointing = model.NoCheckpointing
 	}
 	if w.Backend == "" {
-		w.Backend = analytic.CUDA
+		w.Backend = model.CUDA
 	}
 	return a, w, nil
 }
 
-func (s *Spec) arch() (analytic.Arch, error) {
+func (s *Spec) arch() (model.Arch, error) {
 	m := s.Model
 	switch {
 	case m.Preset != "":
-		return analytic.Preset(m.Preset)
+		return model.Preset(m.Preset)
 	case m.Config != "":
 		path := m.Config
 		if !filepath.IsAbs(path) && s.File != "" {
 			path = filepath.Join(filepath.Dir(s.File), path)
 		}
-		return analytic.LoadConfig(path)
+		return model.LoadConfig(path)
 	case m.explicit():
-		a := analytic.Arch{
+		a := model.Arch{
 			Name:          m.label(),
 			Family:        orDefault(m.Family, "gpt2"),
 			Layers:        m.Layers,
@@ -653,17 +654,17 @@ func (s *Spec) arch() (analytic.Arch, error) {
 		// bare dimensions); an explicit tied is applied after it, and the
 		// second Normalize keeps it.
 		if err := a.Normalize(); err != nil {
-			return analytic.Arch{}, err
+			return model.Arch{}, err
 		}
 		if m.Tied != nil {
 			a.TiedHead = *m.Tied
 			if err := a.Normalize(); err != nil {
-				return analytic.Arch{}, err
+				return model.Arch{}, err
 			}
 		}
 		return a, nil
 	}
-	return analytic.Arch{}, fmt.Errorf("%w: no model given", ErrInvalid)
+	return model.Arch{}, fmt.Errorf("%w: no model given", ErrInvalid)
 }
 
 // StepsOrDefault returns Steps, or DefaultSteps when unset.

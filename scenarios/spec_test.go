@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 func TestParseSpecAllFields(t *testing.T) {
@@ -37,10 +37,10 @@ expect: fit
 	if s.Name != "full-spec" || s.Model.Preset != "gpt2-medium" || s.Batch != 8 || s.Seq != 512 {
 		t.Errorf("got name %q, preset %q, batch %d, seq %d; want full-spec, gpt2-medium, 8, 512", s.Name, s.Model.Preset, s.Batch, s.Seq)
 	}
-	if s.Precision != analytic.BF16Mixed || s.Optimizer != analytic.AdamW || s.Checkpointing != analytic.SelectiveCheckpointing {
+	if s.Precision != model.BF16Mixed || s.Optimizer != model.AdamW || s.Checkpointing != model.SelectiveCheckpointing {
 		t.Errorf("got precision %q, optimizer %q, checkpointing %q", s.Precision, s.Optimizer, s.Checkpointing)
 	}
-	if s.Attention != analytic.FlashAttention {
+	if s.Attention != model.FlashAttention {
 		t.Errorf("attention: got %q, want flash (sdpa is its alias)", s.Attention)
 	}
 	if s.Dropout == nil || *s.Dropout != 0.1 {
@@ -142,8 +142,8 @@ func TestResolveDefaults(t *testing.T) {
 	if a.Family != "gpt2" || a.Layers != 12 || a.Hidden != 768 {
 		t.Errorf("arch: got %s L%d H%d, want gpt2 L12 H768", a.Family, a.Layers, a.Hidden)
 	}
-	want := analytic.Workload{Batch: 4, Seq: 256, Precision: analytic.FP32, Optimizer: analytic.AdamW,
-		Dropout: a.Dropout, Attention: analytic.MathAttention, Checkpointing: analytic.NoCheckpointing, Backend: analytic.CUDA}
+	want := model.Workload{Batch: 4, Seq: 256, Precision: model.FP32, Optimizer: model.AdamW,
+		Dropout: a.Dropout, Attention: model.MathAttention, Checkpointing: model.NoCheckpointing, Backend: model.CUDA}
 	if w != want {
 		t.Errorf("workload: got %+v, want %+v", w, want)
 	}
@@ -209,7 +209,7 @@ func TestResolveConfigRelativeToSpec(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	p, err := analytic.Params(a)
+	p, err := model.Params(a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // starterSpecs loads every starter spec (scenarios/*.yaml).
@@ -32,7 +33,7 @@ func TestStarterSpecsParseAndResolve(t *testing.T) {
 		t.Errorf("got %d starter specs, want 12 to 20", n)
 	}
 	presets := map[string]bool{}
-	precisions := map[analytic.Precision]bool{}
+	precisions := map[model.Precision]bool{}
 	var flash, ckpt bool
 	for _, s := range specs {
 		if want := strings.TrimSuffix(filepath.Base(s.File), ".yaml"); s.Name != want {
@@ -43,20 +44,20 @@ func TestStarterSpecsParseAndResolve(t *testing.T) {
 			t.Errorf("%s: Resolve: %v", s.File, err)
 			continue
 		}
-		if _, err := analytic.Params(a); err != nil {
+		if _, err := model.Params(a); err != nil {
 			t.Errorf("%s: Params: %v", s.File, err)
 		}
 		presets[s.Model.Preset] = true
 		precisions[w.Precision] = true
-		flash = flash || w.Attention == analytic.FlashAttention
-		ckpt = ckpt || w.Checkpointing != analytic.NoCheckpointing
+		flash = flash || w.Attention == model.FlashAttention
+		ckpt = ckpt || w.Checkpointing != model.NoCheckpointing
 	}
 	for _, p := range []string{"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"} {
 		if !presets[p] {
 			t.Errorf("no starter spec uses preset %s", p)
 		}
 	}
-	if !precisions[analytic.FP32] || !precisions[analytic.BF16Mixed] || !flash || !ckpt {
+	if !precisions[model.FP32] || !precisions[model.BF16Mixed] || !flash || !ckpt {
 		t.Errorf("starter set lacks fp32, bf16, flash attention or checkpointing: precisions %v, flash %v, checkpointing %v", precisions, flash, ckpt)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // needTorch skips (or, when CI=true, fails) unless Python() has torch.
@@ -72,7 +73,7 @@ func runJobs(t *testing.T, jobs []TrainJob) []scriptResult {
 	return res
 }
 
-func normalized(t *testing.T, a analytic.Arch) analytic.Arch {
+func normalized(t *testing.T, a model.Arch) model.Arch {
 	t.Helper()
 	if err := a.Normalize(); err != nil {
 		t.Fatal(err)
@@ -81,49 +82,49 @@ func normalized(t *testing.T, a analytic.Arch) analytic.Arch {
 }
 
 // TestTrainScriptMatchesAnalytic runs small models through train.py on the
-// CPU and checks its parameter count against analytic.Params and its
+// CPU and checks its parameter count against model.Params and its
 // saved-for-backward bytes against analytic.SavedActivations.
 func TestTrainScriptMatchesAnalytic(t *testing.T) {
 	needTorch(t)
-	small := normalized(t, analytic.Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128})
-	long := normalized(t, analytic.Arch{Family: "gpt2", Layers: 2, Hidden: 32, Heads: 2, Vocab: 500, MaxPositions: 128})
-	llama := normalized(t, analytic.Arch{Family: "llama", Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 176, Vocab: 1000})
+	small := normalized(t, model.Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128})
+	long := normalized(t, model.Arch{Family: "gpt2", Layers: 2, Hidden: 32, Heads: 2, Vocab: 500, MaxPositions: 128})
+	llama := normalized(t, model.Arch{Family: "llama", Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 176, Vocab: 1000})
 	type tc struct {
 		name string
-		a    analytic.Arch
-		w    analytic.Workload
+		a    model.Arch
+		w    model.Workload
 	}
 	var cases []tc
-	for _, prec := range []analytic.Precision{analytic.FP32, analytic.BF16Mixed, analytic.BF16Pure} {
+	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
 		for _, p := range []float64{0, 0.1} {
-			for _, ck := range []analytic.Checkpointing{analytic.NoCheckpointing, analytic.FullCheckpointing, analytic.SelectiveCheckpointing} {
-				cases = append(cases, tc{"small", small, analytic.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: p, Checkpointing: ck}})
+			for _, ck := range []model.Checkpointing{model.NoCheckpointing, model.FullCheckpointing, model.SelectiveCheckpointing} {
+				cases = append(cases, tc{"small", small, model.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: p, Checkpointing: ck}})
 			}
 		}
 	}
 	cases = append(cases,
-		tc{"S>H", long, analytic.Workload{Batch: 2, Seq: 96, Dropout: 0.1}},
-		tc{"S>H bf16", long, analytic.Workload{Batch: 1, Seq: 96, Precision: analytic.BF16Mixed}},
-		tc{"flash falls back", small, analytic.Workload{Batch: 2, Seq: 32, Attention: analytic.FlashAttention}},
-		tc{"llama", llama, analytic.Workload{Batch: 2, Seq: 32}},
-		tc{"llama bf16", llama, analytic.Workload{Batch: 2, Seq: 32, Precision: analytic.BF16Mixed}},
-		tc{"llama bf16-pure", llama, analytic.Workload{Batch: 2, Seq: 32, Precision: analytic.BF16Pure}},
-		tc{"llama bf16-pure full", llama, analytic.Workload{Batch: 2, Seq: 32, Precision: analytic.BF16Pure, Checkpointing: analytic.FullCheckpointing}},
+		tc{"S>H", long, model.Workload{Batch: 2, Seq: 96, Dropout: 0.1}},
+		tc{"S>H bf16", long, model.Workload{Batch: 1, Seq: 96, Precision: model.BF16Mixed}},
+		tc{"flash falls back", small, model.Workload{Batch: 2, Seq: 32, Attention: model.FlashAttention}},
+		tc{"llama", llama, model.Workload{Batch: 2, Seq: 32}},
+		tc{"llama bf16", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed}},
+		tc{"llama bf16-pure", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Pure}},
+		tc{"llama bf16-pure full", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Pure, Checkpointing: model.FullCheckpointing}},
 	)
 	jobs := make([]TrainJob, len(cases))
 	for i, c := range cases {
-		c.w.Backend = analytic.CPU
+		c.w.Backend = model.CPU
 		cases[i].w = c.w
 		jobs[i] = TrainJob{Arch: c.a, Workload: c.w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true}
 	}
 	res := runJobs(t, jobs)
 	for i, c := range cases {
-		pb, err := analytic.Params(c.a)
+		pb, err := model.Params(c.a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res[i].Params != pb.Total {
-			t.Errorf("%s %+v: script params %d, want analytic.Params %d", c.name, c.w, res[i].Params, pb.Total)
+			t.Errorf("%s %+v: script params %d, want model.Params %d", c.name, c.w, res[i].Params, pb.Total)
 		}
 		terms, err := analytic.SavedActivations(c.a, c.w)
 		if err != nil {
@@ -144,7 +145,7 @@ func TestTrainScriptMatchesAnalytic(t *testing.T) {
 
 // TestTrainScriptStarterParams builds every starter spec's model on
 // PyTorch's meta device (nothing allocated) and checks that the script's
-// parameter count equals analytic.Params, as issue 4 asks.
+// parameter count equals model.Params, as issue 4 asks.
 func TestTrainScriptStarterParams(t *testing.T) {
 	needTorch(t)
 	paths, err := filepath.Glob("*.yaml")
@@ -162,16 +163,16 @@ func TestTrainScriptStarterParams(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		pb, err := analytic.Params(a)
+		pb, err := model.Params(a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[i] = pb.Total
-		jobs[i] = TrainJob{Arch: a, Workload: analytic.Workload{Batch: 1, Seq: 8, Precision: w.Precision}, Device: "cpu", ParamsOnly: true}
+		jobs[i] = TrainJob{Arch: a, Workload: model.Workload{Batch: 1, Seq: 8, Precision: w.Precision}, Device: "cpu", ParamsOnly: true}
 	}
 	for i, r := range runJobs(t, jobs) {
 		if r.Params != want[i] {
-			t.Errorf("%s: script params %d, want analytic.Params %d", paths[i], r.Params, want[i])
+			t.Errorf("%s: script params %d, want model.Params %d", paths[i], r.Params, want[i])
 		}
 	}
 }
@@ -180,9 +181,9 @@ func TestTrainScriptStarterParams(t *testing.T) {
 func TestTrainScriptEvents(t *testing.T) {
 	needTorch(t)
 	dir := t.TempDir()
-	a := normalized(t, analytic.Arch{Family: "gpt2", Layers: 1, Hidden: 32, Heads: 2, Vocab: 100, MaxPositions: 16})
+	a := normalized(t, model.Arch{Family: "gpt2", Layers: 1, Hidden: 32, Heads: 2, Vocab: 100, MaxPositions: 16})
 	job := filepath.Join(dir, "job.json")
-	if err := WriteJob(job, TrainJob{Arch: a, Workload: analytic.Workload{Batch: 1, Seq: 8, Optimizer: analytic.SGDMomentum},
+	if err := WriteJob(job, TrainJob{Arch: a, Workload: model.Workload{Batch: 1, Seq: 8, Optimizer: model.SGDMomentum},
 		Steps: 2, Warmup: 1, Device: "cpu", MeasureSaved: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestTrainScriptErrors(t *testing.T) {
 	needTorch(t)
 	dir := t.TempDir()
 	job := filepath.Join(dir, "job.json")
-	bad := TrainJob{Arch: analytic.Arch{Family: "bert", Layers: 1, Hidden: 8, Heads: 2, Vocab: 10}, Workload: analytic.Workload{Batch: 1, Seq: 4}, Device: "cpu"}
+	bad := TrainJob{Arch: model.Arch{Family: "bert", Layers: 1, Hidden: 8, Heads: 2, Vocab: 10}, Workload: model.Workload{Batch: 1, Seq: 4}, Device: "cpu"}
 	if err := WriteJob(job, bad); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func TestTrainScriptNoTorch(t *testing.T) {
 	}
 	dir := t.TempDir()
 	job := filepath.Join(dir, "job.json")
-	if err := WriteJob(job, TrainJob{Arch: analytic.Arch{Family: "gpt2"}, Device: "cpu"}); err != nil {
+	if err := WriteJob(job, TrainJob{Arch: model.Arch{Family: "gpt2"}, Device: "cpu"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(PythonEnv, py)
@@ -274,7 +275,7 @@ func TestTrainScriptNoTorch(t *testing.T) {
 
 func TestWriteJobRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "job.json")
-	j := TrainJob{Arch: analytic.Arch{Family: "gpt2", Layers: 2}, Workload: analytic.Workload{Batch: 3, Seq: 7, Precision: analytic.BF16Mixed},
+	j := TrainJob{Arch: model.Arch{Family: "gpt2", Layers: 2}, Workload: model.Workload{Batch: 3, Seq: 7, Precision: model.BF16Mixed},
 		Steps: 4, Warmup: 1, Seed: 9, MeasureSaved: true}
 	if err := WriteJob(path, j); err != nil {
 		t.Fatal(err)
@@ -300,7 +301,7 @@ func TestWriteJobRoundTrip(t *testing.T) {
 	if back.Device != "auto" || back.Steps != 4 || back.Workload != j.Workload || back.Arch.Layers != 2 {
 		t.Errorf("round trip: got %+v, want %+v", back, j)
 	}
-	if err := WriteJob(path, TrainJob{Arch: analytic.Arch{Family: "gpt2"}, Device: "tpu"}); err == nil {
+	if err := WriteJob(path, TrainJob{Arch: model.Arch{Family: "gpt2"}, Device: "tpu"}); err == nil {
 		t.Error("device tpu: got no error, want one")
 	}
 }
@@ -336,9 +337,9 @@ func TestPythonAndCommand(t *testing.T) {
 // measured saved bytes against the seed's M_act = L(14E + 4BSS) + 6BSV and
 // Korthikanti's L*sbh(34 + 5as/h), the figures README.md reports
 // (go test -v -run TestTrainScriptMatchesAnalytic ./scenarios).
-func logFormulaRatios(t *testing.T, name string, a analytic.Arch, w analytic.Workload, truth uint64) {
+func logFormulaRatios(t *testing.T, name string, a model.Arch, w model.Workload, truth uint64) {
 	t.Helper()
-	if a.Family != "gpt2" || w.Checkpointing != analytic.NoCheckpointing && w.Checkpointing != "" {
+	if a.Family != "gpt2" || w.Checkpointing != model.NoCheckpointing && w.Checkpointing != "" {
 		return
 	}
 	sum := func(formula string, terms ...string) float64 {

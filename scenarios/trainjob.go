@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // PythonEnv names the environment variable that chooses the Python
@@ -32,13 +32,13 @@ func TrainScript() []byte { return append([]byte(nil), trainScript...) }
 // TrainJob is what scenarios/train.py reads (--job FILE): the model, the
 // workload and how to run it. Its JSON names are the script's.
 type TrainJob struct {
-	Arch         analytic.Arch     `json:"arch"`
-	Workload     analytic.Workload `json:"workload"`
-	Steps        int               `json:"steps"`         // measured steps after the warmup
-	Warmup       int               `json:"warmup"`        // steps run before the measured ones
-	Seed         int               `json:"seed"`          // torch.manual_seed and the token generator
-	Device       string            `json:"device"`        // auto (cuda if available), cuda or cpu
-	MeasureSaved bool              `json:"measure_saved"` // report the bytes autograd saves for backward each step
+	Arch         model.Arch     `json:"arch"`
+	Workload     model.Workload `json:"workload"`
+	Steps        int            `json:"steps"`         // measured steps after the warmup
+	Warmup       int            `json:"warmup"`        // steps run before the measured ones
+	Seed         int            `json:"seed"`          // torch.manual_seed and the token generator
+	Device       string         `json:"device"`        // auto (cuda if available), cuda or cpu
+	MeasureSaved bool           `json:"measure_saved"` // report the bytes autograd saves for backward each step
 	// ParamsOnly builds the model on PyTorch's meta device, prints its
 	// parameter count and trains nothing (no memory is allocated).
 	ParamsOnly bool `json:"params_only,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
 )
 
@@ -64,14 +65,14 @@ type ValidateOptions struct {
 // Scenario is result.json's "scenario": the spec as written, what it
 // resolved to, and the verdict.
 type Scenario struct {
-	Spec      *Spec             `json:"spec"`
-	Arch      analytic.Arch     `json:"arch"`
-	Workload  analytic.Workload `json:"workload"`
-	Steps     int               `json:"steps"`
-	Warmup    int               `json:"warmup"`
-	Formula   string            `json:"formula"`   // the selected formula
-	Tolerance float64           `json:"tolerance"` // relative
-	Verdict   Verdict           `json:"verdict"`
+	Spec      *Spec          `json:"spec"`
+	Arch      model.Arch     `json:"arch"`
+	Workload  model.Workload `json:"workload"`
+	Steps     int            `json:"steps"`
+	Warmup    int            `json:"warmup"`
+	Formula   string         `json:"formula"`   // the selected formula
+	Tolerance float64        `json:"tolerance"` // relative
+	Verdict   Verdict        `json:"verdict"`
 }
 
 // Verdict is the outcome of one validation.
@@ -118,7 +119,7 @@ func (v *Validation) ExitCode() int { return v.Scenario.Verdict.ExitCode }
 // Predictions resolves s and predicts its memory with every formula of
 // analytic.Formulas() (and the calibration's, named CalibratedFormula, when
 // cal is not nil). Formulas that do not apply are left out with a note.
-func Predictions(s *Spec, cal *analytic.Calibration) (analytic.Arch, analytic.Workload, []analytic.Estimate, []string, error) {
+func Predictions(s *Spec, cal *analytic.Calibration) (model.Arch, model.Workload, []analytic.Estimate, []string, error) {
 	a, w, err := s.Resolve()
 	if err != nil {
 		return a, w, nil, nil, err

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/memval/memval/analytic"
 	"github.com/spf13/cobra"
+
+	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 func init() { subcommands = append(subcommands, newEstimateCmd) }
@@ -92,8 +94,8 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 //
 //	{
 //	  "schema": 1,
-//	  "model": {<analytic.Arch fields>, "params": N},
-//	  "workload": {<analytic.Workload, defaults filled>},
+//	  "model": {<model.Arch fields>, "params": N},
+//	  "workload": {<model.Workload, defaults filled>},
 //	  "estimates": [<analytic.Estimate>...],        // one per formula, in order
 //	  "gpu": {"name": "h100-80gb", "total_bytes": B}, // with --gpu or --budget (name "budget")
 //	  "fits": true,                                   // first estimate's peak <= total_bytes (with a gpu)
@@ -107,7 +109,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 type estimateReport struct {
 	Schema    int                 `json:"schema"`
 	Model     modelReport         `json:"model"`
-	Workload  analytic.Workload   `json:"workload"`
+	Workload  model.Workload      `json:"workload"`
 	Estimates []analytic.Estimate `json:"estimates"`
 	GPU       *gpuReport          `json:"gpu,omitempty"`
 	Fits      *bool               `json:"fits,omitempty"`
@@ -146,7 +148,7 @@ func seedRules(n int64) ([]seedRule, error) {
 }
 
 type modelReport struct {
-	analytic.Arch
+	model.Arch
 	Params int64 `json:"params"`
 }
 
@@ -170,12 +172,12 @@ type fitResult struct {
 
 // workload turns the flags into a Workload for model a, or a usage error
 // naming the flag.
-func (o *estimateOptions) workload(a analytic.Arch) (analytic.Workload, error) {
-	w := analytic.Workload{
+func (o *estimateOptions) workload(a model.Arch) (model.Workload, error) {
+	w := model.Workload{
 		Batch: o.batch, Seq: o.seq,
-		Precision: analytic.Precision(o.precision), Optimizer: analytic.Optimizer(o.optimizer),
-		Dropout: o.dropout, Attention: analytic.Attention(o.attention),
-		Checkpointing: analytic.Checkpointing(o.checkpointing), Backend: analytic.Backend(o.backend),
+		Precision: model.Precision(o.precision), Optimizer: model.Optimizer(o.optimizer),
+		Dropout: o.dropout, Attention: model.Attention(o.attention),
+		Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),
 		ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
 	}
 	if o.dropout < 0 {
@@ -206,7 +208,7 @@ var workloadFlags = map[string]string{
 // predictError maps an analytic error to a usage error naming the flag
 // where the input is at fault.
 func predictError(formula string, err error) error {
-	var fe *analytic.FieldError
+	var fe *model.FieldError
 	switch {
 	case errors.As(err, &fe):
 		if flag, ok := workloadFlags[fe.Field]; ok {
@@ -355,7 +357,7 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 }
 
 // normalizedWorkload fills the Workload defaults for the report.
-func normalizedWorkload(w analytic.Workload) (analytic.Workload, error) {
+func normalizedWorkload(w model.Workload) (model.Workload, error) {
 	if w.DP == 0 {
 		w.DP = 1
 	}

@@ -6,14 +6,15 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/memval/memval/analytic"
 	"github.com/spf13/pflag"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 // modelOptions are the flags that name a model, shared by every command
 // that needs one (params, estimate, ...). A model is one of
 //
-//   - --model NAME: a built-in preset (analytic.Presets),
+//   - --model NAME: a built-in preset (model.Presets),
 //   - --config FILE: a Hugging Face config.json (or a folder holding one),
 //   - explicit dimensions: --layers, --hidden, --heads and --vocab, with
 //     --family (default gpt2) giving the structure (biases, norms, tying).
@@ -41,9 +42,9 @@ var modelDimFlags = []string{"layers", "hidden", "heads", "kv-heads", "head-dim"
 // bind registers the model flags on fs.
 func (m *modelOptions) bind(fs *pflag.FlagSet) {
 	m.fs = fs
-	fs.StringVar(&m.model, "model", "", "built-in model preset: "+strings.Join(analytic.Presets(), ", "))
+	fs.StringVar(&m.model, "model", "", "built-in model preset: "+strings.Join(model.Presets(), ", "))
 	fs.StringVar(&m.config, "config", "", "Hugging Face config.json of the model (or a folder holding one)")
-	fs.StringVar(&m.family, "family", "gpt2", "model family for explicit dimensions: "+strings.Join(analytic.Families(), ", "))
+	fs.StringVar(&m.family, "family", "gpt2", "model family for explicit dimensions: "+strings.Join(model.Families(), ", "))
 	fs.IntVar(&m.layers, "layers", 0, "number of transformer layers L")
 	fs.IntVar(&m.hidden, "hidden", 0, "hidden size H (d_model)")
 	fs.IntVar(&m.heads, "heads", 0, "attention (query) heads")
@@ -73,26 +74,26 @@ func (m *modelOptions) overrides() []string {
 // resolve returns the model the flags name, normalized. Bad flags, an
 // unknown preset or a bad config are usage errors naming the flag (or
 // file and field) and the value.
-func (m *modelOptions) resolve() (analytic.Arch, error) {
+func (m *modelOptions) resolve() (model.Arch, error) {
 	if m.model != "" && m.config != "" {
-		return analytic.Arch{}, usagef("--model %q and --config %q are exclusive; give one of them", m.model, m.config)
+		return model.Arch{}, usagef("--model %q and --config %q are exclusive; give one of them", m.model, m.config)
 	}
-	var a analytic.Arch
+	var a model.Arch
 	switch {
 	case m.model != "" || m.config != "":
 		if m.changed("family") {
-			return analytic.Arch{}, usagef("--family %q applies to explicit dimensions; a --model or --config sets its own family", m.family)
+			return model.Arch{}, usagef("--family %q applies to explicit dimensions; a --model or --config sets its own family", m.family)
 		}
 		var err error
 		if m.model != "" {
-			a, err = analytic.Preset(m.model)
+			a, err = model.Preset(m.model)
 			if err != nil {
-				return analytic.Arch{}, usagef("--model: %w", err)
+				return model.Arch{}, usagef("--model: %w", err)
 			}
 		} else {
-			a, err = analytic.LoadConfig(m.config)
+			a, err = model.LoadConfig(m.config)
 			if err != nil {
-				return analytic.Arch{}, usagef("--config: %w", err)
+				return model.Arch{}, usagef("--config: %w", err)
 			}
 		}
 		if ov := m.overrides(); len(ov) > 0 {
@@ -106,19 +107,19 @@ func (m *modelOptions) resolve() (analytic.Arch, error) {
 			}
 		}
 		if len(missing) == 4 {
-			return analytic.Arch{}, usagef("no model given; give --model NAME, --config FILE or the dimensions --layers, --hidden, --heads and --vocab")
+			return model.Arch{}, usagef("no model given; give --model NAME, --config FILE or the dimensions --layers, --hidden, --heads and --vocab")
 		}
 		if len(missing) > 0 {
-			return analytic.Arch{}, usagef("explicit dimensions need %s too (or give --model NAME or --config FILE)", strings.Join(missing, ", "))
+			return model.Arch{}, usagef("explicit dimensions need %s too (or give --model NAME or --config FILE)", strings.Join(missing, ", "))
 		}
 		if !modelFamilyKnown(m.family) {
-			return analytic.Arch{}, usagef("--family %q: unknown; use one of %s", m.family, strings.Join(analytic.Families(), ", "))
+			return model.Arch{}, usagef("--family %q: unknown; use one of %s", m.family, strings.Join(model.Families(), ", "))
 		}
-		a = analytic.Arch{Family: m.family} // bare: Normalize applies the family's structure
+		a = model.Arch{Family: m.family} // bare: Normalize applies the family's structure
 	}
 	m.apply(&a)
 	if err := a.Normalize(); err != nil {
-		return analytic.Arch{}, m.flagError(err)
+		return model.Arch{}, m.flagError(err)
 	}
 	if m.changed("tied") {
 		a.TiedHead = m.tied
@@ -127,7 +128,7 @@ func (m *modelOptions) resolve() (analytic.Arch, error) {
 }
 
 // apply writes the dimension flags given onto a.
-func (m *modelOptions) apply(a *analytic.Arch) {
+func (m *modelOptions) apply(a *model.Arch) {
 	oldHeads := a.Heads
 	if m.changed("layers") {
 		a.Layers = m.layers
@@ -180,7 +181,7 @@ var modelArchFlagWord = regexp.MustCompile(`\b(layers|hidden|heads|kv_heads|head
 // flagError turns Normalize's error into a usage error naming flags where
 // a flag set the field at fault.
 func (m *modelOptions) flagError(err error) error {
-	var fe *analytic.FieldError
+	var fe *model.FieldError
 	if !errors.As(err, &fe) {
 		return asUsage(err)
 	}
@@ -204,7 +205,7 @@ func (m *modelOptions) describe() string {
 }
 
 func modelFamilyKnown(f string) bool {
-	for _, k := range analytic.Families() {
+	for _, k := range model.Families() {
 		if k == f {
 			return true
 		}

@@ -6,18 +6,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/memval/memval/analytic"
 	"github.com/spf13/pflag"
+
+	"github.com/memval/memval/analytic/model"
 )
 
 // resolveFlags parses args into fresh model flags and resolves them.
-func resolveFlags(t testing.TB, args ...string) (analytic.Arch, error) {
+func resolveFlags(t testing.TB, args ...string) (model.Arch, error) {
 	t.Helper()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	var m modelOptions
 	m.bind(fs)
 	if err := fs.Parse(args); err != nil {
-		return analytic.Arch{}, err
+		return model.Arch{}, err
 	}
 	return m.resolve()
 }
@@ -25,37 +26,37 @@ func resolveFlags(t testing.TB, args ...string) (analytic.Arch, error) {
 func TestModelFlagsResolve(t *testing.T) {
 	tests := []struct {
 		args  []string
-		check func(a analytic.Arch) bool
+		check func(a model.Arch) bool
 		want  string
 	}{
-		{[]string{"--model", "gpt2"}, func(a analytic.Arch) bool { return a.Layers == 12 && a.Name == "gpt2" && a.TiedHead },
+		{[]string{"--model", "gpt2"}, func(a model.Arch) bool { return a.Layers == 12 && a.Name == "gpt2" && a.TiedHead },
 			"gpt2: 12 layers, tied"},
-		{[]string{"--model", "gpt2", "--layers", "24"}, func(a analytic.Arch) bool {
+		{[]string{"--model", "gpt2", "--layers", "24"}, func(a model.Arch) bool {
 			return a.Layers == 24 && a.Hidden == 768 && a.Name == "gpt2 (--layers 24)"
 		}, "24 layers, other sizes kept, name noting the override"},
-		{[]string{"--model", "gpt2", "--heads", "16"}, func(a analytic.Arch) bool { return a.HeadDim == 48 && a.KVHeads == 16 },
+		{[]string{"--model", "gpt2", "--heads", "16"}, func(a model.Arch) bool { return a.HeadDim == 48 && a.KVHeads == 16 },
 			"head_dim and kv_heads follow --heads for multi-head models"},
-		{[]string{"--model", "llama-3-8b", "--heads", "16"}, func(a analytic.Arch) bool { return a.HeadDim == 256 && a.KVHeads == 8 },
+		{[]string{"--model", "llama-3-8b", "--heads", "16"}, func(a model.Arch) bool { return a.HeadDim == 256 && a.KVHeads == 8 },
 			"grouped-query kv_heads kept, head_dim follows"},
-		{[]string{"--model", "gemma-2b", "--hidden", "4096"}, func(a analytic.Arch) bool { return a.HeadDim == 512 },
+		{[]string{"--model", "gemma-2b", "--hidden", "4096"}, func(a model.Arch) bool { return a.HeadDim == 512 },
 			"head_dim follows --hidden unless given"},
-		{[]string{"--model", "gemma-2b", "--hidden", "4096", "--head-dim", "256"}, func(a analytic.Arch) bool { return a.HeadDim == 256 },
+		{[]string{"--model", "gemma-2b", "--hidden", "4096", "--head-dim", "256"}, func(a model.Arch) bool { return a.HeadDim == 256 },
 			"--head-dim kept"},
-		{[]string{"--model", "gpt2", "--seq-max", "2048"}, func(a analytic.Arch) bool { return a.MaxPositions == 2048 && a.ContextLength == 2048 },
+		{[]string{"--model", "gpt2", "--seq-max", "2048"}, func(a model.Arch) bool { return a.MaxPositions == 2048 && a.ContextLength == 2048 },
 			"learned position table resized"},
-		{[]string{"--model", "llama-2-7b", "--seq-max", "16384"}, func(a analytic.Arch) bool { return a.MaxPositions == 0 && a.ContextLength == 16384 },
+		{[]string{"--model", "llama-2-7b", "--seq-max", "16384"}, func(a model.Arch) bool { return a.MaxPositions == 0 && a.ContextLength == 16384 },
 			"rotary model: context only"},
-		{[]string{"--model", "gpt2", "--tied=false"}, func(a analytic.Arch) bool { return !a.TiedHead }, "untied"},
+		{[]string{"--model", "gpt2", "--tied=false"}, func(a model.Arch) bool { return !a.TiedHead }, "untied"},
 		{[]string{"--config", "../../../shared/testdata/hf-configs/mistral-7b-v0.1.json", "--vocab", "1000"},
-			func(a analytic.Arch) bool { return a.Family == "mistral" && a.Vocab == 1000 && a.KVHeads == 8 }, "config with override"},
+			func(a model.Arch) bool { return a.Family == "mistral" && a.Vocab == 1000 && a.KVHeads == 8 }, "config with override"},
 		{[]string{"--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "100"},
-			func(a analytic.Arch) bool {
+			func(a model.Arch) bool {
 				return a.Family == "gpt2" && a.FFN == 256 && a.TiedHead && a.MaxPositions == 1024
 			},
 			"explicit dimensions default to gpt2"},
 		{[]string{"--family", "llama", "--layers", "2", "--hidden", "64", "--heads", "4", "--kv-heads", "2", "--ffn", "172", "--vocab", "100", "--tied"},
-			func(a analytic.Arch) bool {
-				return a.GatedMLP && a.KVHeads == 2 && a.TiedHead && a.Norm == analytic.RMSNorm
+			func(a model.Arch) bool {
+				return a.GatedMLP && a.KVHeads == 2 && a.TiedHead && a.Norm == model.RMSNorm
 			},
 			"explicit llama, tied"},
 	}
@@ -114,10 +115,10 @@ func FuzzModelFlags(f *testing.F) {
 	f.Add("mixtral-8x7b", "", 0, 0, 3, 0, 0, 0, 0, 0, false)
 	f.Add("", "gpt2", 1, 7, 7, 0, 0, 0, 1, -1, false)
 	f.Add("gemma-2b", "", 1<<31, 0, 0, 0, 1<<31, 0, 0, 0, false)
-	f.Fuzz(func(t *testing.T, model, family string, layers, hidden, heads, kv, headDim, ffn, vocab, seqMax int, tied bool) {
+	f.Fuzz(func(t *testing.T, preset, family string, layers, hidden, heads, kv, headDim, ffn, vocab, seqMax int, tied bool) {
 		var args []string
-		if model != "" {
-			args = append(args, "--model="+model)
+		if preset != "" {
+			args = append(args, "--model="+preset)
 		}
 		if family != "" {
 			args = append(args, "--family="+family)
@@ -137,11 +138,11 @@ func FuzzModelFlags(f *testing.F) {
 		if err != nil {
 			return
 		}
-		b, err := analytic.Params(a)
+		b, err := model.Params(a)
 		if err != nil {
 			t.Fatalf("%v gave %+v, whose Params fails: %v", args, a, err)
 		}
-		if b.Total <= 0 || b.Total > analytic.MaxParams {
+		if b.Total <= 0 || b.Total > model.MaxParams {
 			t.Fatalf("%v gave %+v with %d parameters", args, a, b.Total)
 		}
 	})

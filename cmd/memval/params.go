@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/memval/memval/analytic"
 	"github.com/spf13/cobra"
+
+	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 func init() { subcommands = append(subcommands, newParamsCmd) }
@@ -45,11 +47,11 @@ article's printed figures beside the recomputed ones and lists its errata.`,
 
 // paramsReport is what params --json prints.
 type paramsReport struct {
-	Arch        analytic.Arch           `json:"arch"`
-	Params      analytic.ParamBreakdown `json:"params"`
-	Seed        *analytic.SeedParams    `json:"seed_example,omitempty"`
-	SeedGPT3    *analytic.SeedGPT3      `json:"seed_gpt3,omitempty"`
-	SeedScaling *analytic.SeedScaling   `json:"seed_scaling,omitempty"`
+	Arch        model.Arch           `json:"arch"`
+	Params      model.ParamBreakdown `json:"params"`
+	Seed        *model.SeedParams    `json:"seed_example,omitempty"`
+	SeedGPT3    *model.SeedGPT3      `json:"seed_gpt3,omitempty"`
+	SeedScaling *model.SeedScaling   `json:"seed_scaling,omitempty"`
 }
 
 func runParams(_ context.Context, opts *paramsOptions) error {
@@ -57,7 +59,7 @@ func runParams(_ context.Context, opts *paramsOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := analytic.Params(a)
+	b, err := model.Params(a)
 	if err != nil {
 		return asUsage(err)
 	}
@@ -65,10 +67,10 @@ func runParams(_ context.Context, opts *paramsOptions) error {
 	if opts.model.config == "" && len(opts.model.overrides()) == 0 {
 		switch strings.ToLower(opts.model.model) {
 		case "seed-example":
-			s := analytic.SeedParamExample()
+			s := model.SeedParamExample()
 			r.Seed = &s
 		case "gpt3":
-			g, s := analytic.SeedGPT3Example(), analytic.SeedScalingExample()
+			g, s := model.SeedGPT3Example(), model.SeedScalingExample()
 			r.SeedGPT3, r.SeedScaling = &g, &s
 		}
 	}

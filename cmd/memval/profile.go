@@ -13,10 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/memval/memval/analytic"
-	"github.com/memval/memval/profiler"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/memval/memval/analytic/model"
+	"github.com/memval/memval/profiler"
 )
 
 func init() { subcommands = append(subcommands, newProfileCmd) }
@@ -109,19 +110,19 @@ func (o *profileOptions) validate() error {
 
 // simConfig is the simulated device's workload from the --sim-* flags.
 func (o *profileOptions) simConfig() (profiler.SimConfig, error) {
-	arch, err := analytic.Preset(o.simModel)
+	arch, err := model.Preset(o.simModel)
 	if err != nil {
 		return profiler.SimConfig{}, usagef("--sim-model: %w", err)
 	}
-	p := analytic.Precision(o.simPrecision)
+	p := model.Precision(o.simPrecision)
 	switch p {
-	case analytic.FP32, analytic.FP16Mixed, analytic.BF16Mixed, analytic.BF16Pure, analytic.BF16Master:
+	case model.FP32, model.FP16Mixed, model.BF16Mixed, model.BF16Pure, model.BF16Master:
 	default:
 		return profiler.SimConfig{}, usagef("--sim-precision %q: want fp32, fp16, bf16, bf16-pure or bf16-master", o.simPrecision)
 	}
 	return profiler.SimConfig{
 		Arch:     arch,
-		Workload: analytic.Workload{Batch: o.simBatch, Seq: o.simSeq, Precision: p, Optimizer: analytic.AdamW},
+		Workload: model.Workload{Batch: o.simBatch, Seq: o.simSeq, Precision: p, Optimizer: model.AdamW},
 		Steps:    o.simSteps,
 		Seed:     o.simSeed,
 	}, nil

@@ -1,4 +1,4 @@
-package analytic
+package model
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-const hfConfigs = "../../shared/testdata/hf-configs"
+const hfConfigs = "testdata/hf-configs"
 
 // TestParamsHFConfigs checks every row of the shared expected.tsv: each
 // config.json's parameter count, as Hugging Face's modeling code builds it.
@@ -278,6 +278,75 @@ func BenchmarkParams(b *testing.B) {
 	for b.Loop() {
 		if _, err := Params(a); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestParamTotalMatchesParams holds the closed-form TotalParams to
+// Params(a).Total for every preset, every shared Hugging Face config and
+// structural variants, and to Params's error where Params fails.
+func TestParamTotalMatchesParams(t *testing.T) {
+	var archs []Arch
+	for _, name := range Presets() {
+		a, err := Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		archs = append(archs, a)
+	}
+	dirs, err := os.ReadDir(hfConfigs)
+	if err != nil {
+		t.Fatalf("shared test data missing (CI has shared/ beside the repo): %v", err)
+	}
+	configs := 0
+	for _, d := range dirs {
+		if d.IsDir() || filepath.Ext(d.Name()) != ".json" {
+			continue
+		}
+		a, err := LoadConfig(filepath.Join(hfConfigs, d.Name()))
+		if err != nil {
+			continue // configs Params cannot read are TestParamsHFConfigs's concern
+		}
+		configs++
+		archs = append(archs, a)
+	}
+	if configs == 0 {
+		t.Fatal("no config read from the shared test data")
+	}
+	for _, a := range archs[:len(archs):len(archs)] {
+		for _, vary := range []func(*Arch){
+			func(a *Arch) { a.TiedHead = !a.TiedHead },
+			func(a *Arch) { a.QKVBias, a.OutBias, a.MLPBias = !a.QKVBias, !a.OutBias, !a.MLPBias },
+			func(a *Arch) { a.HeadBias, a.Pooler, a.EmbedNorm = true, true, true },
+			func(a *Arch) { a.GatedMLP = !a.GatedMLP },
+			func(a *Arch) { a.NoHead = true },
+		} {
+			v := a
+			vary(&v)
+			archs = append(archs, v)
+		}
+	}
+	archs = append(archs,
+		Arch{Family: "gpt2", Layers: MaxDim, Hidden: MaxDim, Heads: 1, Vocab: MaxDim},
+		Arch{Family: "llama", Layers: 1 << 20, Hidden: 1 << 20, Heads: 1, Vocab: 8, FFN: 1 << 30},
+	)
+	for i, a := range archs {
+		p, perr := Params(a)
+		n := a
+		nerr := n.Normalize()
+		var got int64
+		var err error
+		if nerr == nil {
+			got, err = TotalParams(n)
+		} else {
+			err = nerr
+		}
+		if (perr == nil) != (err == nil) || perr != nil && perr.Error() != err.Error() {
+			t.Errorf("arch %d %s: got error %v, want %v", i, a.Family, err, perr)
+			continue
+		}
+		if perr == nil && got != p.Total {
+			t.Errorf("arch %d %s: got %d, want Params's %d", i, a.Family, got, p.Total)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package analytic
+package model
 
 import (
 	"fmt"
@@ -227,7 +227,7 @@ func (a *Arch) Normalize() error {
 		return &FieldError{Field: "dropout", Value: a.Dropout, Reason: "must be a probability in [0, 1)"}
 	}
 
-	n, err := paramTotal(*a)
+	n, err := TotalParams(*a)
 	if err != nil {
 		return err
 	}

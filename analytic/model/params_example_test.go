@@ -1,19 +1,19 @@
-package analytic_test
+package model_test
 
 import (
 	"fmt"
 
-	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
 )
 
 // printTotal prints a preset's parameter count.
 func printTotal(name string) {
-	a, err := analytic.Preset(name)
+	a, err := model.Preset(name)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	b, err := analytic.Params(a)
+	b, err := model.Params(a)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -24,7 +24,7 @@ func printTotal(name string) {
 func ExampleParams() {
 	// Bare dimensions take their family's structure (GPT-2's biases,
 	// LayerNorms, learned positions and tied head).
-	b, err := analytic.Params(analytic.Arch{Family: "gpt2", Layers: 12, Hidden: 768, Heads: 12, Vocab: 50257})
+	b, err := model.Params(model.Arch{Family: "gpt2", Layers: 12, Hidden: 768, Heads: 12, Vocab: 50257})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -81,8 +81,8 @@ func ExampleParams_mistral() {
 }
 
 func ExampleParams_mixtral() {
-	a, _ := analytic.Preset("mixtral-8x7b")
-	b, err := analytic.Params(a)
+	a, _ := model.Preset("mixtral-8x7b")
+	b, err := model.Params(a)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -110,19 +110,19 @@ func ExampleParams_phi() {
 }
 
 func ExampleParseConfig() {
-	a, err := analytic.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+	a, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
 		"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256}`))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	b, _ := analytic.Params(a)
+	b, _ := model.Params(a)
 	fmt.Println(a.Family, a.KVHeads, a.HeadDim, b.Total)
 	// Output: llama 8 128 8030261248
 }
 
 func ExampleSeedParamExample() {
-	s := analytic.SeedParamExample()
+	s := model.SeedParamExample()
 	fmt.Println("FFN printed", s.Printed.FFN, "recomputed", s.Recomputed.FFN)
 	fmt.Println("total printed", s.Printed.Total, "recomputed", s.Recomputed.Total)
 	// Output:
@@ -131,6 +131,6 @@ func ExampleSeedParamExample() {
 }
 
 func ExamplePresets() {
-	fmt.Println(analytic.Presets())
+	fmt.Println(model.Presets())
 	// Output: [bert-base-uncased gemma-2b gpt2 gpt2-large gpt2-medium gpt2-xl gpt3 llama-2-7b llama-3-8b mistral-7b mixtral-8x7b opt-125m phi-2 pythia-160m qwen2-0.5b qwen2-7b seed-example]
 }

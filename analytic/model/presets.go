@@ -1,4 +1,4 @@
-package analytic
+package model
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package analytic
+package model
 
 // Norm is the kind of normalisation layer a model uses.
 type Norm string

@@ -1,4 +1,4 @@
-package analytic
+package model
 
 import (
 	"fmt"
@@ -271,11 +271,11 @@ func countParams(a Arch) (ParamBreakdown, error) {
 	return b, nil
 }
 
-// paramTotal is countParams(a).Total, and its error, without building the
+// TotalParams is countParams(a).Total, and its error, without building the
 // components: the same checked sums in closed form, allocation-free, for
 // Normalize and Predict. a must be normalized (or be checked by Normalize
 // up to its call). Tests hold it equal to Params(a).Total.
-func paramTotal(a Arch) (int64, error) {
+func TotalParams(a Arch) (int64, error) {
 	var c checked
 	H, V := a.Hidden, a.Vocab
 	q := a.Heads * a.HeadDim

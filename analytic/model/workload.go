@@ -1,0 +1,157 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Precision says how weights, gradients and activations are stored.
+type Precision string
+
+const (
+	FP32       Precision = "fp32"        // everything fp32
+	FP16Mixed  Precision = "fp16"        // torch.autocast(fp16): fp32 weights, grads and states; 16-bit activations where autocast casts
+	BF16Mixed  Precision = "bf16"        // torch.autocast(bf16): as fp16
+	BF16Pure   Precision = "bf16-pure"   // model.to(bfloat16): bf16 weights, grads, states, activations
+	BF16Master Precision = "bf16-master" // bf16 weights and grads with fp32 master weights in the optimizer (Megatron / DeepSpeed style)
+)
+
+// Optimizer names the optimizer whose state is kept per parameter.
+type Optimizer string
+
+const (
+	AdamW       Optimizer = "adamw"        // exp_avg + exp_avg_sq
+	Adam8bit    Optimizer = "adam8bit"     // bitsandbytes 8-bit states
+	SGD         Optimizer = "sgd"          // no state
+	SGDMomentum Optimizer = "sgd-momentum" // momentum buffer
+)
+
+// Attention is how attention scores are computed.
+type Attention string
+
+const (
+	MathAttention  Attention = "math"  // eager: softmax(QK^T) kept per head
+	FlashAttention Attention = "flash" // SDPA/flash: no S*S matrix kept, a logsumexp per row instead
+)
+
+// Checkpointing is the activation recomputation strategy.
+type Checkpointing string
+
+const (
+	NoCheckpointing        Checkpointing = "none"
+	FullCheckpointing      Checkpointing = "full"      // only each layer's input is kept
+	SelectiveCheckpointing Checkpointing = "selective" // attention core (scores, softmax, dropout) recomputed
+)
+
+// Backend is where the framework runs; it changes how some tensors are kept
+// (torch's CPU dropout keeps a mask in the input's dtype, CUDA a 1-byte mask).
+type Backend string
+
+const (
+	CUDA Backend = "cuda"
+	CPU  Backend = "cpu"
+)
+
+// Workload is one training (or inference) step's shape and settings. The
+// zero value of every optional field is documented on the field.
+type Workload struct {
+	Batch int `json:"batch"` // B, micro-batch per GPU
+	Seq   int `json:"seq"`   // S, tokens per sample
+
+	Precision     Precision     `json:"precision"`     // default fp32
+	Optimizer     Optimizer     `json:"optimizer"`     // default adamw
+	Dropout       float64       `json:"dropout"`       // probability; 0 means no dropout layers run
+	Attention     Attention     `json:"attention"`     // default math
+	Checkpointing Checkpointing `json:"checkpointing"` // default none
+	Backend       Backend       `json:"backend"`       // default cuda
+
+	ZeRO int  `json:"zero"` // 0 (plain DDP), 1, 2 or 3 (FSDP full shard)
+	DP   int  `json:"dp"`   // data-parallel degree; 0 means 1
+	TP   int  `json:"tp"`   // tensor-parallel degree; 0 means 1
+	SP   bool `json:"sp"`   // sequence parallelism (with TP)
+
+	Inference bool `json:"inference,omitempty"` // weights + KV cache only
+}
+
+// WithDefaults returns w with its zero fields set to their documented
+// defaults, or a *FieldError naming the first bad field.
+func (w Workload) WithDefaults() (Workload, error) {
+	if w.Batch <= 0 {
+		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: "must be a positive integer"}
+	}
+	if w.Seq <= 0 {
+		return w, &FieldError{Field: "seq", Value: w.Seq, Reason: "must be a positive integer"}
+	}
+	if w.Batch > MaxDim || w.Seq > MaxDim {
+		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("batch and seq must be at most %d", MaxDim)}
+	}
+	switch w.Precision {
+	case "":
+		w.Precision = FP32
+	case FP32, FP16Mixed, BF16Mixed, BF16Pure, BF16Master:
+	default:
+		return w, enumError("precision", string(w.Precision), Precisions())
+	}
+	switch w.Optimizer {
+	case "":
+		w.Optimizer = AdamW
+	case AdamW, Adam8bit, SGD, SGDMomentum:
+	default:
+		return w, enumError("optimizer", string(w.Optimizer), Optimizers())
+	}
+	switch w.Attention {
+	case "":
+		w.Attention = MathAttention
+	case MathAttention, FlashAttention:
+	default:
+		return w, enumError("attention", string(w.Attention), []string{string(MathAttention), string(FlashAttention)})
+	}
+	switch w.Checkpointing {
+	case "":
+		w.Checkpointing = NoCheckpointing
+	case NoCheckpointing, FullCheckpointing, SelectiveCheckpointing:
+	default:
+		return w, enumError("checkpointing", string(w.Checkpointing),
+			[]string{string(NoCheckpointing), string(FullCheckpointing), string(SelectiveCheckpointing)})
+	}
+	switch w.Backend {
+	case "":
+		w.Backend = CUDA
+	case CUDA, CPU:
+	default:
+		return w, enumError("backend", string(w.Backend), []string{string(CUDA), string(CPU)})
+	}
+	if w.ZeRO < 0 || w.ZeRO > 3 {
+		return w, &FieldError{Field: "zero", Value: w.ZeRO, Reason: "must be 0, 1, 2 or 3"}
+	}
+	if w.DP < 0 || w.DP > MaxDim {
+		return w, &FieldError{Field: "dp", Value: w.DP, Reason: "must be a positive integer (0 means 1)"}
+	}
+	if w.TP < 0 || w.TP > MaxDim {
+		return w, &FieldError{Field: "tp", Value: w.TP, Reason: "must be a positive integer (0 means 1)"}
+	}
+	if w.DP == 0 {
+		w.DP = 1
+	}
+	if w.TP == 0 {
+		w.TP = 1
+	}
+	if !(w.Dropout >= 0 && w.Dropout < 1) {
+		return w, &FieldError{Field: "dropout", Value: w.Dropout, Reason: "must be a probability in [0, 1)"}
+	}
+	return w, nil
+}
+
+// Precisions lists the Precision values a Workload accepts.
+func Precisions() []string {
+	return []string{string(FP32), string(FP16Mixed), string(BF16Mixed), string(BF16Pure), string(BF16Master)}
+}
+
+// Optimizers lists the Optimizer values a Workload accepts.
+func Optimizers() []string {
+	return []string{string(AdamW), string(SGD), string(SGDMomentum), string(Adam8bit)}
+}
+
+func enumError(field, value string, choices []string) error {
+	return &FieldError{Field: field, Value: fmt.Sprintf("%q", value), Reason: "unknown value; use one of " + strings.Join(choices, ", ")}
+}
