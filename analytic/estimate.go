@@ -1,5 +1,10 @@
 package analytic
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 // Group says what a Term's memory is for.
 type Group string
 
@@ -41,4 +46,33 @@ type Estimate struct {
 	Steady  uint64   `json:"steady_bytes"` // memory held between steps (weights, grads, optimizer states, overhead)
 	Peak    uint64   `json:"peak_bytes"`   // highest point of a step
 	Notes   []string `json:"notes,omitempty"`
+}
+
+// EncodeEstimates writes each estimate as the raw JSON object result.json
+// keeps (schema.Result.Predictions).
+func EncodeEstimates(es []Estimate) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(es))
+	for i := range es {
+		b, err := json.Marshal(&es[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode prediction %s: %w", es[i].Formula, err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// DecodeEstimates reads the predictions of a result.json
+// (schema.Result.Predictions). Errors name the prediction by its index.
+func DecodeEstimates(raw []json.RawMessage) ([]Estimate, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make([]Estimate, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			return nil, fmt.Errorf("field predictions[%d]: %w", i, err)
+		}
+	}
+	return out, nil
 }

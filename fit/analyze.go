@@ -143,7 +143,7 @@ func Analyze(runs []Run, opts Options) (*Analysis, error) {
 	formulas := opts.Formulas
 	if len(formulas) == 0 {
 		for _, r := range an.Runs {
-			for _, e := range r.Result.Predictions {
+			for _, e := range r.Predictions {
 				if !slices.Contains(formulas, e.Formula) {
 					formulas = append(formulas, e.Formula)
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 )
 
 // ResultFile is the name Load looks for when it walks a folder.
@@ -69,11 +70,13 @@ func orUnknown(s string) string {
 
 // Run is one result.json that Load could read.
 type Run struct {
-	Path     string           // the result.json file
-	Result   *profiler.Result // as decoded
-	Arch     *model.Arch      // from the scenario; nil when it did not say
-	Workload *model.Workload  // from the scenario; nil when it did not say
-	Group    Group
+	Path   string         // the result.json file
+	Result *schema.Result // as decoded
+	// Predictions are Result.Predictions decoded.
+	Predictions []analytic.Estimate
+	Arch        *model.Arch     // from the scenario; nil when it did not say
+	Workload    *model.Workload // from the scenario; nil when it did not say
+	Group       Group
 	// TotalBytes is the GPU's memory (the OOM budget) or a budget the
 	// scenario set (budget_bytes); 0 when unknown.
 	TotalBytes uint64
@@ -102,9 +105,9 @@ func (r Run) Tokens() int {
 
 // Prediction returns the run's prediction by formula, or nil.
 func (r Run) Prediction(formula string) *analytic.Estimate {
-	for i := range r.Result.Predictions {
-		if r.Result.Predictions[i].Formula == formula {
-			return &r.Result.Predictions[i]
+	for i := range r.Predictions {
+		if r.Predictions[i].Formula == formula {
+			return &r.Predictions[i]
 		}
 	}
 	return nil
@@ -201,20 +204,25 @@ type scenarioView struct {
 	BudgetBytes uint64          `json:"budget_bytes"`
 }
 
-// readRun reads one result.json with profiler.ReadResult (errors name the
+// readRun reads one result.json with schema.ReadResult (errors name the
 // file and the field) and classifies it.
 func readRun(path string) (Run, []Warning, error) {
-	res, err := profiler.ReadResult(path)
+	res, err := schema.ReadResult(path)
 	if err != nil {
 		return Run{}, nil, err
 	}
+	preds, err := analytic.DecodeEstimates(res.Predictions)
+	if err != nil {
+		return Run{}, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	r, w := classifyRun(path, res)
+	r.Predictions = preds
 	return r, w, nil
 }
 
 // classifyRun reads the scenario, environment and summary of a decoded
 // result.
-func classifyRun(path string, res *profiler.Result) (Run, []Warning) {
+func classifyRun(path string, res *schema.Result) (Run, []Warning) {
 	r := Run{Path: path, Result: res}
 	var warns []Warning
 	warn := func(field, format string, args ...any) {

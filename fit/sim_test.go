@@ -33,8 +33,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/fit"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 	"github.com/memval/memval/scenarios"
 )
 
@@ -84,7 +86,7 @@ func runSimSweep(t *testing.T, specs []*scenarios.Spec) (string, *scenarios.Swee
 		t.Fatal(err)
 	}
 	for _, e := range rep.Entries {
-		if e.Err != nil || e.Result == nil || e.Result.Summary.Status != profiler.StatusOK {
+		if e.Err != nil || e.Result == nil || e.Result.Summary.Status != schema.StatusOK {
 			t.Fatalf("%s: got status %q, error %v; want a finished run", e.Name, e.Status, e.Err)
 		}
 	}
@@ -146,7 +148,11 @@ func TestSimSweepRecoversBytesPerParam(t *testing.T) {
 			t.Fatalf("%s: no framework figures in result.json", e.Name)
 		}
 		var seedN int64
-		for _, p := range e.Result.Predictions {
+		preds, err := analytic.DecodeEstimates(e.Result.Predictions)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+		for _, p := range preds {
 			if p.Formula == "seed" {
 				seedN = p.Params
 			}
@@ -279,7 +285,7 @@ func TestReplayedSimSweepMatches(t *testing.T) {
 			t.Fatalf("%s: replay: %v", s.Name, err)
 		}
 		got := v.Result
-		if got.Summary.Status != profiler.StatusOK || got.Summary.ExitCode != 0 || !got.Simulated {
+		if got.Summary.Status != schema.StatusOK || got.Summary.ExitCode != 0 || !got.Simulated {
 			t.Errorf("%s: replay status %q, exit %d, simulated %v; want ok, 0, true", s.Name, got.Summary.Status, got.Summary.ExitCode, got.Simulated)
 		}
 		if !reflect.DeepEqual(got.Framework, orig.Framework) {

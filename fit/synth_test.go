@@ -9,6 +9,7 @@ import (
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 )
 
 // synthModel is a toy model shape for synthetic runs.
@@ -102,25 +103,27 @@ func synthRun(m synthModel, b, s int, tc truthCoefs, rng *rand.Rand, noise float
 	a := &model.Arch{Name: m.name, Family: "gpt2", Layers: m.layers, Hidden: m.hidden, Heads: m.heads, Vocab: m.vocab}
 	scen, _ := json.Marshal(map[string]any{"arch": a, "workload": w})
 	terms := seedTerms(m, b, s)
-	res := &profiler.Result{
-		Schema: profiler.ResultSchema, Tool: "memval test", Device: "sim", Simulated: true,
-		Env: profiler.Environment{
+	res := &schema.Result{
+		Schema: schema.ResultSchema, Tool: "memval test", Device: "sim", Simulated: true,
+		Env: schema.Environment{
 			GPUs:     []profiler.GPU{{Index: 0, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}},
 			Versions: profiler.Versions{Driver: "550.54.15", CUDA: "12.4"}, Torch: "2.3.1",
 		},
-		Summary: profiler.Summary{
+		Summary: schema.Summary{
 			Samples: 100, BaselineBytes: 0, PeakDeviceBytes: peak, SteadyBytes: steady,
 			PeakProcessBytes: peak, Status: "ok",
 		},
-		Framework: &profiler.Framework{Params: m.params, MaxReserved: peak, SteadyReserved: steady},
+		Framework: &schema.Framework{Params: m.params, MaxReserved: peak, SteadyReserved: steady},
 		Scenario:  scen,
-		Predictions: []analytic.Estimate{
-			estimateOf("seed", m, terms),
-			estimateOf("toy", m, toyTerms(m, b, s)),
-		},
 	}
+	preds := []analytic.Estimate{estimateOf("seed", m, terms), estimateOf("toy", m, toyTerms(m, b, s))}
+	raw, err := analytic.EncodeEstimates(preds)
+	if err != nil {
+		panic(err) // the synthetic estimates always encode
+	}
+	res.Predictions = raw
 	path := fmt.Sprintf("results/%s-b%d-s%d/result.json", m.name, b, s)
-	return Run{Path: path, Result: res, Arch: a, Workload: w, TotalBytes: 80 << 30,
+	return Run{Path: path, Result: res, Predictions: preds, Arch: a, Workload: w, TotalBytes: 80 << 30,
 		Group: Group{GPU: "NVIDIA H100 80GB HBM3", Driver: "550.54.15", CUDA: "12.4", Torch: "2.3.1", Simulated: true}}
 }
 

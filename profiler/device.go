@@ -1,26 +1,22 @@
 package profiler
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/memval/memval/profiler/schema"
+)
 
 // ErrNotSupported is a normal answer from a device that cannot give a figure
 // (NVML_ERROR_NOT_SUPPORTED, a replayed trace without per-process columns).
 // Callers fall back and say so; it never stops a run.
 var ErrNotSupported = errors.New("not supported by this device")
 
-// GPU describes one GPU a device sees.
-type GPU struct {
-	Index      int    `json:"index"`
-	Name       string `json:"name"`
-	UUID       string `json:"uuid,omitempty"`
-	TotalBytes uint64 `json:"total_bytes"`
-}
-
-// Versions are the software versions a device reports.
-type Versions struct {
-	Driver string `json:"driver,omitempty"`
-	NVML   string `json:"nvml,omitempty"`
-	CUDA   string `json:"cuda,omitempty"` // driver's CUDA version, e.g. "12.4"
-}
+// GPU and Versions are the device's description as result.json records
+// it (schema.Environment).
+type (
+	GPU      = schema.GPU
+	Versions = schema.Versions
+)
 
 // Memory is one device-level reading. Used counts what processes hold;
 // with NVML's v1 query it also counts driver-reserved memory, with v2 that

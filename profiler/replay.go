@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/memval/memval/profiler/schema"
 )
 
 // Replay plays a recorded trace.csv back as a Device and Timeline, so that
@@ -69,7 +71,7 @@ func openReplay(path string) (*Replay, error) {
 	}
 	start, end := runBounds(tr, events)
 	r.recStart, r.recEnd = start, end
-	var sum Summary
+	var sum schema.Summary
 	applyExitEvent(&sum, events)
 	r.exitCode, r.oom = sum.ExitCode, sum.OOM
 	for _, e := range events {
@@ -86,7 +88,7 @@ func openReplay(path string) (*Replay, error) {
 	}
 	sort.SliceStable(r.events, func(i, j int) bool { return r.events[i].T < r.events[j].T })
 
-	if res, err := ReadResult(filepath.Join(dir, ResultFile)); err == nil {
+	if res, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile)); err == nil {
 		r.versions = res.Env.Versions
 		r.infoVer = res.Env.MemoryInfoVersion
 		for _, g := range res.Env.GPUs {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/memval/memval/profiler/schema"
 )
 
 // Names of the files a run leaves in its folder (besides ResultFile).
@@ -73,7 +75,7 @@ var oomMarkers = [][]byte{[]byte("CUDA out of memory"), []byte("OutOfMemoryError
 // Summary.Status, not an error. The error is for the run itself (bad
 // options, a command that cannot start, files that cannot be written); when
 // the workload ran, the Result is returned with it.
-func Run(ctx context.Context, opts RunOptions) (*Result, error) {
+func Run(ctx context.Context, opts RunOptions) (*schema.Result, error) {
 	dev := opts.Device
 	if dev == nil {
 		return nil, errors.New("run: no device")
@@ -128,7 +130,7 @@ type run struct {
 	notices    []string
 }
 
-func (r *run) run(ctx context.Context) (*Result, error) {
+func (r *run) run(ctx context.Context) (*schema.Result, error) {
 	opts := r.opts
 	withCommand := len(opts.Command) > 0
 	if withCommand {
@@ -255,7 +257,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 	}
 
 	events := r.elog.Events()
-	var sum Summary
+	var sum schema.Summary
 	if withCommand {
 		sum = commandStatus(state, r.interrupts > 0, r.stderrOOM.Load() || eventsOOM(events))
 	} else {
@@ -291,8 +293,8 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		}
 	}
 
-	res := &Result{
-		Schema:    ResultSchema,
+	res := &schema.Result{
+		Schema:    schema.ResultSchema,
 		Tool:      opts.Tool,
 		Command:   opts.Command,
 		Device:    r.dev.Kind(),
@@ -302,7 +304,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		Summary:   sum,
 		Framework: FrameworkFromEvents(events),
 	}
-	if err := WriteResult(opts.OutDir, res); err != nil {
+	if err := schema.WriteResult(opts.OutDir, res); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -450,8 +452,8 @@ func (r *run) pollEvents() {
 func (r *run) emitSide(line []byte, e Event) { r.elog.AppendLine(line, e) }
 
 // environment describes where the run happened.
-func (r *run) environment(events []Event) Environment {
-	env := Environment{OS: runtime.GOOS + "/" + runtime.GOARCH}
+func (r *run) environment(events []Event) schema.Environment {
+	env := schema.Environment{OS: runtime.GOOS + "/" + runtime.GOARCH}
 	env.Host, _ = os.Hostname()
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -467,13 +469,13 @@ func (r *run) environment(events []Event) Environment {
 // commandStatus maps the command's exit to the summary's exit fields.
 // Precedence: interrupted, then oom, then killed/crashed/failed/ok. A
 // signal's exit code is 128 + its number, as shells report it.
-func commandStatus(st *os.ProcessState, interrupted, oom bool) Summary {
-	var s Summary
+func commandStatus(st *os.ProcessState, interrupted, oom bool) schema.Summary {
+	var s schema.Summary
 	s.OOM = oom
 	if st == nil {
-		s.ExitCode, s.Status = -1, StatusKilled
+		s.ExitCode, s.Status = -1, schema.StatusKilled
 		if interrupted {
-			s.Status = StatusInterrupted
+			s.Status = schema.StatusInterrupted
 		}
 		return s
 	}
@@ -485,36 +487,36 @@ func commandStatus(st *os.ProcessState, interrupted, oom bool) Summary {
 		if s.Signal == "" {
 			s.Signal = ws.Signal().String()
 		}
-		s.Status = StatusCrashed
+		s.Status = schema.StatusCrashed
 		if ws.Signal() == syscall.SIGKILL {
-			s.Status = StatusKilled
+			s.Status = schema.StatusKilled
 		}
 	default:
 		s.ExitCode = st.ExitCode()
-		s.Status = StatusOK
+		s.Status = schema.StatusOK
 		if s.ExitCode != 0 {
-			s.Status = StatusFailed
+			s.Status = schema.StatusFailed
 		}
 	}
 	if oom {
-		s.Status = StatusOOM
+		s.Status = schema.StatusOOM
 	}
 	if interrupted {
-		s.Status = StatusInterrupted
+		s.Status = schema.StatusInterrupted
 	}
 	return s
 }
 
 // timelineStatus is commandStatus for a device's simulated workload.
-func timelineStatus(done bool, code int, oom, interrupted bool) Summary {
-	s := Summary{ExitCode: code, OOM: oom, Status: StatusOK}
+func timelineStatus(done bool, code int, oom, interrupted bool) schema.Summary {
+	s := schema.Summary{ExitCode: code, OOM: oom, Status: schema.StatusOK}
 	switch {
 	case interrupted || !done:
-		s.Status = StatusInterrupted
+		s.Status = schema.StatusInterrupted
 	case oom:
-		s.Status = StatusOOM
+		s.Status = schema.StatusOOM
 	case code != 0:
-		s.Status = StatusFailed
+		s.Status = schema.StatusFailed
 	}
 	return s
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/memval/memval/profiler/schema"
 )
 
 // helperEnv makes the test binary act as a workload (see TestMain).
@@ -53,7 +55,7 @@ func helperEvents() {
 
 // runSh profiles `sh -c script` on a fake device and returns the result,
 // the run's folder and what the script wrote to stdout and stderr.
-func runSh(t *testing.T, script string, mod func(*RunOptions)) (*Result, string, string, string) {
+func runSh(t *testing.T, script string, mod func(*RunOptions)) (*schema.Result, string, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	var stdout, stderr syncBuffer
@@ -72,7 +74,7 @@ func runSh(t *testing.T, script string, mod func(*RunOptions)) (*Result, string,
 
 // checkRunFiles checks that the run left a complete trace, events and a
 // result.json equal to what Run returned.
-func checkRunFiles(t *testing.T, dir string, res *Result) {
+func checkRunFiles(t *testing.T, dir string, res *schema.Result) {
 	t.Helper()
 	tr, err := ReadTraceFile(filepath.Join(dir, TraceFile))
 	if err != nil || tr.Truncated || len(tr.Samples) == 0 {
@@ -82,7 +84,7 @@ func checkRunFiles(t *testing.T, dir string, res *Result) {
 	if err != nil || bad != 0 || len(ev) < 2 || ev[0].Phase != PhaseStart || ev[len(ev)-1].Phase != PhaseExit {
 		t.Fatalf("events.jsonl: got %d events, %d malformed, %v; want start ... exit", len(ev), bad, err)
 	}
-	got, err := ReadResult(filepath.Join(dir, ResultFile))
+	got, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +116,11 @@ func TestRunExitStatuses(t *testing.T) {
 		signal       string
 		oom          bool
 	}{
-		{"ok", "echo hello; echo err >&2", 0, StatusOK, "", false},
-		{"failed", "exit 3", 3, StatusFailed, "", false},
-		{"crash", "kill -SEGV $$", 128 + 11, StatusCrashed, "SIGSEGV", false},
-		{"killed", "kill -KILL $$", 128 + 9, StatusKilled, "SIGKILL", false},
-		{"oom", "echo 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB' >&2; exit 1", 1, StatusOOM, "", true},
+		{"ok", "echo hello; echo err >&2", 0, schema.StatusOK, "", false},
+		{"failed", "exit 3", 3, schema.StatusFailed, "", false},
+		{"crash", "kill -SEGV $$", 128 + 11, schema.StatusCrashed, "SIGSEGV", false},
+		{"killed", "kill -KILL $$", 128 + 9, schema.StatusKilled, "SIGKILL", false},
+		{"oom", "echo 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB' >&2; exit 1", 1, schema.StatusOOM, "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,7 +187,7 @@ func TestRunForwardsSIGINT(t *testing.T) {
 		t.Errorf("run took %v after SIGINT, want it to end promptly", el)
 	}
 	s := res.Summary
-	if s.Status != StatusInterrupted || !strings.Contains(out, "got INT") {
+	if s.Status != schema.StatusInterrupted || !strings.Contains(out, "got INT") {
 		t.Errorf("got status %q exit %d stdout %q, want interrupted and the child's trap output", s.Status, s.ExitCode, out)
 	}
 }
@@ -199,7 +201,7 @@ func TestRunSecondSignalKills(t *testing.T) {
 		sigs <- syscall.SIGINT
 	}()
 	res, _, _, _ := runSh(t, `trap '' INT; while :; do sleep 0.02; done`, func(o *RunOptions) { o.Signals = sigs })
-	if s := res.Summary; s.Status != StatusInterrupted || s.Signal != "SIGKILL" {
+	if s := res.Summary; s.Status != schema.StatusInterrupted || s.Signal != "SIGKILL" {
 		t.Errorf("got status %q signal %q, want interrupted by SIGKILL", s.Status, s.Signal)
 	}
 }
@@ -212,7 +214,7 @@ func TestRunContextCancelStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Summary.Status != StatusInterrupted {
+	if res.Summary.Status != schema.StatusInterrupted {
 		t.Errorf("got status %q, want interrupted", res.Summary.Status)
 	}
 	checkRunFiles(t, dir, res)
@@ -269,7 +271,7 @@ func TestRunTimelineWithoutCommand(t *testing.T) {
 	}
 	checkRunFiles(t, dir, res)
 	s := res.Summary
-	if s.Status != StatusOOM || s.ExitCode != 1 || !s.OOM {
+	if s.Status != schema.StatusOOM || s.ExitCode != 1 || !s.OOM {
 		t.Errorf("got status %q exit %d oom %v, want oom 1 true", s.Status, s.ExitCode, s.OOM)
 	}
 	if s.PeakDeviceBytes != 8<<30 || s.PeakProcessBytes != 5 || s.ProcessSource != "nvml-processes" {

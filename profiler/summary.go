@@ -6,16 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
-)
 
-// Summary statuses.
-const (
-	StatusOK          = "ok"          // exit code 0
-	StatusFailed      = "failed"      // non-zero exit code
-	StatusCrashed     = "crashed"     // killed by a signal other than SIGKILL
-	StatusKilled      = "killed"      // SIGKILL (the kernel's OOM killer, a second Ctrl-C)
-	StatusOOM         = "oom"         // CUDA out of memory (stderr or an error event)
-	StatusInterrupted = "interrupted" // the user interrupted the run
+	"github.com/memval/memval/profiler/schema"
 )
 
 // Summarize turns a trace and its events into the figures result.json keeps,
@@ -39,8 +31,8 @@ const (
 //     step events, the median used over the last half of the run.
 //
 // Exit fields come from the runner's exit event when there is one.
-func Summarize(tr *Trace, events []Event, gpu int) Summary {
-	var sum Summary
+func Summarize(tr *Trace, events []Event, gpu int) schema.Summary {
+	var sum schema.Summary
 	if tr == nil {
 		tr = &Trace{}
 	}
@@ -254,7 +246,7 @@ func steadyLevel(rows []Sample, events []Event, start, end int64) uint64 {
 }
 
 // applyExitEvent copies the runner's exit event into the summary.
-func applyExitEvent(sum *Summary, events []Event) {
+func applyExitEvent(sum *schema.Summary, events []Event) {
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
 		if e.Kind != RunnerKind || e.Phase != PhaseExit {
@@ -289,8 +281,8 @@ func medianBytes(v []uint64) uint64 {
 //   - SavedBytes: the last "saved" event's bytes;
 //   - StepSeconds: the median time from a step_start to its step_end over
 //     the steps after warm-up (all steps when that leaves none).
-func FrameworkFromEvents(events []Event) *Framework {
-	fw := &Framework{}
+func FrameworkFromEvents(events []Event) *schema.Framework {
+	fw := &schema.Framework{}
 	seen := false
 	var stepStart = map[int]int64{}
 	var ends []Event
@@ -378,7 +370,7 @@ func FrameworkFromEvents(events []Event) *Framework {
 }
 
 // applyInfoEvents fills the scenario's versions into env.
-func applyInfoEvents(env *Environment, events []Event) {
+func applyInfoEvents(env *schema.Environment, events []Event) {
 	for _, e := range events {
 		if e.Kind != "info" {
 			continue
@@ -441,7 +433,7 @@ func FormatBytes(b uint64) string {
 // WriteSummary prints a run's result for people: the device, notices, the
 // baseline, peak, steady level, duration, samples and gaps, exit status and
 // what the scenario reported.
-func WriteSummary(w io.Writer, r *Result) error {
+func WriteSummary(w io.Writer, r *schema.Result) error {
 	var b strings.Builder
 	s := r.Summary
 	kind := r.Device

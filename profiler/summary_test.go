@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/memval/memval/profiler/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -32,14 +34,14 @@ func TestSummaryGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := &Result{Schema: ResultSchema, Device: "replay:" + filepath.ToSlash(dir), Simulated: true,
+			res := &schema.Result{Schema: schema.ResultSchema, Device: "replay:" + filepath.ToSlash(dir), Simulated: true,
 				Command: []string{"python3", "train.py"}, Summary: Summarize(tr, events, -1), Framework: FrameworkFromEvents(events),
-				Env: Environment{GPUs: []GPU{{Index: 0, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}, {Index: 1, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}}}}
+				Env: schema.Environment{GPUs: []GPU{{Index: 0, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}, {Index: 1, Name: "NVIDIA H100 80GB HBM3", TotalBytes: 80 << 30}}}}
 			var got bytes.Buffer
 			js, _ := json.MarshalIndent(struct {
 				Truncated bool
-				Summary   Summary
-				Framework *Framework
+				Summary   schema.Summary
+				Framework *schema.Framework
 			}{tr.Truncated, res.Summary, res.Framework}, "", "  ")
 			got.Write(js)
 			got.WriteString("\n\n")

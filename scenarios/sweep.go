@@ -12,7 +12,8 @@ import (
 	"sync"
 	"text/tabwriter"
 
-	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/profiler/schema"
 )
 
 // SweepOptions configure Sweep. OutDir is required; Validate's OutDir is
@@ -39,7 +40,7 @@ type Entry struct {
 	Dir     string // OutDir/<name>
 	Status  string // a Verdict status, "skipped" for one done by an earlier sweep, or "running"
 	Skipped bool
-	Result  *profiler.Result // nil when memval could not run it
+	Result  *schema.Result // nil when memval could not run it
 	Verdict *Verdict
 	Err     error // what kept memval from running it (also in result.json's notices)
 }
@@ -157,8 +158,8 @@ feed:
 
 // finished reads dir/result.json and reports whether it holds a finished
 // validation (a verdict that is neither interrupted nor error).
-func finished(dir string) (*profiler.Result, Scenario, bool) {
-	res, err := profiler.ReadResult(filepath.Join(dir, profiler.ResultFile))
+func finished(dir string) (*schema.Result, Scenario, bool) {
+	res, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile))
 	if err != nil || len(res.Scenario) == 0 {
 		return nil, Scenario{}, false
 	}
@@ -181,13 +182,13 @@ func recordError(s *Spec, dir, tool string, cause error) *Validation {
 	if a, w, err := s.Resolve(); err == nil {
 		sc.Arch, sc.Workload = a, w
 	}
-	res := &profiler.Result{Schema: profiler.ResultSchema, Tool: tool, Simulated: true,
-		Summary: profiler.Summary{Status: VerdictError}, Notices: []string{cause.Error()}}
+	res := &schema.Result{Schema: schema.ResultSchema, Tool: tool, Simulated: true,
+		Summary: schema.Summary{Status: VerdictError}, Notices: []string{cause.Error()}}
 	if raw, err := json.Marshal(sc); err == nil {
 		res.Scenario = raw
 	}
 	if os.MkdirAll(dir, 0o755) == nil {
-		profiler.WriteResult(dir, res) // best effort: the error is reported either way
+		schema.WriteResult(dir, res) // best effort: the error is reported either way
 	}
 	return &Validation{Result: res, Scenario: sc}
 }
@@ -242,7 +243,11 @@ func (r *SweepReport) formulas() []string {
 		if e.Result == nil {
 			continue
 		}
-		for _, p := range e.Result.Predictions {
+		preds, err := analytic.DecodeEstimates(e.Result.Predictions)
+		if err != nil {
+			continue // a damaged result names no formula
+		}
+		for _, p := range preds {
 			if !seen[p.Formula] {
 				seen[p.Formula] = true
 				out = append(out, p.Formula)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 )
 
 func ciSpecs(t testing.TB, n int) []*Spec {
@@ -34,13 +35,13 @@ func TestSweepResumes(t *testing.T) {
 		t.Fatalf("first sweep: got ran %d, skipped %d, interrupted %v; want 3, 0, false", rep.Ran, rep.Skipped, rep.Interrupted)
 	}
 	for _, s := range specs {
-		for _, f := range []string{profiler.ResultFile, profiler.TraceFile, profiler.EventsFile} {
+		for _, f := range []string{schema.ResultFile, profiler.TraceFile, profiler.EventsFile} {
 			if _, err := os.Stat(filepath.Join(out, s.Name, f)); err != nil {
 				t.Errorf("%s: %v", s.Name, err)
 			}
 		}
 	}
-	if err := os.Remove(filepath.Join(out, "sb", profiler.ResultFile)); err != nil {
+	if err := os.Remove(filepath.Join(out, "sb", schema.ResultFile)); err != nil {
 		t.Fatal(err)
 	}
 	var started []string
@@ -102,8 +103,8 @@ func TestSweepInterruptKeepsFinishedResults(t *testing.T) {
 	if _, sc, ok := finished(filepath.Join(out, "sa")); !ok || sc.Verdict.Status != rep.Entries[0].Status {
 		t.Errorf("first scenario's result.json: got finished %v, status %q; want it intact", ok, sc.Verdict.Status)
 	}
-	res, err := profiler.ReadResult(filepath.Join(out, "sb", profiler.ResultFile))
-	if err != nil || res.Summary.Status != profiler.StatusInterrupted {
+	res, err := schema.ReadResult(filepath.Join(out, "sb", schema.ResultFile))
+	if err != nil || res.Summary.Status != schema.StatusInterrupted {
 		t.Errorf("second scenario's result.json: got %v, %v; want status interrupted", res, err)
 	}
 
@@ -129,7 +130,7 @@ func TestSweepRecordsErrors(t *testing.T) {
 	if e.Status != VerdictError || e.Err == nil || rep.Failed != 1 {
 		t.Fatalf("got status %q, error %v, failed %d; want error, an error, 1", e.Status, e.Err, rep.Failed)
 	}
-	res, err := profiler.ReadResult(filepath.Join(out, "sa", profiler.ResultFile))
+	res, err := schema.ReadResult(filepath.Join(out, "sa", schema.ResultFile))
 	if err != nil || len(res.Notices) == 0 {
 		t.Fatalf("got %v, %v; want a result.json with the error among its notices", res, err)
 	}

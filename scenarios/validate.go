@@ -16,6 +16,7 @@ import (
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 )
 
 // CalibratedFormula is the name of the prediction made with a calibration
@@ -109,8 +110,9 @@ type FormulaFit struct {
 // Validation is what Validate returns: the run's result (also written to
 // OutDir/result.json) and the scenario record in it.
 type Validation struct {
-	Result   *profiler.Result
-	Scenario Scenario
+	Result      *schema.Result
+	Scenario    Scenario
+	Predictions []analytic.Estimate // Result.Predictions as estimates
 }
 
 // ExitCode is the process exit code the validation asks for.
@@ -232,18 +234,22 @@ func Validate(ctx context.Context, s *Spec, opts ValidateOptions) (*Validation, 
 		res.Notices = append(res.Notices, err.Error())
 	}
 	res.Notices = append(res.Notices, notes...)
-	res.Predictions = preds
+	raw, perr := analytic.EncodeEstimates(preds)
+	if perr != nil {
+		return nil, fmt.Errorf("scenario %s: %w", s.Name, perr)
+	}
+	res.Predictions = raw
 	res.Comparisons = Compare(preds, res.Summary, res.Framework, tol)
 	sc.Verdict = Judge(preds, formula, tol, res)
-	raw, merr := json.Marshal(sc)
+	scen, merr := json.Marshal(sc)
 	if merr != nil {
 		return nil, fmt.Errorf("scenario %s: encode: %w", s.Name, merr)
 	}
-	res.Scenario = raw
-	if werr := profiler.WriteResult(opts.OutDir, res); werr != nil {
+	res.Scenario = scen
+	if werr := schema.WriteResult(opts.OutDir, res); werr != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, werr)
 	}
-	v := &Validation{Result: res, Scenario: sc}
+	v := &Validation{Result: res, Scenario: sc, Predictions: preds}
 	if err != nil {
 		return v, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
@@ -296,7 +302,7 @@ type measured struct {
 //     peak).
 //
 // Figures that are zero (not measured) are left out.
-func measurements(sum profiler.Summary, fw *profiler.Framework) []measured {
+func measurements(sum schema.Summary, fw *schema.Framework) []measured {
 	ms := []measured{
 		{"peak", TruthDevice, sub0(sum.PeakDeviceBytes, sum.BaselineBytes)},
 		{"peak", TruthProcess, sum.PeakProcessBytes},
@@ -320,9 +326,9 @@ func measurements(sum profiler.Summary, fw *profiler.Framework) []measured {
 // Compare sets every prediction against every measured figure of a run
 // (see measurements for the truths), in prediction order. RelError =
 // (predicted − measured) / measured; Within is |RelError| <= tolerance.
-func Compare(preds []analytic.Estimate, sum profiler.Summary, fw *profiler.Framework, tolerance float64) []profiler.Comparison {
+func Compare(preds []analytic.Estimate, sum schema.Summary, fw *schema.Framework, tolerance float64) []schema.Comparison {
 	ms := measurements(sum, fw)
-	var out []profiler.Comparison
+	var out []schema.Comparison
 	for _, e := range preds {
 		for _, m := range ms {
 			pred := e.Peak
@@ -330,7 +336,7 @@ func Compare(preds []analytic.Estimate, sum profiler.Summary, fw *profiler.Frame
 				pred = e.Steady
 			}
 			rel := (float64(pred) - float64(m.bytes)) / float64(m.bytes)
-			out = append(out, profiler.Comparison{
+			out = append(out, schema.Comparison{
 				Formula:   e.Formula,
 				Quantity:  m.quantity,
 				Truth:     m.truth,
@@ -346,7 +352,7 @@ func Compare(preds []analytic.Estimate, sum profiler.Summary, fw *profiler.Frame
 }
 
 // gpuTotal is the total memory of the GPU the summary is about.
-func gpuTotal(res *profiler.Result) uint64 {
+func gpuTotal(res *schema.Result) uint64 {
 	for _, g := range res.Env.GPUs {
 		if g.Index == res.Summary.GPU {
 			return g.TotalBytes
@@ -366,13 +372,13 @@ func gpuTotal(res *profiler.Result) uint64 {
 //     peak exceeds it (it predicted the OOM), else oom-missed (exit 1);
 //   - interrupted: exit 130; failed, crashed, killed: the child's exit code
 //     (1 when it has none).
-func Judge(preds []analytic.Estimate, formula string, tolerance float64, res *profiler.Result) Verdict {
+func Judge(preds []analytic.Estimate, formula string, tolerance float64, res *schema.Result) Verdict {
 	sum := res.Summary
 	sel := findEstimate(preds, formula)
 	switch {
-	case sum.Status == profiler.StatusInterrupted:
+	case sum.Status == schema.StatusInterrupted:
 		return Verdict{Status: VerdictInterrupted, ExitCode: ExitInterrupted, Message: "interrupted: nothing judged"}
-	case sum.OOM || sum.Status == profiler.StatusOOM:
+	case sum.OOM || sum.Status == schema.StatusOOM:
 		budget := gpuTotal(res)
 		o := &OOMVerdict{BudgetBytes: budget}
 		for _, e := range preds {
@@ -391,7 +397,7 @@ func Judge(preds []analytic.Estimate, formula string, tolerance float64, res *pr
 			v.Message = fmt.Sprintf("ran out of memory, but %s predicted %s, which fits in the %s GPU", formula, gib(peak), gib(budget))
 		}
 		return v
-	case sum.Status != profiler.StatusOK:
+	case sum.Status != schema.StatusOK:
 		code := sum.ExitCode
 		if code == 0 {
 			code = 1
@@ -443,7 +449,7 @@ func (v *Validation) WriteReport(w io.Writer) error {
 	}
 	fmt.Fprintf(w, " baseline %s; process figures from %s\n", gib(sum.BaselineBytes), sum.ProcessSource)
 	if len(res.Comparisons) > 0 {
-		if err := writeComparisonTable(w, res, sc.Formula); err != nil {
+		if err := writeComparisonTable(w, res, v.Predictions, sc.Formula); err != nil {
 			return err
 		}
 	}
@@ -466,7 +472,7 @@ func (v *Validation) WriteReport(w io.Writer) error {
 // errors against each steady truth. The judged figures (peak against the
 // process tree, steady against the device) show the absolute error in GiB
 // beside the relative one; the selected formula is marked with "*".
-func writeComparisonTable(w io.Writer, res *profiler.Result, selected string) error {
+func writeComparisonTable(w io.Writer, res *schema.Result, preds []analytic.Estimate, selected string) error {
 	type col struct{ quantity, truth string }
 	var cols []col
 	seen := map[col]bool{}
@@ -493,7 +499,7 @@ func writeComparisonTable(w io.Writer, res *profiler.Result, selected string) er
 		}
 	}
 	fmt.Fprintln(tw, header)
-	for _, e := range res.Predictions {
+	for _, e := range preds {
 		name := e.Formula
 		if name == selected {
 			name = "*" + name

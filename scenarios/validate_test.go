@@ -11,14 +11,15 @@ import (
 
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 )
 
 const gib64 = uint64(1) << 30
 
 func TestCompare(t *testing.T) {
 	preds := []analytic.Estimate{{Formula: "a", Peak: 11 * gib64, Steady: 4 * gib64}, {Formula: "b", Peak: 8 * gib64, Steady: 2 * gib64}}
-	sum := profiler.Summary{BaselineBytes: 1 * gib64, PeakDeviceBytes: 11 * gib64, PeakProcessBytes: 10 * gib64, SteadyBytes: 5 * gib64}
-	fw := &profiler.Framework{MaxReserved: 9 * gib64, SteadyAllocated: 3 * gib64, ContextBytes: gib64 / 2}
+	sum := schema.Summary{BaselineBytes: 1 * gib64, PeakDeviceBytes: 11 * gib64, PeakProcessBytes: 10 * gib64, SteadyBytes: 5 * gib64}
+	fw := &schema.Framework{MaxReserved: 9 * gib64, SteadyAllocated: 3 * gib64, ContextBytes: gib64 / 2}
 	got := Compare(preds, sum, fw, 0.10)
 	want := []struct {
 		formula, quantity, truth string
@@ -49,7 +50,7 @@ func TestCompare(t *testing.T) {
 		}
 	}
 	// Figures that were not measured are left out.
-	if n := len(Compare(preds, profiler.Summary{PeakProcessBytes: gib64}, nil, 0.1)); n != 2 {
+	if n := len(Compare(preds, schema.Summary{PeakProcessBytes: gib64}, nil, 0.1)); n != 2 {
 		t.Errorf("with only a process peak: got %d comparisons, want 2", n)
 	}
 }
@@ -60,24 +61,24 @@ func TestJudge(t *testing.T) {
 	tests := []struct {
 		name    string
 		formula string
-		sum     profiler.Summary
+		sum     schema.Summary
 		status  string
 		code    int
 		msg     string
 	}{
-		{"within", "breakdown", profiler.Summary{Status: "ok", PeakProcessBytes: 10 * gib64}, VerdictPass, 0, "within 10%"},
-		{"over", "breakdown", profiler.Summary{Status: "ok", PeakProcessBytes: 9 * gib64}, VerdictMiss, 1, "by +22.2% (over by 2.00 GiB"},
-		{"under", "seed", profiler.Summary{Status: "ok", PeakProcessBytes: 200 * gib64}, VerdictMiss, 1, "by -50.0% (under by 100.00 GiB"},
-		{"nothing measured", "breakdown", profiler.Summary{Status: "ok"}, VerdictMiss, 1, "no memory use was measured"},
-		{"oom predicted", "seed", profiler.Summary{Status: "oom", OOM: true, ExitCode: 3}, VerdictOOMPredicted, 0, "as seed predicted"},
-		{"oom missed", "breakdown", profiler.Summary{Status: "oom", OOM: true, ExitCode: 3}, VerdictOOMMissed, 1, "which fits in the 80.00 GiB GPU"},
-		{"failed", "breakdown", profiler.Summary{Status: "failed", ExitCode: 7}, VerdictFailed, 7, "exit code 7"},
-		{"crashed", "breakdown", profiler.Summary{Status: "crashed", Signal: "SIGSEGV"}, VerdictFailed, 1, "signal SIGSEGV"},
-		{"interrupted", "breakdown", profiler.Summary{Status: "interrupted"}, VerdictInterrupted, 130, "interrupted"},
+		{"within", "breakdown", schema.Summary{Status: "ok", PeakProcessBytes: 10 * gib64}, VerdictPass, 0, "within 10%"},
+		{"over", "breakdown", schema.Summary{Status: "ok", PeakProcessBytes: 9 * gib64}, VerdictMiss, 1, "by +22.2% (over by 2.00 GiB"},
+		{"under", "seed", schema.Summary{Status: "ok", PeakProcessBytes: 200 * gib64}, VerdictMiss, 1, "by -50.0% (under by 100.00 GiB"},
+		{"nothing measured", "breakdown", schema.Summary{Status: "ok"}, VerdictMiss, 1, "no memory use was measured"},
+		{"oom predicted", "seed", schema.Summary{Status: "oom", OOM: true, ExitCode: 3}, VerdictOOMPredicted, 0, "as seed predicted"},
+		{"oom missed", "breakdown", schema.Summary{Status: "oom", OOM: true, ExitCode: 3}, VerdictOOMMissed, 1, "which fits in the 80.00 GiB GPU"},
+		{"failed", "breakdown", schema.Summary{Status: "failed", ExitCode: 7}, VerdictFailed, 7, "exit code 7"},
+		{"crashed", "breakdown", schema.Summary{Status: "crashed", Signal: "SIGSEGV"}, VerdictFailed, 1, "signal SIGSEGV"},
+		{"interrupted", "breakdown", schema.Summary{Status: "interrupted"}, VerdictInterrupted, 130, "interrupted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := &profiler.Result{Summary: tt.sum, Env: profiler.Environment{GPUs: gpus}}
+			res := &schema.Result{Summary: tt.sum, Env: schema.Environment{GPUs: gpus}}
 			v := Judge(preds, tt.formula, 0.10, res)
 			if v.Status != tt.status || v.ExitCode != tt.code || !strings.Contains(v.Message, tt.msg) {
 				t.Errorf("got %s, exit %d, %q; want %s, exit %d, a message containing %q", v.Status, v.ExitCode, v.Message, tt.status, tt.code, tt.msg)
@@ -119,10 +120,10 @@ func TestValidateOnSimWritesResult(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if v.Result.Summary.Status != profiler.StatusOK || v.Result.Summary.PeakProcessBytes == 0 {
+	if v.Result.Summary.Status != schema.StatusOK || v.Result.Summary.PeakProcessBytes == 0 {
 		t.Fatalf("got status %q, peak %d; want ok and a measured peak", v.Result.Summary.Status, v.Result.Summary.PeakProcessBytes)
 	}
-	res, err := profiler.ReadResult(filepath.Join(dir, profiler.ResultFile))
+	res, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 )
 
 func TestProfileFlags(t *testing.T) {
@@ -88,7 +89,7 @@ func TestProfileSimEndToEnd(t *testing.T) {
 			t.Errorf("summary on stderr lacks %q:\n%s", want, errw)
 		}
 	}
-	var res profiler.Result
+	var res schema.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("--json: stdout is not a result: %v\n%s", err, out)
 	}
@@ -96,7 +97,7 @@ func TestProfileSimEndToEnd(t *testing.T) {
 	if !res.Simulated || len(res.Notices) == 0 || s.Status != "ok" || s.PeakDeviceBytes <= s.BaselineBytes || s.Samples == 0 {
 		t.Errorf("got result %+v, want a simulated run with a notice, status ok and a peak above the baseline", s)
 	}
-	if _, err := profiler.ReadResult(filepath.Join(dir, profiler.ResultFile)); err != nil {
+	if _, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile)); err != nil {
 		t.Error(err)
 	}
 
@@ -106,7 +107,7 @@ func TestProfileSimEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("replay: got exit %d, stderr %q", code, errw)
 	}
-	var res2 profiler.Result
+	var res2 schema.Result
 	if err := json.Unmarshal([]byte(out), &res2); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 	"github.com/memval/memval/scenarios"
 )
 
@@ -82,7 +82,7 @@ func TestValidateStarterSpecsOnSim(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := t.TempDir()
 			code, stdout, errw := runCLI(t, "validate", p, "--device", "sim", "--sim-step", "1ms", "--out", out)
-			res, err := profiler.ReadResult(filepath.Join(out, "result.json"))
+			res, err := schema.ReadResult(filepath.Join(out, "result.json"))
 			if err != nil {
 				t.Fatalf("exit %d, stderr %q: %v", code, errw, err)
 			}
@@ -97,10 +97,10 @@ func TestValidateStarterSpecsOnSim(t *testing.T) {
 				t.Errorf("report lacks the verdict or the selected formula:\n%s", stdout)
 			}
 			if sc.Spec.Expect == scenarios.ExpectOOM {
-				if res.Summary.Status != profiler.StatusOOM || sc.Verdict.Status != scenarios.VerdictOOMPredicted || code != 0 {
+				if res.Summary.Status != schema.StatusOOM || sc.Verdict.Status != scenarios.VerdictOOMPredicted || code != 0 {
 					t.Errorf("OOM spec: got status %s, verdict %s, exit %d; want oom, oom-predicted, 0", res.Summary.Status, sc.Verdict.Status, code)
 				}
-			} else if res.Summary.Status != profiler.StatusOK || len(res.Comparisons) == 0 {
+			} else if res.Summary.Status != schema.StatusOK || len(res.Comparisons) == 0 {
 				t.Errorf("got status %s with %d comparisons, want ok and comparisons", res.Summary.Status, len(res.Comparisons))
 			}
 		})
@@ -114,7 +114,7 @@ func TestValidateJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("got exit %d with a 900%% tolerance, want 0 (stderr %q)", code, errw)
 	}
-	var res profiler.Result
+	var res schema.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("stdout is not result.json: %v", err)
 	}

@@ -1,10 +1,6 @@
-package profiler
+package schema
 
-import (
-	"encoding/json"
-
-	"github.com/memval/memval/analytic"
-)
+import "encoding/json"
 
 // ResultSchema is the version of result.json this code writes. Readers
 // refuse newer versions with an error that says to upgrade memval.
@@ -25,9 +21,14 @@ type Result struct {
 	Summary   Summary     `json:"summary"`
 	Framework *Framework  `json:"framework,omitempty"` // what the scenario reported about itself
 
-	Scenario    json.RawMessage     `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
-	Predictions []analytic.Estimate `json:"predictions,omitempty"`
-	Comparisons []Comparison        `json:"comparisons,omitempty"`
+	Scenario json.RawMessage `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
+	// Predictions are the formulas' estimates, each a JSON object as
+	// analytic.Estimate writes it (formula, params, terms, steady_bytes,
+	// peak_bytes, notes). They are kept as raw JSON so that reading or
+	// writing a result needs no formula code; analytic.DecodeEstimates
+	// reads them.
+	Predictions []json.RawMessage `json:"predictions,omitempty"`
+	Comparisons []Comparison      `json:"comparisons,omitempty"`
 }
 
 // Environment is where the run happened.
@@ -91,4 +92,29 @@ type Comparison struct {
 	AbsError  int64   `json:"abs_error_bytes"` // predicted - measured
 	RelError  float64 `json:"rel_error"`       // (predicted - measured) / measured
 	Within    bool    `json:"within_tolerance"`
+}
+
+// Summary statuses.
+const (
+	StatusOK          = "ok"          // exit code 0
+	StatusFailed      = "failed"      // non-zero exit code
+	StatusCrashed     = "crashed"     // killed by a signal other than SIGKILL
+	StatusKilled      = "killed"      // SIGKILL (the kernel's OOM killer, a second Ctrl-C)
+	StatusOOM         = "oom"         // CUDA out of memory (stderr or an error event)
+	StatusInterrupted = "interrupted" // the user interrupted the run
+)
+
+// GPU describes one GPU a device sees.
+type GPU struct {
+	Index      int    `json:"index"`
+	Name       string `json:"name"`
+	UUID       string `json:"uuid,omitempty"`
+	TotalBytes uint64 `json:"total_bytes"`
+}
+
+// Versions are the software versions a device reports.
+type Versions struct {
+	Driver string `json:"driver,omitempty"`
+	NVML   string `json:"nvml,omitempty"`
+	CUDA   string `json:"cuda,omitempty"` // driver's CUDA version, e.g. "12.4"
 }
