@@ -1,6 +1,6 @@
 package fit_test
 
-// Recovery of known coefficients from the simulated H100 (profiler.Sim, run
+// Recovery of known coefficients from the simulated H100 (profiler/sim, run
 // through scenarios.Sweep) and from its recorded traces played back
 // (profiler.Replay, device "replay:FILE").
 //

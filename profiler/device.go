@@ -11,6 +11,32 @@ import (
 // Callers fall back and say so; it never stops a run.
 var ErrNotSupported = errors.New("not supported by this device")
 
+// ErrNoDriver is wrapped by the error OpenNVML returns when NVML cannot be
+// initialised (no library, driver not loaded, no permission, a build
+// without cgo, ...) or sees no GPU. Device selection "auto" falls back to
+// the simulated device on it.
+var ErrNoDriver = errors.New("no usable NVIDIA driver")
+
+// ErrGPULost is wrapped by a reading's error when NVML says the GPU fell off
+// the bus (ERROR_GPU_IS_LOST) or failed in an unknown way (ERROR_UNKNOWN).
+// The sampler records such a sample as a gap and goes on.
+var ErrGPULost = errors.New("gpu is lost")
+
+// MockH100 shapes the mock DGX H100 of OpenMockH100 and answers its memory
+// and process queries with plain Go values. An error wrapping
+// ErrNotSupported becomes NVML's NOT_SUPPORTED, one wrapping ErrGPULost
+// GPU_IS_LOST, any other ERROR_UNKNOWN.
+type MockH100 struct {
+	Kind       string   // what the device's Kind returns, e.g. "sim"
+	UUIDs      []string // one per GPU; empty keeps the mock's
+	NoMemoryV2 bool     // the v2 memory query answers FUNCTION_NOT_FOUND, as on old drivers
+
+	// Memory answers a GPU's memory query in its v2 form (Used excludes
+	// Reserved); Processes its compute-process query.
+	Memory    func(gpu int) (Memory, error)
+	Processes func(gpu int) ([]ProcessMemory, error)
+}
+
 // GPU and Versions are the device's description as result.json records
 // it (schema.Environment).
 type (

@@ -1,6 +1,9 @@
+//go:build cgo
+
 package profiler
 
-// This is the only file that imports go-nvml. Everything else in memval
+// This is the only file that imports go-nvml (and needs cgo: without it,
+// nvml_nocgo.go stands in). Everything else in memval
 // sees the GPU through the Device interface and plain Go types.
 
 import (
@@ -13,16 +16,6 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	nvmlserver "github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 )
-
-// ErrNoDriver is wrapped by the error OpenNVML returns when NVML cannot be
-// initialised (no library, driver not loaded, no permission, ...) or sees no
-// GPU. Device selection "auto" falls back to the simulated device on it.
-var ErrNoDriver = errors.New("no usable NVIDIA driver")
-
-// ErrGPULost is wrapped by a reading's error when NVML says the GPU fell off
-// the bus (ERROR_GPU_IS_LOST) or failed in an unknown way (ERROR_UNKNOWN).
-// The sampler records such a sample as a gap and goes on.
-var ErrGPULost = errors.New("gpu is lost")
 
 // nvmlInitError is the error of a failed nvmlInit. It holds the return code
 // as a plain integer: after a failed Init no NVML function is called, not
@@ -259,25 +252,11 @@ func (d *NVML) Close() error {
 	return err
 }
 
-// mockSource answers the mock H100 server's memory and process queries with
-// plain Go values (the simulated device implements it). An error wrapping
-// ErrNotSupported becomes NOT_SUPPORTED, one wrapping ErrGPULost GPU_IS_LOST,
-// any other ERROR_UNKNOWN.
-type mockSource interface {
-	mockMemory(gpu int) (Memory, error) // Used excludes Reserved (the v2 view)
-	mockProcesses(gpu int) ([]ProcessMemory, error)
-}
-
-// mockH100Options shape the mock DGX H100.
-type mockH100Options struct {
-	uuids      []string // one per GPU; empty keeps the mock's
-	noMemoryV2 bool     // v2 answers FUNCTION_NOT_FOUND, as on old drivers
-}
-
-// openMockH100 builds go-nvml's DGX H100 mock server (8 x H100 80GB HBM3,
-// driver 550.54.15, CUDA 12.4), routes its memory and process queries to
-// src and opens it with the same adapter code as a real driver.
-func openMockH100(src mockSource, o mockH100Options) (*NVML, error) {
+// OpenMockH100 builds go-nvml's DGX H100 mock server (8 x H100 80GB HBM3,
+// driver 550.54.15, NVML 12.550.54.15, CUDA 12.4), routes its memory and
+// process queries to o's functions and opens it with the same adapter code
+// as a real driver, so that the simulated device exercises this adapter.
+func OpenMockH100(o MockH100) (Device, error) {
 	srv := dgxh100.New()
 	srv.SystemGetCudaDriverVersion_v2Func = srv.SystemGetCudaDriverVersionFunc
 	for i, dev := range srv.Devices {
@@ -285,22 +264,22 @@ func openMockH100(src mockSource, o mockH100Options) (*NVML, error) {
 		if !ok {
 			return nil, fmt.Errorf("mock h100: device %d has type %T", i, dev)
 		}
-		if i < len(o.uuids) {
-			d.UUID = o.uuids[i]
+		if i < len(o.UUIDs) {
+			d.UUID = o.UUIDs[i]
 		}
 		gpu := i
 		d.GetMemoryInfo_v2Func = func() (nvml.Memory_v2, nvml.Return) {
-			if o.noMemoryV2 {
+			if o.NoMemoryV2 {
 				return nvml.Memory_v2{}, nvml.ERROR_FUNCTION_NOT_FOUND
 			}
-			m, err := src.mockMemory(gpu)
+			m, err := o.Memory(gpu)
 			if err != nil {
 				return nvml.Memory_v2{}, mockReturn(err)
 			}
 			return nvml.Memory_v2{Version: nvml.STRUCT_VERSION(nvml.Memory_v2{}, 2), Total: m.Total, Reserved: m.Reserved, Used: m.Used, Free: m.Free}, nvml.SUCCESS
 		}
 		d.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) {
-			m, err := src.mockMemory(gpu)
+			m, err := o.Memory(gpu)
 			if err != nil {
 				return nvml.Memory{}, mockReturn(err)
 			}
@@ -308,7 +287,7 @@ func openMockH100(src mockSource, o mockH100Options) (*NVML, error) {
 			return nvml.Memory{Total: m.Total, Used: m.Used + m.Reserved, Free: m.Free}, nvml.SUCCESS
 		}
 		d.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) {
-			ps, err := src.mockProcesses(gpu)
+			ps, err := o.Processes(gpu)
 			if err != nil {
 				return nil, mockReturn(err)
 			}
@@ -323,7 +302,7 @@ func openMockH100(src mockSource, o mockH100Options) (*NVML, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mock h100: %w", err)
 	}
-	d.kind = "sim"
+	d.kind = o.Kind
 	return d, nil
 }
 

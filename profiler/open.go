@@ -22,12 +22,14 @@ const SimulatedNotice = "no NVIDIA driver found: using the SIMULATED H100 (--dev
 //   - "auto": the NVIDIA driver through NVML when one is usable, else the
 //     simulated H100 with SimulatedNotice (and why NVML failed) in notices;
 //   - "nvml": the NVIDIA driver; no fallback;
-//   - "sim": the simulated H100 running sim's workload;
+//   - "sim": the simulated H100, built by newSim (profiler/sim's New with
+//     the workload to simulate; profiler cannot import it, since the
+//     simulator imports profiler);
 //   - "replay:FILE": a recorded trace.csv played back (OpenReplay).
 //
 // Any other spec gives an error wrapping ErrUnknownDevice that lists the
 // choices. The caller closes the device.
-func Open(spec string, sim SimConfig) (Device, []string, error) {
+func Open(spec string, newSim func() (Device, error)) (Device, []string, error) {
 	switch {
 	case spec == "auto" || spec == "":
 		d, err := OpenNVML()
@@ -37,7 +39,7 @@ func Open(spec string, sim SimConfig) (Device, []string, error) {
 		if !errors.Is(err, ErrNoDriver) {
 			return nil, nil, err
 		}
-		s, serr := NewSim(sim)
+		s, serr := newSim()
 		if serr != nil {
 			return nil, nil, serr
 		}
@@ -49,7 +51,7 @@ func Open(spec string, sim SimConfig) (Device, []string, error) {
 		}
 		return d, nil, nil
 	case spec == "sim":
-		s, err := NewSim(sim)
+		s, err := newSim()
 		if err != nil {
 			return nil, nil, err
 		}

@@ -138,21 +138,26 @@ func BenchmarkSamplerRate(b *testing.B) {
 }
 
 // benchDevices are the devices the sampler benchmarks run against: a fake
-// single GPU (the sampler's own cost) and the simulated H100 node (8 GPUs
-// through the NVML adapter and go-nvml's mock, as `--device sim` samples).
+// single GPU (the sampler's own cost) and go-nvml's mock H100 node (8 GPUs
+// through the NVML adapter, as `--device sim` samples them; the simulated
+// process's own cost per reading is profiler/sim's BenchmarkSimMemory).
 func benchDevices(b *testing.B) []struct {
 	name string
 	d    Device
 } {
-	sim, err := NewSim(SimConfig{})
+	mock, err := OpenMockH100(MockH100{Kind: "mock",
+		Memory: func(int) (Memory, error) { return Memory{Total: 80 << 30, Used: 1 << 30, Free: 79 << 30}, nil },
+		Processes: func(int) ([]ProcessMemory, error) {
+			return []ProcessMemory{{PID: 31337, Used: 1 << 30}}, nil
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { sim.Close() })
+	b.Cleanup(func() { mock.Close() })
 	return []struct {
 		name string
 		d    Device
-	}{{"fake-1gpu", newFakeDevice(1, 80<<30)}, {"sim-8gpu", sim}}
+	}{{"fake-1gpu", newFakeDevice(1, 80<<30)}, {"mock-h100-8gpu", mock}}
 }
 
 // BenchmarkSamplerCPU samples at 1 kHz for a second per iteration and

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/memval/memval/analytic/model"
-	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/sim"
 	"github.com/memval/memval/scenarios"
 )
 
@@ -22,7 +22,7 @@ import (
 func simSaved(t *testing.T, a model.Arch, w model.Workload) uint64 {
 	t.Helper()
 	var now int64 = 1
-	s, err := profiler.NewSim(profiler.SimConfig{Arch: a, Workload: w, Steps: 1, Clock: func() int64 { return now }})
+	s, err := sim.New(sim.Config{Arch: a, Workload: w, Steps: 1, Clock: func() int64 { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
 	"github.com/memval/memval/profiler/schema"
+	"github.com/memval/memval/profiler/sim"
 )
 
 // CalibratedFormula is the name of the prediction made with a calibration
@@ -190,9 +191,9 @@ func Validate(ctx context.Context, s *Spec, opts ValidateOptions) (*Validation, 
 	}
 	sc := Scenario{Spec: s, Arch: a, Workload: w, Steps: s.StepsOrDefault(), Warmup: s.WarmupOrDefault(), Formula: formula, Tolerance: tol}
 
-	dev, devNotes, err := profiler.Open(deviceOrAuto(opts.Device), profiler.SimConfig{
+	dev, devNotes, err := profiler.Open(deviceOrAuto(opts.Device), sim.Opener(sim.Config{
 		Arch: a, Workload: w, Steps: sc.Steps, Warmup: sc.Warmup, Seed: int64(s.Seed), StepDuration: opts.SimStep,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/sim"
 )
 
 func init() { subcommands = append(subcommands, newDevicesCmd) }
@@ -62,7 +63,7 @@ type deviceGPUReport struct {
 }
 
 func runDevices(_ context.Context, opts *devicesOptions) error {
-	dev, notices, err := profiler.Open(opts.device, profiler.SimConfig{})
+	dev, notices, err := profiler.Open(opts.device, sim.Opener(sim.Config{}))
 	if errors.Is(err, profiler.ErrUnknownDevice) {
 		return asUsage(err)
 	}

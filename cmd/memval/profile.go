@@ -18,6 +18,7 @@ import (
 
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/sim"
 )
 
 func init() { subcommands = append(subcommands, newProfileCmd) }
@@ -109,18 +110,18 @@ func (o *profileOptions) validate() error {
 }
 
 // simConfig is the simulated device's workload from the --sim-* flags.
-func (o *profileOptions) simConfig() (profiler.SimConfig, error) {
+func (o *profileOptions) simConfig() (sim.Config, error) {
 	arch, err := model.Preset(o.simModel)
 	if err != nil {
-		return profiler.SimConfig{}, usagef("--sim-model: %w", err)
+		return sim.Config{}, usagef("--sim-model: %w", err)
 	}
 	p := model.Precision(o.simPrecision)
 	switch p {
 	case model.FP32, model.FP16Mixed, model.BF16Mixed, model.BF16Pure, model.BF16Master:
 	default:
-		return profiler.SimConfig{}, usagef("--sim-precision %q: want fp32, fp16, bf16, bf16-pure or bf16-master", o.simPrecision)
+		return sim.Config{}, usagef("--sim-precision %q: want fp32, fp16, bf16, bf16-pure or bf16-master", o.simPrecision)
 	}
-	return profiler.SimConfig{
+	return sim.Config{
 		Arch:     arch,
 		Workload: model.Workload{Batch: o.simBatch, Seq: o.simSeq, Precision: p, Optimizer: model.AdamW},
 		Steps:    o.simSteps,
@@ -133,7 +134,7 @@ func runProfile(ctx context.Context, s streams, opts *profileOptions) error {
 	if err != nil {
 		return err
 	}
-	dev, notices, err := profiler.Open(opts.device, cfg)
+	dev, notices, err := profiler.Open(opts.device, sim.Opener(cfg))
 	if err != nil {
 		if strings.HasPrefix(opts.device, "replay:") {
 			return asUsage(err)

@@ -1,17 +1,17 @@
-package profiler
+package sim
 
 import (
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/memval/memval/analytic/model"
+	"github.com/memval/memval/profiler"
 )
 
 // Architectures written out by hand (the simulator must not depend on
@@ -59,64 +59,24 @@ func TestSimModelParams(t *testing.T) {
 	}
 }
 
-// TestSimCallsNothingInAnalytic: sim.go and sim_process.go use analytic's
-// types and constants only, never a function or method, so that the
-// simulated figures are derived independently of the formulas.
-func TestSimCallsNothingInAnalytic(t *testing.T) {
-	fset := token.NewFileSet()
-	funcs := map[string]bool{}   // analytic's package-level functions
-	methods := map[string]bool{} // analytic's methods
-	files, _ := filepath.Glob("../analytic/*.go")
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Skipf("analytic does not parse right now (%v)", err)
-		}
-		for _, d := range af.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok {
-				if fd.Recv == nil {
-					funcs[fd.Name.Name] = true
-				} else {
-					methods[fd.Name.Name] = true
-				}
-			}
-		}
+// TestSimImportsNoFormulas: the simulator's figures are derived
+// independently of the formulas it is compared with. The compiler keeps
+// that so long as no package the simulator builds on imports analytic;
+// this test says so by name when one starts to.
+func TestSimImportsNoFormulas(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(gobin, "list", "-deps", "-test=false", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
-	// Method names this package declares itself are the simulator's own.
-	own := map[string]bool{"Error": true, "String": true}
-	mine, _ := filepath.Glob("*.go")
-	for _, f := range mine {
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			continue
-		}
-		for _, d := range af.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil {
-				own[fd.Name.Name] = true
-			}
-		}
+	deps := strings.Fields(string(out))
+	if len(deps) < 5 {
+		t.Fatalf("go list -deps listed %d packages, want the simulator's dependencies: %q", len(deps), out)
 	}
-	for _, f := range []string{"sim.go", "sim_process.go"} {
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
+	for _, d := range deps {
+		if d == "github.com/memval/memval/analytic" {
+			t.Errorf("profiler/sim depends on %s (the formulas); it may use analytic/model only", d)
 		}
-		ast.Inspect(af, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "analytic" && funcs[sel.Sel.Name] {
-				t.Errorf("%s: calls analytic.%s", fset.Position(sel.Pos()), sel.Sel.Name)
-			}
-			if methods[sel.Sel.Name] && !own[sel.Sel.Name] {
-				t.Errorf("%s: uses a method named like analytic's %s", fset.Position(sel.Pos()), sel.Sel.Name)
-			}
-			return true
-		})
 	}
 }
 
@@ -125,11 +85,11 @@ type fakeClock struct{ ns int64 }
 
 func (c *fakeClock) now() int64 { return c.ns }
 
-func newTestSim(t testing.TB, cfg SimConfig) (*Sim, *fakeClock) {
+func newTestSim(t testing.TB, cfg Config) (*Device, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{ns: 1_000_000_000}
 	cfg.Clock = clk.now
-	s, err := NewSim(cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +101,7 @@ func gpt2Workload() model.Workload {
 }
 
 func TestSimGPUsAndVersions(t *testing.T) {
-	s, _ := newTestSim(t, SimConfig{})
+	s, _ := newTestSim(t, Config{})
 	defer s.Close()
 	gpus, err := s.GPUs()
 	if err != nil || len(gpus) != 8 {
@@ -172,7 +132,7 @@ func TestSimGPUsAndVersions(t *testing.T) {
 }
 
 func TestSimDeterministic(t *testing.T) {
-	cfg := SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), Seed: 42}
+	cfg := Config{Arch: gpt2Arch, Workload: gpt2Workload(), Seed: 42}
 	a, _ := newTestSim(t, cfg)
 	b, _ := newTestSim(t, cfg)
 	if !reflect.DeepEqual(a.plan, b.plan) || a.ctx != b.ctx || a.idle != b.idle {
@@ -193,13 +153,13 @@ func TestSimDeterministic(t *testing.T) {
 // TestSimTimeline plays a GPT-2 run on a fake clock and checks what the
 // sampler and the runner see.
 func TestSimTimeline(t *testing.T) {
-	s, clk := newTestSim(t, SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 4, Seed: 1, GPU: 2})
+	s, clk := newTestSim(t, Config{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 4, Seed: 1, GPU: 2})
 	start := clk.ns
 	s.Start(start)
 	if s.Duration() <= 0 || s.Duration() > time.Second {
 		t.Fatalf("got duration %v, want a fraction of a second", s.Duration())
 	}
-	var events []Event
+	var events []profiler.Event
 	var peak uint64
 	var sawProcess bool
 	for clk.ns = start; clk.ns < start+int64(s.Duration())+int64(time.Millisecond); clk.ns += int64(100 * time.Microsecond) {
@@ -277,7 +237,7 @@ func TestSimTimeline(t *testing.T) {
 // says: flash < math attention, bf16 autocast < fp32, checkpointing < none.
 func TestSimWorkloadOrdering(t *testing.T) {
 	peak := func(w model.Workload) uint64 {
-		s, _ := newTestSim(t, SimConfig{Arch: gpt2Arch, Workload: w, Steps: 2})
+		s, _ := newTestSim(t, Config{Arch: gpt2Arch, Workload: w, Steps: 2})
 		_, r := s.Peaks()
 		return r
 	}
@@ -307,7 +267,7 @@ func TestSimWorkloadOrdering(t *testing.T) {
 }
 
 func TestSimOOM(t *testing.T) {
-	s, clk := newTestSim(t, SimConfig{Arch: llama2Arch, Workload: model.Workload{Batch: 8, Seq: 4096, Precision: model.FP32}, Seed: 3})
+	s, clk := newTestSim(t, Config{Arch: llama2Arch, Workload: model.Workload{Batch: 8, Seq: 4096, Precision: model.FP32}, Seed: 3})
 	start := clk.ns
 	s.Start(start)
 	clk.ns = start + int64(s.Duration())
@@ -331,7 +291,7 @@ func TestSimOOM(t *testing.T) {
 }
 
 func TestSimMemoryV1(t *testing.T) {
-	s, clk := newTestSim(t, SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), NoMemoryV2: true})
+	s, clk := newTestSim(t, Config{Arch: gpt2Arch, Workload: gpt2Workload(), NoMemoryV2: true})
 	s.Start(clk.ns)
 	clk.ns += int64(s.Duration() / 2)
 	m, err := s.Memory(0)
@@ -346,10 +306,10 @@ func TestSimMemoryV1(t *testing.T) {
 
 func TestSimMemoryOverride(t *testing.T) {
 	var seen []int64
-	s, clk := newTestSim(t, SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), MemoryOverride: func(gpu int, since int64, m Memory) (Memory, error) {
+	s, clk := newTestSim(t, Config{Arch: gpt2Arch, Workload: gpt2Workload(), MemoryOverride: func(gpu int, since int64, m profiler.Memory) (profiler.Memory, error) {
 		seen = append(seen, since)
 		if since > 0 && since < int64(10*time.Millisecond) {
-			return Memory{}, ErrGPULost
+			return profiler.Memory{}, profiler.ErrGPULost
 		}
 		return m, nil
 	}})
@@ -358,7 +318,7 @@ func TestSimMemoryOverride(t *testing.T) {
 	}
 	s.Start(clk.ns)
 	clk.ns += int64(5 * time.Millisecond)
-	if _, err := s.Memory(0); !errors.Is(err, ErrGPULost) {
+	if _, err := s.Memory(0); !errors.Is(err, profiler.ErrGPULost) {
 		t.Errorf("got %v, want ErrGPULost through the mock driver", err)
 	}
 	clk.ns += int64(10 * time.Millisecond)
@@ -375,17 +335,17 @@ func TestSimMemoryOverride(t *testing.T) {
 func TestSimBadConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  SimConfig
+		cfg  Config
 		want string
 	}{
-		{"gpu", SimConfig{GPU: 8}, "gpu 8 does not exist"},
-		{"warmup", SimConfig{Steps: 2, Warmup: 3}, "warmup (3) exceeds steps (2)"},
-		{"batch", SimConfig{Arch: gpt2Arch}, "batch and seq"},
-		{"heads", SimConfig{Arch: model.Arch{Layers: 2, Hidden: 8}}, "heads"},
-		{"tp", SimConfig{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 8, TP: 2}}, "not simulated"},
-		{"precision", SimConfig{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 8, Precision: "int4"}}, `precision "int4"`},
+		{"gpu", Config{GPU: 8}, "gpu 8 does not exist"},
+		{"warmup", Config{Steps: 2, Warmup: 3}, "warmup (3) exceeds steps (2)"},
+		{"batch", Config{Arch: gpt2Arch}, "batch and seq"},
+		{"heads", Config{Arch: model.Arch{Layers: 2, Hidden: 8}}, "heads"},
+		{"tp", Config{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 8, TP: 2}}, "not simulated"},
+		{"precision", Config{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 8, Precision: "int4"}}, `precision "int4"`},
 	} {
-		_, err := NewSim(tc.cfg)
+		_, err := New(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
@@ -396,7 +356,7 @@ func TestSimBadConfig(t *testing.T) {
 // timeline is computed once; playing is reading it at 10 kHz).
 func BenchmarkSimGPT2(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		s, clk := newTestSim(b, SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 10})
+		s, clk := newTestSim(b, Config{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 10})
 		s.Start(clk.ns)
 		end := clk.ns + int64(s.Duration())
 		for ; clk.ns <= end; clk.ns += int64(100 * time.Microsecond) {
@@ -413,7 +373,7 @@ func BenchmarkSimGPT2(b *testing.B) {
 
 // BenchmarkSimMemory is one Memory query mid-run (the sampler needs 10 kHz).
 func BenchmarkSimMemory(b *testing.B) {
-	s, clk := newTestSim(b, SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 10})
+	s, clk := newTestSim(b, Config{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 10})
 	s.Start(clk.ns)
 	clk.ns += int64(s.Duration() / 2)
 	b.ResetTimer()
@@ -427,27 +387,27 @@ func BenchmarkSimMemory(b *testing.B) {
 // TestSimConcurrent: the sampler reads memory while the runner polls events
 // and Finished (run with -race).
 func TestSimConcurrent(t *testing.T) {
-	s, err := NewSim(SimConfig{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 2, StepDuration: time.Millisecond})
+	s, err := New(Config{Arch: gpt2Arch, Workload: gpt2Workload(), Steps: 2, StepDuration: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Start(MonotonicNS())
+	s.Start(profiler.MonotonicNS())
 	done := make(chan int)
 	go func() {
 		n := 0
 		for {
-			if fin, _, _ := s.Finished(MonotonicNS()); fin {
+			if fin, _, _ := s.Finished(profiler.MonotonicNS()); fin {
 				break
 			}
-			n += len(s.Events(MonotonicNS()))
+			n += len(s.Events(profiler.MonotonicNS()))
 		}
-		done <- n + len(s.Events(MonotonicNS()))
+		done <- n + len(s.Events(profiler.MonotonicNS()))
 	}()
 	for {
 		if _, err := s.Memory(0); err != nil {
 			t.Fatal(err)
 		}
-		if fin, _, _ := s.Finished(MonotonicNS()); fin {
+		if fin, _, _ := s.Finished(profiler.MonotonicNS()); fin {
 			break
 		}
 	}

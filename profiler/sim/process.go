@@ -1,4 +1,4 @@
-package profiler
+package sim
 
 // The simulated training process. It is derived from the model's modules as
 // PyTorch (and Hugging Face's implementations) build them, independently of
@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/memval/memval/analytic/model"
+	"github.com/memval/memval/profiler"
 )
 
 // simParam is one parameter tensor.
@@ -536,9 +537,9 @@ type simPoint struct {
 // Times are nanoseconds since Start.
 type simPlan struct {
 	points   []simPoint
-	events   []Event // T relative to Start
-	ctxAt    int64   // the CUDA context exists from here
-	exitAt   int64   // the process has exited from here
+	events   []profiler.Event // T relative to Start
+	ctxAt    int64            // the CUDA context exists from here
+	exitAt   int64            // the process has exited from here
 	exitCode int
 	oom      bool
 	params   int64
@@ -604,7 +605,7 @@ func (p *simPlayer) phase(t0, t1 int64, body func()) {
 // event appends a side-channel event at time t; phase events carry the
 // allocator's figures and reset its peaks, as the scenario script does.
 func (p *simPlayer) event(t int64, kind, phase string, step int, stats bool) {
-	e := Event{V: 1, T: t, Kind: kind, Phase: phase}
+	e := profiler.Event{V: 1, T: t, Kind: kind, Phase: phase}
 	if step >= 0 {
 		s := step
 		e.Step = &s
@@ -629,7 +630,7 @@ type simTraining struct {
 	w     model.Workload
 	dt    simDtypes
 	p     *simPlayer
-	cfg   SimConfig
+	cfg   Config
 	grads map[int]BlockID
 	state []BlockID // optimizer states, allocated at the first step
 	saved uint64    // activation bytes kept for backward in the last forward
@@ -638,7 +639,7 @@ type simTraining struct {
 // buildSimPlan plays the whole run through the allocator model. capacity is
 // what the allocator may reserve (the GPU's total less the driver's and the
 // context's share).
-func buildSimPlan(cfg SimConfig, capacity uint64) (*simPlan, error) {
+func buildSimPlan(cfg Config, capacity uint64) (*simPlan, error) {
 	m, err := newSimModel(cfg.Arch)
 	if err != nil {
 		return nil, err
@@ -709,7 +710,7 @@ func (s *simTraining) run() {
 		}
 	}
 	if p.err != nil {
-		e := Event{V: 1, T: p.errAt, Kind: "error", OOM: true, Message: "torch.OutOfMemoryError: " + p.err.Error()}
+		e := profiler.Event{V: 1, T: p.errAt, Kind: "error", OOM: true, Message: "torch.OutOfMemoryError: " + p.err.Error()}
 		p.plan.events = append(p.plan.events, e)
 		p.plan.oom = true
 		p.plan.exitCode = 1

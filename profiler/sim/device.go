@@ -1,4 +1,4 @@
-package profiler
+package sim
 
 import (
 	"fmt"
@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/memval/memval/analytic/model"
+	"github.com/memval/memval/profiler"
 )
 
-// SimConfig describes the simulated H100's workload. The zero value of
+// Config describes the simulated H100's workload. The zero value of
 // every field but Arch and Workload means the documented default; a zero
 // Arch (no layers) gives an idle node with no process, which is enough for
 // `memval devices`.
-type SimConfig struct {
+type Config struct {
 	// Arch and Workload are the model and the step the simulated process
 	// trains. The simulator reads their fields only: it calls nothing in
 	// package analytic, so that comparing the two can fail.
@@ -53,7 +54,7 @@ type SimConfig struct {
 	// change the reading, or return an error wrapping ErrGPULost or
 	// ErrNotSupported to make the driver answer GPU_IS_LOST or
 	// NOT_SUPPORTED.
-	MemoryOverride func(gpu int, sinceStartNS int64, m Memory) (Memory, error)
+	MemoryOverride func(gpu int, sinceStartNS int64, m profiler.Memory) (profiler.Memory, error)
 }
 
 // simGPUs and simTotal are the DGX H100 of go-nvml's mock: 8 x H100 80GB.
@@ -62,27 +63,27 @@ const (
 	simTotal = 81920 << 20
 )
 
-// Sim is the simulated H100 node: go-nvml's mock DGX H100 server whose
+// Device is the simulated H100 node: go-nvml's mock DGX H100 server whose
 // memory and process queries are answered by a simulated training process,
-// read through the same NVML adapter as a real driver. It implements Device
-// and Timeline. The timeline is computed once by NewSim; a reading is a
+// read through the same NVML adapter as a real driver. It implements profiler.Device
+// and profiler.Timeline. The timeline is computed once by New; a reading is a
 // binary search by time. Safe for concurrent use.
-type Sim struct {
-	*NVML
-	cfg     SimConfig
-	plan    *simPlan // nil: no process
-	ctx     uint64
-	idle    uint64
-	started atomic.Bool
-	startNS atomic.Int64
+type Device struct {
+	profiler.Device // go-nvml's mock H100 through the NVML adapter (plain Go without cgo)
+	cfg             Config
+	plan            *simPlan // nil: no process
+	ctx             uint64
+	idle            uint64
+	started         atomic.Bool
+	startNS         atomic.Int64
 
 	mu        sync.Mutex
 	nextEvent int
 }
 
 var (
-	_ Device   = (*Sim)(nil)
-	_ Timeline = (*Sim)(nil)
+	_ profiler.Device   = (*Device)(nil)
+	_ profiler.Timeline = (*Device)(nil)
 )
 
 // newSimRand is the simulator's deterministic random source for one stream
@@ -91,9 +92,9 @@ func newSimRand(seed int64, stream uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), 0x6d656d76616c^stream))
 }
 
-// NewSim builds the simulated node and plays its process's whole run
+// New builds the simulated node and plays its process's whole run
 // through the allocator model.
-func NewSim(cfg SimConfig) (*Sim, error) {
+func New(cfg Config) (*Device, error) {
 	if cfg.Steps < 0 || cfg.Warmup < 0 {
 		return nil, fmt.Errorf("sim: steps (%d) and warmup (%d) must not be negative", cfg.Steps, cfg.Warmup)
 	}
@@ -119,10 +120,10 @@ func NewSim(cfg SimConfig) (*Sim, error) {
 		cfg.PID = 31337
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = MonotonicNS
+		cfg.Clock = profiler.MonotonicNS
 	}
 	r := newSimRand(cfg.Seed, 1)
-	s := &Sim{cfg: cfg, ctx: cfg.ContextBytes, idle: cfg.IdleUsedBytes}
+	s := &Device{cfg: cfg, ctx: cfg.ContextBytes, idle: cfg.IdleUsedBytes}
 	if s.ctx == 0 {
 		s.ctx = 492<<20 + r.Uint64N(17)<<20 // 492 to 508 MiB
 	}
@@ -145,20 +146,21 @@ func NewSim(cfg SimConfig) (*Sim, error) {
 		v := r.Uint64()
 		uuids[i] = fmt.Sprintf("GPU-%08x-%04x-4%03x-%04x-%012x", u>>32, u>>16&0xffff, u&0xfff, v>>48&0x3fff|0x8000, v&0xffffffffffff)
 	}
-	d, err := openMockH100(s, mockH100Options{uuids: uuids, noMemoryV2: cfg.NoMemoryV2})
+	d, err := profiler.OpenMockH100(profiler.MockH100{Kind: "sim", UUIDs: uuids, NoMemoryV2: cfg.NoMemoryV2,
+		Memory: s.mockMemory, Processes: s.mockProcesses})
 	if err != nil {
 		return nil, err
 	}
-	s.NVML = d
+	s.Device = d
 	return s, nil
 }
 
 // Kind is "sim".
-func (s *Sim) Kind() string { return "sim" }
+func (s *Device) Kind() string { return "sim" }
 
 // Params is the simulated model's parameter count, from its own tensor
 // list (0 with no process).
-func (s *Sim) Params() int64 {
+func (s *Device) Params() int64 {
 	if s.plan == nil {
 		return 0
 	}
@@ -166,7 +168,7 @@ func (s *Sim) Params() int64 {
 }
 
 // Peaks are the allocator's peak allocated and reserved bytes over the run.
-func (s *Sim) Peaks() (allocated, reserved uint64) {
+func (s *Device) Peaks() (allocated, reserved uint64) {
 	if s.plan == nil {
 		return 0, 0
 	}
@@ -174,13 +176,13 @@ func (s *Sim) Peaks() (allocated, reserved uint64) {
 }
 
 // ContextBytes is the simulated process's CUDA context.
-func (s *Sim) ContextBytes() uint64 { return s.ctx }
+func (s *Device) ContextBytes() uint64 { return s.ctx }
 
 // IdleUsedBytes is what the driver reserves on every GPU.
-func (s *Sim) IdleUsedBytes() uint64 { return s.idle }
+func (s *Device) IdleUsedBytes() uint64 { return s.idle }
 
 // Duration is the simulated time from Start to the process's exit.
-func (s *Sim) Duration() time.Duration {
+func (s *Device) Duration() time.Duration {
 	if s.plan == nil {
 		return 0
 	}
@@ -189,14 +191,14 @@ func (s *Sim) Duration() time.Duration {
 
 // Start marks the process's start at startNS (CLOCK_MONOTONIC). Calls after
 // the first are ignored.
-func (s *Sim) Start(startNS int64) {
+func (s *Device) Start(startNS int64) {
 	if s.started.CompareAndSwap(false, true) {
 		s.startNS.Store(startNS)
 	}
 }
 
 // since is nanoseconds since Start at nowNS, and whether Start was called.
-func (s *Sim) since(nowNS int64) (int64, bool) {
+func (s *Device) since(nowNS int64) (int64, bool) {
 	if !s.started.Load() {
 		return 0, false
 	}
@@ -206,7 +208,7 @@ func (s *Sim) since(nowNS int64) (int64, bool) {
 // Finished reports whether the simulated process has exited by nowNS, with
 // its exit code (1 after an out-of-memory error) and whether it ran out of
 // memory. With no process it is finished as soon as it starts.
-func (s *Sim) Finished(nowNS int64) (done bool, exitCode int, oom bool) {
+func (s *Device) Finished(nowNS int64) (done bool, exitCode int, oom bool) {
 	off, ok := s.since(nowNS)
 	if !ok {
 		return false, 0, false
@@ -222,7 +224,7 @@ func (s *Sim) Finished(nowNS int64) (done bool, exitCode int, oom bool) {
 
 // Events returns the side-channel events whose time has come by nowNS and
 // that no earlier call returned, with T on the monotonic clock.
-func (s *Sim) Events(nowNS int64) []Event {
+func (s *Device) Events(nowNS int64) []profiler.Event {
 	off, ok := s.since(nowNS)
 	if !ok || s.plan == nil {
 		return nil
@@ -230,7 +232,7 @@ func (s *Sim) Events(nowNS int64) []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := s.startNS.Load()
-	var out []Event
+	var out []profiler.Event
 	for s.nextEvent < len(s.plan.events) && s.plan.events[s.nextEvent].T <= off {
 		e := s.plan.events[s.nextEvent]
 		e.T += start
@@ -242,8 +244,8 @@ func (s *Sim) Events(nowNS int64) []Event {
 
 // reading is the v2 view of gpu at off ns since Start (Used without the
 // driver's Reserved), and the process's own use (0 when not running).
-func (s *Sim) reading(gpu int, off int64, started bool) (Memory, uint64) {
-	m := Memory{Total: simTotal, Reserved: s.idle, InfoVersion: 2}
+func (s *Device) reading(gpu int, off int64, started bool) (profiler.Memory, uint64) {
+	m := profiler.Memory{Total: simTotal, Reserved: s.idle, InfoVersion: 2}
 	var proc uint64
 	if started && s.plan != nil && gpu == s.cfg.GPU && off >= s.plan.ctxAt && off < s.plan.exitAt {
 		proc = s.ctx
@@ -257,7 +259,7 @@ func (s *Sim) reading(gpu int, off int64, started bool) (Memory, uint64) {
 	return m, proc
 }
 
-func (s *Sim) mockMemory(gpu int) (Memory, error) {
+func (s *Device) mockMemory(gpu int) (profiler.Memory, error) {
 	off, started := s.since(s.cfg.Clock())
 	m, _ := s.reading(gpu, off, started)
 	if s.cfg.MemoryOverride != nil {
@@ -269,10 +271,22 @@ func (s *Sim) mockMemory(gpu int) (Memory, error) {
 	return m, nil
 }
 
-func (s *Sim) mockProcesses(gpu int) ([]ProcessMemory, error) {
+func (s *Device) mockProcesses(gpu int) ([]profiler.ProcessMemory, error) {
 	off, started := s.since(s.cfg.Clock())
 	if _, proc := s.reading(gpu, off, started); proc > 0 {
-		return []ProcessMemory{{PID: s.cfg.PID, Used: proc}}, nil
+		return []profiler.ProcessMemory{{PID: s.cfg.PID, Used: proc}}, nil
 	}
-	return []ProcessMemory{}, nil
+	return []profiler.ProcessMemory{}, nil
+}
+
+// Opener is the constructor profiler.Open calls for the "sim" device (and
+// for "auto" on a machine without a driver): New(cfg) as a profiler.Device.
+func Opener(cfg Config) func() (profiler.Device, error) {
+	return func() (profiler.Device, error) {
+		d, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
 }
