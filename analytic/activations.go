@@ -193,7 +193,7 @@ type actShape struct {
 	headWeights                 float64 // the LM head's weight (tied or not)
 
 	llama, gelunew, actSaves bool // family path; gelu_new written out; activation saves its input
-	learnedPos, gpt2         bool
+	learnedPos, measured     bool
 	autocast, cuda, flash    bool
 	dropout                  bool
 	ckpt                     model.Checkpointing
@@ -234,13 +234,13 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
 		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
 	}
-	switch a.Family {
-	case "llama", "mistral", "qwen2", "gemma":
-		s.llama = true
-	case "gpt2":
-		s.gpt2 = true
-	}
-	s.learnedPos = !s.llama && a.Family != "gpt_neox" && a.Family != "phi" && a.Family != "vanilla"
+	// The family table says which eager program a layer runs, whether its
+	// positions are a learned table and whether torch checked the terms.
+	// An unknown family is taken as a GPT-2 layer with learned positions.
+	fam, known := model.FamilyOf(a.Family)
+	s.llama = known && fam.Layer.Name == model.LlamaLayerName
+	s.measured = known && fam.Measured
+	s.learnedPos = !known || fam.Positions == model.LearnedPositions
 	act := a.Act
 	if act == "" {
 		act = "gelu_new"
@@ -279,7 +279,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		s.mask = 0 // the input's dtype: set per tensor
 	}
 	s.note = noteMeasured
-	if s.cuda || !(s.gpt2 || s.llama) || s.ckpt == model.SelectiveCheckpointing && s.llama {
+	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama {
 		s.note = noteDerived
 	}
 	return nil

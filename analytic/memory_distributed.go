@@ -145,14 +145,13 @@ func (in *inputs) largestModuleParams() float64 {
 	}
 	m = max(m, up)
 	q, kv := in.h*in.hd, in.kv*in.hd
-	switch a.Family {
-	case "gpt2", "gpt_neox":
+	if fam, ok := model.FamilyOf(a.Family); ok && fam.FusedQKVModule {
 		qkv := in.H * (q + 2*kv)
 		if a.QKVBias {
 			qkv += q + 2*kv
 		}
 		m = max(m, qkv)
-	default:
+	} else {
 		m = max(m, in.H*q)
 	}
 	if !a.TiedHead && !a.NoHead {

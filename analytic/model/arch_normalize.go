@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -34,65 +33,6 @@ func (e *FieldError) Error() string {
 	return fmt.Sprintf("field %q = %v: %s", e.Field, e.Value, e.Reason)
 }
 
-// familyDefaults is what a model family fixes about its structure, as the
-// Hugging Face modeling code (or the seed article, for "vanilla") builds it
-// when its config does not say otherwise.
-type familyDefaults struct {
-	norm          Norm
-	normsPerLayer int
-	finalNorm     bool
-	embedNorm     bool
-	parallelBlock bool
-	qkvBias       bool
-	outBias       bool
-	mlpBias       bool
-	gated         bool
-	tied          bool
-	headBias      bool
-	noHead        bool
-	pooler        bool
-	learnedPos    bool // a learned position table of ContextLength(+offset) rows
-	posOffset     int
-	tokenTypes    int
-	ffn4H         bool // FFN defaults to 4*Hidden
-	act           string
-	context       int // the configuration class's default max_position_embeddings
-	moe           bool
-}
-
-var families = map[string]familyDefaults{
-	// The seed article's layer: 4*H^2 attention without biases, an MLP with
-	// biases, two LayerNorms per layer, no final norm, output projection
-	// left out (tied).
-	"vanilla": {norm: LayerNorm, normsPerLayer: 2, mlpBias: true, tied: true, ffn4H: true, act: "gelu"},
-	"gpt2": {norm: LayerNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, outBias: true, mlpBias: true,
-		tied: true, learnedPos: true, ffn4H: true, act: "gelu_new", context: 1024},
-	"gpt_neox": {norm: LayerNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, outBias: true, mlpBias: true,
-		ffn4H: true, act: "gelu", context: 2048},
-	"opt": {norm: LayerNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, outBias: true, mlpBias: true,
-		tied: true, learnedPos: true, posOffset: 2, ffn4H: true, act: "relu", context: 2048},
-	"bert": {norm: LayerNorm, normsPerLayer: 2, embedNorm: true, qkvBias: true, outBias: true, mlpBias: true,
-		tied: true, noHead: true, pooler: true, learnedPos: true, tokenTypes: 2, ffn4H: true, act: "gelu", context: 512},
-	"llama":   {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, act: "silu", context: 2048},
-	"mistral": {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, act: "silu", context: 4096 * 32},
-	"mixtral": {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, act: "silu", context: 4096 * 32, moe: true},
-	"qwen2":   {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, qkvBias: true, gated: true, act: "silu", context: 32768},
-	"gemma":   {norm: RMSNorm, normsPerLayer: 2, finalNorm: true, gated: true, tied: true, act: "gelu_pytorch_tanh", context: 8192},
-	"phi": {norm: LayerNorm, normsPerLayer: 1, finalNorm: true, parallelBlock: true, qkvBias: true, outBias: true,
-		mlpBias: true, headBias: true, ffn4H: true, act: "gelu_new", context: 2048},
-}
-
-// Families lists the model families Normalize, Params and ParseConfig know,
-// sorted.
-func Families() []string {
-	names := make([]string, 0, len(families))
-	for n := range families {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 // Normalize fills the defaults of a's family and checks that a describes a
 // model whose parameters can be counted.
 //
@@ -121,7 +61,7 @@ func (a *Arch) Normalize() error {
 			Reason: "unknown model family; use one of " + strings.Join(Families(), ", ")}
 	}
 	if a.Norm == "" {
-		a.applyFamily(fam)
+		fam.apply(a)
 	}
 	if a.Norm != LayerNorm && a.Norm != RMSNorm {
 		return &FieldError{Field: "norm", Value: fmt.Sprintf("%q", a.Norm), Reason: `unknown norm; use "layernorm" or "rmsnorm"`}
@@ -179,35 +119,35 @@ func (a *Arch) Normalize() error {
 			Reason: fmt.Sprintf("does not divide heads %d; grouped-query attention needs heads to be a multiple of kv_heads", a.Heads)}
 	}
 	if a.FFN == 0 {
-		if !fam.ffn4H {
+		if !fam.FFN4H {
 			return &FieldError{Field: "ffn", Value: 0,
 				Reason: fmt.Sprintf("the %s family has no default intermediate size; give it", a.Family)}
 		}
 		a.FFN = 4 * a.Hidden
 	}
 	if a.NormsPerLayer == 0 {
-		a.NormsPerLayer = fam.normsPerLayer
+		a.NormsPerLayer = fam.NormsPerLayer
 	}
 	if a.NormsPerLayer > 4 {
 		return &FieldError{Field: "norms_per_layer", Value: a.NormsPerLayer, Reason: "must be between 1 and 4"}
 	}
 	if a.ContextLength == 0 {
-		a.ContextLength = fam.context
+		a.ContextLength = fam.Context
 	}
-	if fam.learnedPos && a.MaxPositions == 0 {
+	if fam.Positions == LearnedPositions && a.MaxPositions == 0 {
 		a.MaxPositions = a.ContextLength
 	}
-	if fam.learnedPos && a.MaxPositions == 0 {
+	if fam.Positions == LearnedPositions && a.MaxPositions == 0 {
 		return &FieldError{Field: "max_positions", Value: 0, Reason: fmt.Sprintf("the %s family has a learned position table; give its size", a.Family)}
 	}
 	if a.EmbedProj == a.Hidden {
 		a.EmbedProj = 0
 	}
-	if a.EmbedProj != 0 && a.Family != "opt" {
-		return &FieldError{Field: "embed_proj", Value: a.EmbedProj, Reason: "only the opt family projects its embeddings; leave it 0"}
+	if a.EmbedProj != 0 && !fam.EmbedProj {
+		return &FieldError{Field: "embed_proj", Value: a.EmbedProj, Reason: "only the " + strings.Join(familiesWith(func(f *Family) bool { return f.EmbedProj }), ", ") + " family projects its embeddings; leave it 0"}
 	}
 
-	if fam.moe {
+	if fam.MoE {
 		if a.Experts == 0 {
 			a.Experts = 8
 		}
@@ -220,7 +160,7 @@ func (a *Arch) Normalize() error {
 		}
 	} else if a.Experts != 0 || a.ExpertsPerToken != 0 {
 		return &FieldError{Field: "experts", Value: a.Experts,
-			Reason: fmt.Sprintf("the %s family is dense; experts apply to mixtral only", a.Family)}
+			Reason: fmt.Sprintf("the %s family is dense; experts apply to %s only", a.Family, strings.Join(familiesWith(func(f *Family) bool { return f.MoE }), ", "))}
 	}
 
 	if !(a.Dropout >= 0 && a.Dropout < 1) { // also rejects NaN
@@ -236,32 +176,4 @@ func (a *Arch) Normalize() error {
 			Reason: fmt.Sprintf("the model would have %d parameters, more than the %d memval accepts", n, MaxParams)}
 	}
 	return nil
-}
-
-// applyFamily sets the structural fields of a bare Arch from its family.
-func (a *Arch) applyFamily(f familyDefaults) {
-	a.Norm = f.norm
-	if a.NormsPerLayer == 0 {
-		a.NormsPerLayer = f.normsPerLayer
-	}
-	a.FinalNorm = f.finalNorm
-	a.EmbedNorm = f.embedNorm
-	a.ParallelBlock = f.parallelBlock
-	a.QKVBias = f.qkvBias
-	a.OutBias = f.outBias
-	a.MLPBias = f.mlpBias
-	a.GatedMLP = f.gated
-	a.TiedHead = f.tied
-	a.HeadBias = f.headBias
-	a.NoHead = f.noHead
-	a.Pooler = f.pooler
-	if a.PositionOffset == 0 {
-		a.PositionOffset = f.posOffset
-	}
-	if a.TokenTypes == 0 {
-		a.TokenTypes = f.tokenTypes
-	}
-	if a.Act == "" {
-		a.Act = f.act
-	}
 }

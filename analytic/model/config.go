@@ -10,23 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
-
-// ConfigFamilies lists the Hugging Face model_type values ParseConfig reads,
-// sorted.
-func ConfigFamilies() []string {
-	var names []string
-	for n := range families {
-		if n != "vanilla" {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
 
 // LoadConfig reads a Hugging Face config.json (or the config.json inside a
 // model folder) and returns its Arch, normalized. The Arch's Name is the
@@ -54,8 +40,9 @@ func LoadConfig(path string) (Arch, error) {
 	return a, nil
 }
 
-// ParseConfig reads a Hugging Face config.json of model_type gpt2, gpt_neox,
-// opt, bert, llama, mistral, mixtral, qwen2, gemma or phi into a normalized
+// ParseConfig reads a Hugging Face config.json of a model_type in the family
+// table (ConfigFamilies: gpt2, gpt_neox, opt, bert, llama, mistral, mixtral,
+// qwen2, gemma, phi) into a normalized
 // Arch whose Params equal the parameter count of the model the Hugging Face
 // modeling code builds from it (the *ForCausalLM / *LMHeadModel class; for
 // bert, BertModel with its pooler and without an MLM head).
@@ -218,13 +205,6 @@ func (c *config) str(key string) (string, error) {
 	return s, nil
 }
 
-// dimKeys are the config keys (first the canonical one, then aliases) of
-// the sizes every family has.
-type dimKeys struct {
-	hidden, layers, heads, ffn, positions []string
-	ffnRequired                           bool
-}
-
 func (c *config) arch() (Arch, error) {
 	mt, err := c.str("model_type")
 	if err != nil {
@@ -234,172 +214,61 @@ func (c *config) arch() (Arch, error) {
 		return Arch{}, &FieldError{Field: "model_type", Reason: "missing; supported: " + strings.Join(ConfigFamilies(), ", ")}
 	}
 	fam, ok := families[mt]
-	if !ok || mt == "vanilla" {
+	if !ok || fam.Config == nil {
 		return Arch{}, &FieldError{Field: "model_type", Value: fmt.Sprintf("%q", mt),
 			Reason: "not supported; supported: " + strings.Join(ConfigFamilies(), ", ")}
 	}
+	k := fam.Config
 	a := Arch{Family: mt}
-	a.applyFamily(fam) // structure as the family builds it; adjusted below from the config's switches
+	fam.apply(&a) // structure as the family builds it; adjusted below from the config's switches
 	if a.Name, err = c.str("_name_or_path"); err != nil {
 		return Arch{}, err
-	}
-
-	k := dimKeys{
-		hidden: []string{"hidden_size"}, layers: []string{"num_hidden_layers"}, heads: []string{"num_attention_heads"},
-		ffn: []string{"intermediate_size"}, positions: []string{"max_position_embeddings"}, ffnRequired: true,
-	}
-	switch mt {
-	case "gpt2":
-		// GPT2Config's attribute_map makes hidden_size etc. aliases.
-		k = dimKeys{
-			hidden: []string{"n_embd", "hidden_size"}, layers: []string{"n_layer", "num_hidden_layers"},
-			heads: []string{"n_head", "num_attention_heads"}, ffn: []string{"n_inner"},
-			positions: []string{"n_positions", "max_position_embeddings"},
-		}
-	case "opt":
-		k.ffn = []string{"ffn_dim"}
 	}
 	if a.Vocab, err = c.int("vocab", true, 0, "vocab_size"); err != nil {
 		return Arch{}, err
 	}
-	if a.Hidden, err = c.int("hidden", true, 0, k.hidden...); err != nil {
+	if a.Hidden, err = c.int("hidden", true, 0, k.Hidden...); err != nil {
 		return Arch{}, err
 	}
-	if a.Layers, err = c.int("layers", true, 0, k.layers...); err != nil {
+	if a.Layers, err = c.int("layers", true, 0, k.Layers...); err != nil {
 		return Arch{}, err
 	}
-	if a.Heads, err = c.int("heads", true, 0, k.heads...); err != nil {
+	if a.Heads, err = c.int("heads", true, 0, k.Heads...); err != nil {
 		return Arch{}, err
 	}
-	if a.FFN, err = c.int("ffn", k.ffnRequired, 0, k.ffn...); err != nil {
+	if a.FFN, err = c.int("ffn", !k.FFNOptional, 0, k.FFN...); err != nil {
 		return Arch{}, err
 	}
-	if a.ContextLength, err = c.int("context_length", false, fam.context, k.positions...); err != nil {
+	if a.ContextLength, err = c.int("context_length", false, fam.Context, k.Positions...); err != nil {
 		return Arch{}, err
 	}
-	if fam.learnedPos {
+	if fam.Positions == LearnedPositions {
 		a.MaxPositions = a.ContextLength
 		c.keys["max_positions"] = c.keys["context_length"]
 	}
-	switch mt {
-	case "llama", "mistral", "mixtral", "qwen2", "gemma", "phi":
+	if k.KVHeads {
 		if a.KVHeads, err = c.int("kv_heads", false, 0, "num_key_value_heads"); err != nil {
 			return Arch{}, err
 		}
 	}
-	switch mt {
-	case "llama", "mistral", "mixtral", "qwen2", "gemma":
-		def := 0
-		if mt == "gemma" {
-			def = 256 // GemmaConfig's default head_dim
-		}
-		if a.HeadDim, err = c.int("head_dim", false, def, "head_dim"); err != nil {
+	if k.HeadDim {
+		if a.HeadDim, err = c.int("head_dim", false, k.HeadDimDefault, "head_dim"); err != nil {
 			return Arch{}, err
 		}
 	}
-	if a.TiedHead, err = c.bool("tie_word_embeddings", fam.tied); err != nil {
+	if a.TiedHead, err = c.bool("tie_word_embeddings", fam.TiedHead); err != nil {
 		return Arch{}, err
 	}
-	if a.Act, err = c.firstString(fam.act, "activation_function", "hidden_activation", "hidden_act"); err != nil {
+	if a.Act, err = c.firstString(fam.Act, "activation_function", "hidden_activation", "hidden_act"); err != nil {
 		return Arch{}, err
 	}
-
-	type drop struct {
-		key string
-		def float64 // the configuration class's default
-	}
-	var drops []drop
-	switch mt {
-	case "gpt2":
-		drops = []drop{{"resid_pdrop", 0.1}, {"embd_pdrop", 0.1}, {"attn_pdrop", 0.1}}
-		if a.TiedHead, err = c.bool("tie_word_embeddings", true); err != nil {
+	if k.Read != nil {
+		if err := k.Read(c, &a); err != nil {
 			return Arch{}, err
-		}
-	case "gpt_neox":
-		drops = []drop{{"hidden_dropout", 0}, {"attention_dropout", 0}}
-		if a.QKVBias, err = c.bool("attention_bias", true); err != nil {
-			return Arch{}, err
-		}
-		a.OutBias = a.QKVBias
-		// use_parallel_residual changes the data flow, not the parameters:
-		// both norms are kept either way.
-		if _, err := c.bool("use_parallel_residual", true); err != nil {
-			return Arch{}, err
-		}
-	case "opt":
-		drops = []drop{{"dropout", 0.1}, {"attention_dropout", 0}}
-		if a.EmbedProj, err = c.int("embed_proj", false, 0, "word_embed_proj_dim"); err != nil {
-			return Arch{}, err
-		}
-		before, err := c.bool("do_layer_norm_before", true)
-		if err != nil {
-			return Arch{}, err
-		}
-		remove, err := c.bool("_remove_final_layer_norm", false)
-		if err != nil {
-			return Arch{}, err
-		}
-		a.FinalNorm = before && !remove
-		bias, err := c.bool("enable_bias", true)
-		if err != nil {
-			return Arch{}, err
-		}
-		a.QKVBias, a.OutBias, a.MLPBias = bias, bias, bias
-		affine, err := c.bool("layer_norm_elementwise_affine", true)
-		if err != nil {
-			return Arch{}, err
-		}
-		if !affine {
-			return Arch{}, &FieldError{Field: "layer_norm_elementwise_affine", Value: false,
-				Reason: "layer norms without weights are not supported; remove the key to count them with weights"}
-		}
-	case "bert":
-		drops = []drop{{"hidden_dropout_prob", 0.1}, {"attention_probs_dropout_prob", 0.1}}
-		if a.TokenTypes, err = c.int("token_types", false, 2, "type_vocab_size"); err != nil {
-			return Arch{}, err
-		}
-		a.TiedHead = true // BertModel has no LM head to tie or not
-	case "llama":
-		drops = []drop{{"attention_dropout", 0}}
-		if a.QKVBias, err = c.bool("attention_bias", false); err != nil {
-			return Arch{}, err
-		}
-		a.OutBias = a.QKVBias
-		if a.MLPBias, err = c.bool("mlp_bias", false); err != nil {
-			return Arch{}, err
-		}
-	case "mistral", "qwen2":
-		drops = []drop{{"attention_dropout", 0}}
-	case "mixtral":
-		drops = []drop{{"attention_dropout", 0}}
-		if a.Experts, err = c.int("experts", false, 8, "num_local_experts"); err != nil {
-			return Arch{}, err
-		}
-		if a.ExpertsPerToken, err = c.int("experts_per_token", false, 2, "num_experts_per_tok"); err != nil {
-			return Arch{}, err
-		}
-	case "gemma":
-		drops = []drop{{"attention_dropout", 0}}
-		if a.QKVBias, err = c.bool("attention_bias", false); err != nil {
-			return Arch{}, err
-		}
-		a.OutBias = a.QKVBias
-	case "phi":
-		drops = []drop{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}
-		qk, err := c.bool("qk_layernorm", false)
-		if err != nil {
-			return Arch{}, err
-		}
-		if qk {
-			return Arch{}, &FieldError{Field: "qk_layernorm", Value: true, Reason: "per-head q/k layer norms are not supported"}
 		}
 	}
-	for _, d := range drops {
-		p, err := c.prob(d.key, d.def)
-		if err != nil {
-			return Arch{}, err
-		}
-		a.Dropout = math.Max(a.Dropout, p)
+	if err := k.readDropouts(c, &a); err != nil {
+		return Arch{}, err
 	}
 	return a, nil
 }

@@ -174,7 +174,7 @@ func TestParamsBareDimensions(t *testing.T) {
 	// OPT with a projected embedding (opt-350m: word_embed_proj_dim 512,
 	// post-norm so no final layer norm): 331,196,416 parameters.
 	a := Arch{Family: "opt", Layers: 24, Hidden: 1024, Heads: 16, FFN: 4096, Vocab: 50272, ContextLength: 2048, EmbedProj: 512}
-	a.applyFamily(families["opt"])
+	families["opt"].apply(&a)
 	a.FinalNorm = false
 	b, err = Params(a)
 	if err != nil {

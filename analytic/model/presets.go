@@ -69,7 +69,7 @@ func Preset(name string) (Arch, error) {
 	a.Name = strings.ToLower(name)
 	if p.adjust != nil {
 		// Structure first, then the preset's own changes on top of it.
-		a.applyFamily(families[a.Family])
+		families[a.Family].apply(&a)
 		p.adjust(&a)
 	}
 	if err := a.Normalize(); err != nil {

@@ -24,7 +24,8 @@ type simParam struct {
 // simModel is the model's shape with the family's defaults filled in by the
 // simulator's own rules.
 type simModel struct {
-	llamaStyle bool // separate q/k/v/o projections, RMSNorm-style norms, rotary
+	layer      *model.Layer // what one layer computes, from the family table
+	rotary     bool         // the layer applies rotary positions (cos/sin tables with the embeddings)
 	layers     int
 	hidden     int
 	heads      int
@@ -70,21 +71,19 @@ func (m *simModel) numParams() int64 {
 	return n
 }
 
-// llamaFamilies have q_proj/k_proj/v_proj/o_proj, RMSNorm and rotary
-// positions; every other family is built like GPT-2 (fused or separate
-// QKV with biases, LayerNorm, learned positions where the config has them).
-var llamaFamilies = map[string]bool{"llama": true, "mistral": true, "mixtral": true, "qwen2": true, "gemma": true}
-
 // newSimModel enumerates a model's parameter tensors from the architecture's
 // fields, module by module.
 func newSimModel(a model.Arch) (*simModel, error) {
 	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
 		return nil, fmt.Errorf("sim: model %q needs layers, hidden, heads and vocab above zero (got %d, %d, %d, %d)", a.Name, a.Layers, a.Hidden, a.Heads, a.Vocab)
 	}
-	fam := strings.ToLower(a.Family)
+	fam, ok := model.FamilyOf(strings.ToLower(a.Family))
+	if !ok {
+		return nil, fmt.Errorf("sim: model %q: family %q is not in the family table: use one of %s", a.Name, a.Family, strings.Join(model.Families(), ", "))
+	}
 	m := &simModel{
-		llamaStyle: llamaFamilies[fam],
-		layers:     a.Layers, hidden: a.Hidden, heads: a.Heads,
+		layer:  fam.Layer,
+		layers: a.Layers, hidden: a.Hidden, heads: a.Heads,
 		kvHeads: a.KVHeads, headDim: a.HeadDim, ffn: a.FFN, vocab: a.Vocab,
 		gated: a.GatedMLP, experts: a.Experts, topK: a.ExpertsPerToken, act: strings.ToLower(a.Act),
 		index: make(map[string]int),
@@ -98,14 +97,17 @@ func newSimModel(a model.Arch) (*simModel, error) {
 	if m.ffn == 0 {
 		m.ffn = 4 * m.hidden
 	}
-	if m.llamaStyle && !a.GatedMLP && a.Act == "" {
-		m.gated = true // llama-style MLPs are gated unless the config says otherwise
+	for _, op := range m.layer.Ops {
+		m.rotary = m.rotary || op == model.OpRotary
+	}
+	if fam.GatedMLP && !a.GatedMLP && a.Act == "" {
+		m.gated = true // the family's MLP is gated unless the config says otherwise
 	}
 	if m.experts > 0 && m.topK == 0 {
 		m.topK = 2
 	}
-	m.rmsNorm = a.Norm == model.RMSNorm || (a.Norm == "" && m.llamaStyle)
-	if a.MaxPositions > 0 && !m.llamaStyle {
+	m.rmsNorm = a.Norm == model.RMSNorm || (a.Norm == "" && fam.Norm == model.RMSNorm)
+	if a.MaxPositions > 0 && !m.rotary {
 		m.learnedPos = a.MaxPositions + a.PositionOffset
 	}
 	H, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
@@ -145,7 +147,7 @@ func newSimModel(a model.Arch) (*simModel, error) {
 		if norms > 1 {
 			norm(p + "ln_2")
 		}
-		if m.llamaStyle {
+		if m.layer.SplitQKV {
 			m.add(p+"q_proj.weight", H*q)
 			m.add(p+"q_proj.bias", bias(a.QKVBias, q))
 			m.add(p+"k_proj.weight", H*kv)
@@ -377,93 +379,125 @@ func (o *opList) dropout(on bool, numel, mask uint64) {
 }
 
 // layerOps lists, in order, what one transformer layer's forward allocates,
-// as Hugging Face's GPT-2 and Llama modules run it in eager mode. The first
-// op's input (the layer's input) is the op before the list; the last op is
-// the layer's output, kept when the next norm saves it.
+// as Hugging Face's GPT-2 and Llama modules run it in eager mode: one step
+// per op of the family's layer (model.Layer.Ops). The first op's input (the
+// layer's input) is the op before the list; the last op is the layer's
+// output, kept when the next norm saves it.
 func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 	pf := fmt.Sprintf("h.%d.", l)
 	ru := newSimRules(w, dt)
+	ly := m.layer
 	B, S := uint64(w.Batch), uint64(w.Seq)
 	T := B * S
 	H, q, kv := uint64(m.hidden), uint64(m.heads*m.headDim), uint64(m.kvHeads*m.headDim)
-	F := uint64(m.ffn)
 	h := uint64(m.heads)
 	P := B * h * S * S // attention matrix elements
 	dropout := w.Dropout > 0
 	selective := w.Checkpointing == model.SelectiveCheckpointing
 	a := ru.a
 	o := &opList{}
-	mlpConsumers := 1
-	if m.gated {
-		mlpConsumers = 2
+	// What the ops leave for the ones after them: the bytes per element of
+	// q and k after rotary (rotated), the size of k as attention reads it
+	// (kSaved) and whether GQA repeats k and v (repeat).
+	rotated, kSaved := a, kv
+	repeat := ly.SplitQKV && kv != q
+	norms := 0
+	for _, op := range ly.Ops {
+		switch op {
+		case model.OpNorm:
+			norms++
+			ln := fmt.Sprintf("%sln_%d.", pf, norms)
+			if _, ok := m.index[ln+"weight"]; !ok {
+				continue // one norm per layer (parallel blocks)
+			}
+			consumers := 1 // linears reading the output: each keeps its own autocast copy
+			switch {
+			case norms == 1 && ly.SplitQKV:
+				consumers = 3
+			case norms == 2 && m.gated:
+				consumers = 2
+			}
+			m.norm(o, []string{ln + "weight", ln + "bias"}, T, dt, ru, consumers)
+		case model.OpQKV:
+			if !ly.SplitQKV {
+				m.castCache(o, dt, pf+"c_attn.weight")
+				// the fused QKV output: q, k, v are views of it, saved as such by
+				// SDPA or by the selective checkpoint around the attention core
+				o.keepIf(selective || ru.flash, T*(q+2*kv)*a, m.ref(pf+"c_attn.weight", pf+"c_attn.bias")...)
+				continue
+			}
+			m.castCache(o, dt, pf+"q_proj.weight", pf+"k_proj.weight", pf+"v_proj.weight")
+			o.temp(T*q*a, m.ref(pf+"q_proj.weight", pf+"q_proj.bias")...)
+			o.temp(T*kv*a, m.ref(pf+"k_proj.weight", pf+"k_proj.bias")...)
+			// v_proj's output is what the attention reads unless GQA repeats it
+			o.keepIf((selective || ru.flash) && !repeat, T*kv*a, m.ref(pf+"v_proj.weight", pf+"v_proj.bias")...)
+		case model.OpRotary:
+			// q*cos + rotate_half(q)*sin (cos and sin are saved once per
+			// forward, with the embeddings). The tables have the embeddings'
+			// dtype, so under autocast the rotated q and k are fp32 and SDPA
+			// or the matmul saves 16-bit casts of them.
+			if dt.autocast {
+				rotated = 4
+			}
+			saveRot := selective || (ru.flash && rotated == a)
+			o.temp(T * q * rotated)
+			o.keepIf(saveRot, T*q*rotated) // rotated q
+			o.temp(T * kv * rotated)
+			o.keepIf(saveRot && !repeat, T*kv*rotated) // rotated k
+			if repeat {
+				kSaved = q
+				o.keepIf(saveRot, T*q*rotated)         // repeat_kv copy of k
+				o.keepIf(selective || ru.flash, T*q*a) // and of v
+			}
+		case model.OpAttention:
+			if ru.flash && rotated != a {
+				o.save(T * q * a)      // q cast for SDPA
+				o.save(T * kSaved * a) // k likewise
+			}
+			if ru.flash {
+				o.keep(T * q * a)     // attention output, the output projection's input
+				o.save(B * h * S * 4) // logsumexp per row
+				continue
+			}
+			// GPT-2 divides by torch.full([], sqrt(head_dim)) in the scores'
+			// dtype, Llama by math.sqrt (a wrapped float64) and runs
+			// softmax(dtype=float32); k and v are q-sized after a GQA repeat.
+			smax, scalar, kvCore := ru.smax, a, kv
+			if ly.SoftmaxFP32 {
+				smax = 4
+			}
+			if ly.ScaleFloat64 {
+				scalar = 8
+			}
+			if ly.SplitQKV {
+				kvCore = q
+			}
+			o.attnCore(T, q, kvCore, P, a, smax, scalar, dropout, ru.mask)
+		case model.OpOutProj:
+			proj := "c_proj"
+			if ly.SplitQKV {
+				proj = "o_proj"
+			}
+			m.castCache(o, dt, pf+proj+".weight")
+			o.temp(T*H*a, m.ref(pf+proj+".weight", pf+proj+".bias")...)
+		case model.OpDropout:
+			o.dropout(dropout, T*H, ru.mask)
+			if dropout {
+				o.temp(T * H * a)
+			}
+		case model.OpResidual:
+			o.keepIf(m.residSaved(dt), T*H*ru.r) // the residual add: the next norm's (or layer's) input
+		case model.OpMLP:
+			m.mlpOps(o, pf, T, dt, ru)
+		}
 	}
+	return o.ops
+}
 
-	if m.llamaStyle {
-		m.norm(o, []string{pf + "ln_1.weight"}, T, dt, ru, 3)
-		m.castCache(o, dt, pf+"q_proj.weight", pf+"k_proj.weight", pf+"v_proj.weight")
-		repeat := kv != q
-		o.temp(T*q*a, m.ref(pf+"q_proj.weight", pf+"q_proj.bias")...)
-		o.temp(T*kv*a, m.ref(pf+"k_proj.weight", pf+"k_proj.bias")...)
-		// v_proj's output is what the attention reads unless GQA repeats it
-		o.keepIf((selective || ru.flash) && !repeat, T*kv*a, m.ref(pf+"v_proj.weight", pf+"v_proj.bias")...)
-		// rotary: q*cos + rotate_half(q)*sin (cos and sin are saved once
-		// per forward, with the embeddings). The tables have the embeddings'
-		// dtype, so under autocast the rotated q and k are fp32 and SDPA or
-		// the matmul saves 16-bit casts of them.
-		rb := a
-		if dt.autocast {
-			rb = 4
-		}
-		saveRot := selective || (ru.flash && rb == a)
-		o.temp(T * q * rb)
-		o.keepIf(saveRot, T*q*rb) // rotated q
-		o.temp(T * kv * rb)
-		o.keepIf(saveRot && !repeat, T*kv*rb) // rotated k
-		kSaved := kv
-		if repeat {
-			kSaved = q
-			o.keepIf(saveRot, T*q*rb)              // repeat_kv copy of k
-			o.keepIf(selective || ru.flash, T*q*a) // and of v
-		}
-		if ru.flash && rb != a {
-			o.save(T * q * a)      // q cast for SDPA
-			o.save(T * kSaved * a) // k likewise
-		}
-		if ru.flash {
-			o.keep(T * q * a)     // attention output, o_proj's input
-			o.save(B * h * S * 4) // logsumexp per row
-		} else {
-			// k and v are q-sized after the GQA repeat; / math.sqrt(head_dim)
-			// divides by a wrapped float64; softmax(dtype=float32)
-			o.attnCore(T, q, q, P, a, 4, 8, dropout, ru.mask)
-		}
-		m.castCache(o, dt, pf+"o_proj.weight")
-		o.temp(T*H*a, m.ref(pf+"o_proj.weight", pf+"o_proj.bias")...)
-		o.keepIf(m.residSaved(dt), T*H*ru.r) // residual add, ln_2's input
-	} else {
-		m.norm(o, []string{pf + "ln_1.weight", pf + "ln_1.bias"}, T, dt, ru, 1)
-		m.castCache(o, dt, pf+"c_attn.weight")
-		// the fused QKV output: q, k, v are views of it, saved as such by
-		// SDPA or by the selective checkpoint around the attention core
-		o.keepIf(selective || ru.flash, T*(q+2*kv)*a, m.ref(pf+"c_attn.weight", pf+"c_attn.bias")...)
-		if ru.flash {
-			o.keep(T * q * a)     // attention output, c_proj's input
-			o.save(B * h * S * 4) // logsumexp per row
-		} else {
-			// the divisor is torch.full([], sqrt(head_dim)) in the scores' dtype
-			o.attnCore(T, q, kv, P, a, ru.smax, a, dropout, ru.mask)
-		}
-		m.castCache(o, dt, pf+"c_proj.weight")
-		o.temp(T*H*a, m.ref(pf+"c_proj.weight", pf+"c_proj.bias")...)
-		o.dropout(dropout, T*H, ru.mask)
-		if dropout {
-			o.temp(T * H * a)
-		}
-		o.keep(T * H * ru.r) // residual add, ln_2's input
-	}
-	if _, two := m.index[pf+"ln_2.weight"]; two {
-		m.norm(o, []string{pf + "ln_2.weight", pf + "ln_2.bias"}, T, dt, ru, mlpConsumers)
-	}
+// mlpOps appends the feed-forward block: the router and the routed
+// experts, or the MLP, gated or with its activation.
+func (m *simModel) mlpOps(o *opList, pf string, T uint64, dt simDtypes, ru simRules) {
+	H, F, a := uint64(m.hidden), uint64(m.ffn), ru.a
 	experts := []string{pf + "mlp."}
 	if m.experts > 0 {
 		o.keep(T*uint64(m.experts)*4, m.ref(pf+"router")...) // router logits
@@ -515,14 +549,6 @@ func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 		m.castCache(o, dt, mp+"down.weight")
 		o.temp(T*H*a, m.ref(mp+"down.weight", mp+"down.bias")...)
 	}
-	if !m.llamaStyle {
-		o.dropout(dropout, T*H, ru.mask)
-		if dropout {
-			o.temp(T * H * a)
-		}
-	}
-	o.keepIf(m.residSaved(dt), T*H*ru.r) // residual add: the next layer's input
-	return o.ops
 }
 
 // simPoint is the allocator's state after one allocation or free.
@@ -807,13 +833,13 @@ func (s *simTraining) embeddingOps() []fwdOp {
 		o.save(S * 8)        // position ids
 		o.temp(S * H * ru.p) // position embeddings
 	}
-	if s.m.llamaStyle {
+	if s.m.rotary {
 		hd := uint64(s.m.headDim)
 		o.save(S * hd * ru.p) // cos
 		o.save(S * hd * ru.p) // sin
 	}
 	ps := s.m.ref("wte", "wpe", "token_type", "project_in")
-	if s.w.Dropout > 0 && !s.m.llamaStyle {
+	if s.w.Dropout > 0 && s.m.layer.Dropout {
 		o.temp(T*H*ru.p, ps...) // sum
 		o.save(T * H * maskBytes(ru, ru.p))
 		o.keep(T * H * ru.p) // dropped, layer 0's input
@@ -856,10 +882,10 @@ func (s *simTraining) lossOps() []fwdOp {
 	}
 	// Llama's forward returns logits.float(); GPT-2's the matmul's dtype.
 	ce := ru.a
-	if s.m.llamaStyle || dt.autocast {
+	if s.m.layer.LogitsFP32 || dt.autocast {
 		ce = 4
 	}
-	if s.m.llamaStyle && ru.a != 4 {
+	if s.m.layer.LogitsFP32 && ru.a != 4 {
 		o.temp(T*V*ru.a, head...)
 		hold(T * V * 4)
 	} else {

@@ -1,0 +1,405 @@
+package model
+
+import (
+	"math"
+	"sort"
+)
+
+// This file is the one description of each model family: what its
+// structure is when a config does not say otherwise, how its config.json
+// names things, and what one of its layers computes, in order. Parameter
+// counts (Normalize, Params), config parsing (ParseConfig), the breakdown's
+// saved tensors (package analytic), the simulator's op list (profiler/sim)
+// and the PyTorch scenario script's model (scenarios/train.py, through the
+// Layer a train job carries) all read it; none of them switches on a
+// family's name. Adding a family is one entry in families plus its tests.
+
+// Positions is how a family encodes token positions.
+type Positions string
+
+const (
+	NoPositions      Positions = "none"    // nothing (the seed's layer)
+	LearnedPositions Positions = "learned" // a learned table of MaxPositions+PositionOffset rows
+	RotaryPositions  Positions = "rotary"  // rotary embeddings: no parameters, cos/sin tables
+)
+
+// Op is one step of what a transformer layer computes.
+type Op string
+
+const (
+	OpNorm      Op = "norm"      // the next norm of the layer (LayerNorm or RMSNorm, Arch.Norm)
+	OpQKV       Op = "qkv"       // the q, k, v projections (Layer.SplitQKV: separate, else one fused projection)
+	OpRotary    Op = "rotary"    // rotary positions applied to q and k
+	OpAttention Op = "attention" // the attention core (eager or SDPA) and the merge of the heads
+	OpOutProj   Op = "out_proj"  // the attention's output projection
+	OpDropout   Op = "dropout"   // a residual dropout
+	OpResidual  Op = "residual"  // the residual add (the stream the next op reads)
+	OpMLP       Op = "mlp"       // the feed-forward block (Arch.GatedMLP, Arch.Act, experts)
+)
+
+// Layer is what one transformer layer of a family computes as its Hugging
+// Face modeling code runs it in eager mode: the ordered ops and the facts
+// that decide which tensors autograd saves. Ops lists one layer; the
+// embeddings before the first layer and the final norm and LM head after
+// the last follow from Arch (positions, FinalNorm, TiedHead) and the flags.
+type Layer struct {
+	Name string `json:"name"` // the modeling code it follows: "gpt2" (GPT2Block) or "llama" (LlamaDecoderLayer)
+	Ops  []Op   `json:"ops"`
+
+	SplitQKV bool `json:"split_qkv"` // q_proj, k_proj, v_proj (else one fused c_attn)
+	// FP32Norm: an RMSNorm written out in fp32 (x.to(float32), pow, mean,
+	// rsqrt, cast back), as LlamaRMSNorm is; false: torch's layer_norm.
+	FP32Norm bool `json:"fp32_norm"`
+	// SoftmaxFP32: softmax(dtype=float32) in eager attention, cast back;
+	// false: softmax in the scores' dtype (autocast's own lists decide).
+	SoftmaxFP32 bool `json:"softmax_fp32"`
+	// ScaleFloat64: the scores are divided by a Python float (a float64
+	// 0-dim tensor is saved); false: by torch.full in the scores' dtype.
+	ScaleFloat64 bool `json:"scale_float64"`
+	// GeluScalars: gelu_new written out with three Python float constants
+	// saved per layer (HF NewGELUActivation).
+	GeluScalars bool `json:"gelu_scalars"`
+	// LogitsFP32: the LM head's logits are upcast with .float() before the
+	// loss (LlamaForCausalLM).
+	LogitsFP32 bool `json:"logits_fp32"`
+	// Dropout: the family has residual and embedding dropout layers.
+	Dropout bool `json:"dropout"`
+}
+
+// Names of the two eager programs (Layer.Name).
+const (
+	GPT2LayerName  = "gpt2"
+	LlamaLayerName = "llama"
+)
+
+// The two eager programs memval models tensor by tensor. Families whose
+// modeling code differs in details the breakdown does not follow yet are
+// mapped to the nearer one and say so (Family.Measured false).
+var (
+	gpt2Layer = &Layer{Name: GPT2LayerName,
+		Ops:         []Op{OpNorm, OpQKV, OpAttention, OpOutProj, OpDropout, OpResidual, OpNorm, OpMLP, OpDropout, OpResidual},
+		GeluScalars: true, Dropout: true}
+	llamaLayer = &Layer{Name: LlamaLayerName,
+		Ops:      []Op{OpNorm, OpQKV, OpRotary, OpAttention, OpOutProj, OpResidual, OpNorm, OpMLP, OpResidual},
+		SplitQKV: true, FP32Norm: true, SoftmaxFP32: true, ScaleFloat64: true, LogitsFP32: true}
+)
+
+// Family is one model family: a Hugging Face model_type (or "vanilla", the
+// seed article's layer).
+type Family struct {
+	Name string
+
+	// Structure as the modeling code builds it when the config does not say
+	// otherwise (Normalize copies these into a bare Arch).
+	Norm           Norm
+	NormsPerLayer  int
+	FinalNorm      bool
+	EmbedNorm      bool
+	ParallelBlock  bool
+	QKVBias        bool
+	OutBias        bool
+	MLPBias        bool
+	GatedMLP       bool
+	TiedHead       bool
+	HeadBias       bool
+	NoHead         bool
+	Pooler         bool
+	Positions      Positions
+	PositionOffset int
+	TokenTypes     int
+	FFN4H          bool   // FFN defaults to 4*Hidden
+	Act            string // the MLP's activation
+	Context        int    // the configuration class's default max_position_embeddings
+	MoE            bool   // routed experts (Experts default 8, top-2)
+	FusedQKVModule bool   // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
+	EmbedProj      bool   // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
+
+	// Layer is what one layer computes; Measured says whether the
+	// breakdown's saved tensors for this family were checked against torch
+	// (else its terms say "derived, not yet measured").
+	Layer    *Layer
+	Measured bool
+
+	// Config is how the family's config.json names its sizes and switches;
+	// nil for a family without one (vanilla).
+	Config *ConfigKeys
+}
+
+// ConfigKeys is how one family's config.json names things. Each list is
+// the canonical key first, then its aliases.
+type ConfigKeys struct {
+	Hidden, Layers, Heads, FFN, Positions []string
+	FFNOptional                           bool // the FFN size may be absent (then 4*hidden)
+	KVHeads                               bool // num_key_value_heads is read (grouped-query attention)
+	HeadDim                               bool // head_dim is read
+	HeadDimDefault                        int  // the configuration class's head_dim when absent (0: hidden/heads)
+	// Dropouts are the dropout probabilities the family's config holds,
+	// each with its configuration class's default; Arch.Dropout is the
+	// largest.
+	Dropouts []ConfigDropout
+	// Read reads the family's own switches (biases, norms, experts, ...)
+	// into a, after the sizes; nil when there are none.
+	Read func(c *config, a *Arch) error
+}
+
+// ConfigDropout is one dropout key of a config and its default.
+type ConfigDropout struct {
+	Key     string
+	Default float64
+}
+
+// Keys most Hugging Face configs share.
+var (
+	stdHidden    = []string{"hidden_size"}
+	stdLayers    = []string{"num_hidden_layers"}
+	stdHeads     = []string{"num_attention_heads"}
+	stdFFN       = []string{"intermediate_size"}
+	stdPositions = []string{"max_position_embeddings"}
+	attnDropout  = []ConfigDropout{{"attention_dropout", 0}}
+)
+
+// llamaKeys are the keys of a Llama-style config with grouped-query
+// attention and an explicit head_dim.
+func llamaKeys(read func(c *config, a *Arch) error) *ConfigKeys {
+	return &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+		KVHeads: true, HeadDim: true, Dropouts: attnDropout, Read: read}
+}
+
+// families is the table. Every Arch field a family fixes is here.
+var families = map[string]*Family{
+	// The seed article's layer: 4*H^2 attention without biases, an MLP with
+	// biases, two LayerNorms per layer, no final norm, output projection
+	// left out (tied).
+	"vanilla": {Name: "vanilla", Norm: LayerNorm, NormsPerLayer: 2, MLPBias: true, TiedHead: true, Positions: NoPositions,
+		FFN4H: true, Act: "gelu", Layer: gpt2Layer},
+	"gpt2": {Name: "gpt2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu_new", Context: 1024, FusedQKVModule: true,
+		Layer: gpt2Layer, Measured: true,
+		Config: &ConfigKeys{
+			// GPT2Config's attribute_map makes hidden_size etc. aliases.
+			Hidden: []string{"n_embd", "hidden_size"}, Layers: []string{"n_layer", "num_hidden_layers"},
+			Heads: []string{"n_head", "num_attention_heads"}, FFN: []string{"n_inner"}, FFNOptional: true,
+			Positions: []string{"n_positions", "max_position_embeddings"},
+			Dropouts:  []ConfigDropout{{"resid_pdrop", 0.1}, {"embd_pdrop", 0.1}, {"attn_pdrop", 0.1}},
+			Read:      readGPT2,
+		}},
+	"gpt_neox": {Name: "gpt_neox", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		Positions: RotaryPositions, FFN4H: true, Act: "gelu", Context: 2048, FusedQKVModule: true, Layer: gpt2Layer,
+		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+			Dropouts: []ConfigDropout{{"hidden_dropout", 0}, {"attention_dropout", 0}}, Read: readNeoX}},
+	"opt": {Name: "opt", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, Positions: LearnedPositions, PositionOffset: 2, FFN4H: true, Act: "relu", Context: 2048, EmbedProj: true,
+		Layer: gpt2Layer,
+		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: []string{"ffn_dim"}, Positions: stdPositions,
+			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0}}, Read: readOPT}},
+	"bert": {Name: "bert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
+		Context: 512, Layer: gpt2Layer,
+		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+			Dropouts: []ConfigDropout{{"hidden_dropout_prob", 0.1}, {"attention_probs_dropout_prob", 0.1}}, Read: readBERT}},
+	"llama": {Name: "llama", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
+		Act: "silu", Context: 2048, Layer: llamaLayer, Measured: true, Config: llamaKeys(readLlama)},
+	"mistral": {Name: "mistral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
+		Act: "silu", Context: 4096 * 32, Layer: llamaLayer, Measured: true, Config: llamaKeys(nil)},
+	"mixtral": {Name: "mixtral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
+		Act: "silu", Context: 4096 * 32, MoE: true, Layer: llamaLayer, Config: llamaKeys(readMixtral)},
+	"qwen2": {Name: "qwen2", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, GatedMLP: true,
+		Positions: RotaryPositions, Act: "silu", Context: 32768, Layer: llamaLayer, Measured: true, Config: llamaKeys(nil)},
+	"gemma": {Name: "gemma", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, TiedHead: true,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: llamaLayer, Measured: true,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readAttentionBias)
+			k.HeadDimDefault = 256 // GemmaConfig's default head_dim
+			return k
+		}()},
+	"phi": {Name: "phi", Norm: LayerNorm, NormsPerLayer: 1, FinalNorm: true, ParallelBlock: true, QKVBias: true, OutBias: true,
+		MLPBias: true, HeadBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gpt2Layer,
+		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+			KVHeads:  true,
+			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}, Read: readPhi}},
+}
+
+// FamilyOf returns the family called name, and whether there is one.
+func FamilyOf(name string) (*Family, bool) {
+	f, ok := families[name]
+	return f, ok
+}
+
+// LayerOf returns what one layer of family name computes; nil for an
+// unknown family.
+func LayerOf(name string) *Layer {
+	if f, ok := families[name]; ok {
+		return f.Layer
+	}
+	return nil
+}
+
+// Families lists the model families Normalize, Params and ParseConfig know,
+// sorted.
+func Families() []string {
+	names := make([]string, 0, len(families))
+	for n := range families {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ConfigFamilies lists the Hugging Face model_type values ParseConfig reads,
+// sorted.
+func ConfigFamilies() []string {
+	var names []string
+	for n, f := range families {
+		if f.Config != nil {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// apply sets the structural fields of a bare Arch from the family.
+func (f *Family) apply(a *Arch) {
+	a.Norm = f.Norm
+	if a.NormsPerLayer == 0 {
+		a.NormsPerLayer = f.NormsPerLayer
+	}
+	a.FinalNorm = f.FinalNorm
+	a.EmbedNorm = f.EmbedNorm
+	a.ParallelBlock = f.ParallelBlock
+	a.QKVBias = f.QKVBias
+	a.OutBias = f.OutBias
+	a.MLPBias = f.MLPBias
+	a.GatedMLP = f.GatedMLP
+	a.TiedHead = f.TiedHead
+	a.HeadBias = f.HeadBias
+	a.NoHead = f.NoHead
+	a.Pooler = f.Pooler
+	if a.PositionOffset == 0 {
+		a.PositionOffset = f.PositionOffset
+	}
+	if a.TokenTypes == 0 {
+		a.TokenTypes = f.TokenTypes
+	}
+	if a.Act == "" {
+		a.Act = f.Act
+	}
+}
+
+// The families' own config switches.
+
+func readGPT2(c *config, a *Arch) (err error) {
+	a.TiedHead, err = c.bool("tie_word_embeddings", true)
+	return err
+}
+
+func readNeoX(c *config, a *Arch) error {
+	if err := readAttentionBiasDefault(c, a, true); err != nil {
+		return err
+	}
+	// use_parallel_residual changes the data flow, not the parameters:
+	// both norms are kept either way.
+	_, err := c.bool("use_parallel_residual", true)
+	return err
+}
+
+func readOPT(c *config, a *Arch) error {
+	var err error
+	if a.EmbedProj, err = c.int("embed_proj", false, 0, "word_embed_proj_dim"); err != nil {
+		return err
+	}
+	before, err := c.bool("do_layer_norm_before", true)
+	if err != nil {
+		return err
+	}
+	remove, err := c.bool("_remove_final_layer_norm", false)
+	if err != nil {
+		return err
+	}
+	a.FinalNorm = before && !remove
+	bias, err := c.bool("enable_bias", true)
+	if err != nil {
+		return err
+	}
+	a.QKVBias, a.OutBias, a.MLPBias = bias, bias, bias
+	affine, err := c.bool("layer_norm_elementwise_affine", true)
+	if err != nil {
+		return err
+	}
+	if !affine {
+		return &FieldError{Field: "layer_norm_elementwise_affine", Value: false,
+			Reason: "layer norms without weights are not supported; remove the key to count them with weights"}
+	}
+	return nil
+}
+
+func readBERT(c *config, a *Arch) (err error) {
+	if a.TokenTypes, err = c.int("token_types", false, 2, "type_vocab_size"); err != nil {
+		return err
+	}
+	a.TiedHead = true // BertModel has no LM head to tie or not
+	return nil
+}
+
+func readLlama(c *config, a *Arch) (err error) {
+	if err := readAttentionBias(c, a); err != nil {
+		return err
+	}
+	a.MLPBias, err = c.bool("mlp_bias", false)
+	return err
+}
+
+func readMixtral(c *config, a *Arch) (err error) {
+	if a.Experts, err = c.int("experts", false, 8, "num_local_experts"); err != nil {
+		return err
+	}
+	a.ExpertsPerToken, err = c.int("experts_per_token", false, 2, "num_experts_per_tok")
+	return err
+}
+
+func readPhi(c *config, _ *Arch) error {
+	qk, err := c.bool("qk_layernorm", false)
+	if err != nil {
+		return err
+	}
+	if qk {
+		return &FieldError{Field: "qk_layernorm", Value: true, Reason: "per-head q/k layer norms are not supported"}
+	}
+	return nil
+}
+
+// readAttentionBias reads attention_bias (default false) into the q, k, v
+// and output biases.
+func readAttentionBias(c *config, a *Arch) error { return readAttentionBiasDefault(c, a, false) }
+
+func readAttentionBiasDefault(c *config, a *Arch, def bool) (err error) {
+	if a.QKVBias, err = c.bool("attention_bias", def); err != nil {
+		return err
+	}
+	a.OutBias = a.QKVBias
+	return nil
+}
+
+// readDropouts sets a.Dropout to the largest of the family's dropout keys.
+func (k *ConfigKeys) readDropouts(c *config, a *Arch) error {
+	for _, d := range k.Dropouts {
+		p, err := c.prob(d.Key, d.Default)
+		if err != nil {
+			return err
+		}
+		a.Dropout = math.Max(a.Dropout, p)
+	}
+	return nil
+}
+
+// familiesWith lists the families for which has is true, sorted.
+func familiesWith(has func(*Family) bool) []string {
+	var names []string
+	for n, f := range families {
+		if has(f) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
