@@ -6,16 +6,19 @@ Usage:
     python3 train.py --jobs jobs.json   a JSON list of jobs, run one after the
                                         other in this process (tests use it)
 
-A job is {"arch": <analytic.Arch JSON>, "workload": <analytic.Workload JSON>,
-"steps": N, "warmup": W, "seed": S, "device": "auto|cuda|cpu",
-"measure_saved": true, "params_only": false}.
+A job is {"arch": <model.Arch JSON>, "layer": <model.Layer JSON>,
+"workload": <model.Workload JSON>, "steps": N, "warmup": W, "seed": S,
+"device": "auto|cuda|cpu", "measure_saved": true, "params_only": false}.
 
-The model is built to match what memval's analytic package counts: family
-"gpt2" has the structure of Hugging Face's GPT2LMHeadModel (Conv1D as addmm,
-eager attention with a causal mask from a buffer, gelu_new written out as
-HF's NewGELUActivation, tied LM head, shifted cross entropy); family "llama"
-(and mistral, qwen2) that of LlamaForCausalLM in eager mode. Other families
-are refused with exit code 2.
+The model is built from the arch's fields and the layer, memval's family
+table's description of what one layer computes: its ops in order (norm, qkv,
+rotary, attention, out_proj, dropout, residual, mlp) and the flags that say
+how (GPT-2's Conv1D as addmm and fused c_attn, a causal mask from a bool
+buffer, gelu_new written out as HF's NewGELUActivation; or Llama's q/k/v/o
+projections, RMSNorm in fp32, rotary positions, repeat_kv, an additive mask,
+fp32 softmax and logits). Nothing here switches on a family's name: a job
+without a layer (a family the table describes only approximately) and arch
+fields the script does not build are refused with exit code 2.
 
 Reports:
   - stdout: one JSON line per job: {"job", "params", "saved_bytes": [per
@@ -67,7 +70,7 @@ class Events:
 
 
 def build_classes(torch):
-    """Defines the model classes once torch is imported."""
+    """Defines the model classes once torch is imported; returns LM."""
     nn = torch.nn
     F = torch.nn.functional
 
@@ -113,118 +116,6 @@ def build_classes(torch):
     def sdpa_available():
         return hasattr(F, "scaled_dot_product_attention")
 
-    class GPT2Attention(nn.Module):
-        def __init__(self, a, w, device):
-            super().__init__()
-            H, self.h = a["hidden"], a["heads"]
-            self.hd = a.get("head_dim") or H // self.h
-            if self.hd * self.h != H:
-                raise JobError("arch: gpt2 needs head_dim*heads == hidden (got %d*%d != %d)"
-                               % (self.hd, self.h, H))
-            self.c_attn = Conv1D(H, 3 * H, a.get("qkv_bias", True), device)
-            self.c_proj = Conv1D(H, H, a.get("out_bias", True), device)
-            self.p = w["dropout"]
-            self.attn_dropout = nn.Dropout(self.p)
-            self.resid_dropout = nn.Dropout(self.p)
-            self.flash = w["attention"] == "flash" and sdpa_available()
-            n = max(a.get("max_positions") or 0, w["seq"])
-            self.register_buffer("bias", torch.tril(torch.ones((n, n), dtype=torch.bool, device=device))
-                                 .view(1, 1, n, n), persistent=False)
-
-        def split(self, t):
-            return t.view(t.size()[:-1] + (self.h, self.hd)).permute(0, 2, 1, 3)
-
-        def core(self, q, k, v):
-            S = q.size(-2)
-            w = torch.matmul(q, k.transpose(-1, -2))
-            w = w / torch.full([], v.size(-1) ** 0.5, dtype=w.dtype, device=w.device)
-            mask = self.bias[:, :, :S, :S]
-            mv = torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype, device=w.device)
-            w = torch.where(mask, w.to(w.dtype), mv)
-            w = F.softmax(w, dim=-1)
-            w = w.type(v.dtype)
-            w = self.attn_dropout(w)
-            return torch.matmul(w, v)
-
-        def forward(self, x, selective):
-            q, k, v = self.c_attn(x).split(x.size(-1), dim=2)
-            q, k, v = self.split(q), self.split(k), self.split(v)
-            if self.flash:
-                o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0,
-                                                   is_causal=True)
-            elif selective:
-                o = torch.utils.checkpoint.checkpoint(self.core, q, k, v, use_reentrant=True)
-            else:
-                o = self.core(q, k, v)
-            o = o.permute(0, 2, 1, 3).contiguous()
-            o = o.view(o.size()[:-2] + (self.h * self.hd,))
-            return self.resid_dropout(self.c_proj(o))
-
-    class GPT2MLP(nn.Module):
-        def __init__(self, a, w, device):
-            super().__init__()
-            H = a["hidden"]
-            ff = a.get("ffn") or 4 * H
-            self.c_fc = Conv1D(H, ff, a.get("mlp_bias", True), device)
-            self.c_proj = Conv1D(ff, H, a.get("mlp_bias", True), device)
-            self.act = activation(a.get("activation"))
-            self.dropout = nn.Dropout(w["dropout"])
-
-        def forward(self, x):
-            return self.dropout(self.c_proj(self.act(self.c_fc(x))))
-
-    class GPT2Block(nn.Module):
-        def __init__(self, a, w, device):
-            super().__init__()
-            H = a["hidden"]
-            self.ln_1 = nn.LayerNorm(H, eps=1e-5, device=device)
-            self.attn = GPT2Attention(a, w, device)
-            self.ln_2 = nn.LayerNorm(H, eps=1e-5, device=device)
-            self.mlp = GPT2MLP(a, w, device)
-            self.selective = w["checkpointing"] == "selective"
-
-        def forward(self, x):
-            x = self.attn(self.ln_1(x), self.selective) + x
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT2LMHead(nn.Module):
-        def __init__(self, a, w, device):
-            super().__init__()
-            H, V = a["hidden"], a["vocab"]
-            if a.get("norm", "layernorm") != "layernorm":
-                raise JobError("arch.norm %r: gpt2 uses layernorm" % a.get("norm"))
-            if a.get("experts"):
-                raise JobError("arch.experts: train.py has no mixture-of-experts gpt2")
-            self.wte = nn.Embedding(V, H, device=device)
-            self.wpe = nn.Embedding(max(a.get("max_positions") or 0, 1), H, device=device)
-            self.drop = nn.Dropout(w["dropout"])
-            self.h = nn.ModuleList([GPT2Block(a, w, device) for _ in range(a["layers"])])
-            self.ln_f = nn.LayerNorm(H, eps=1e-5, device=device) if a.get("final_norm", True) else None
-            self.lm_head = None
-            if not a.get("tied_head", True):
-                self.lm_head = nn.Linear(H, V, bias=a.get("head_bias", False), device=device)
-            self.full = w["checkpointing"] == "full"
-            if w["seq"] > self.wpe.num_embeddings:
-                raise JobError("workload.seq %d exceeds arch.max_positions %d"
-                               % (w["seq"], self.wpe.num_embeddings))
-
-        def forward(self, ids):
-            S = ids.size(1)
-            pos = torch.arange(0, S, dtype=torch.long, device=ids.device).unsqueeze(0)
-            x = self.drop(self.wte(ids) + self.wpe(pos))
-            for blk in self.h:
-                if self.full:
-                    x = torch.utils.checkpoint.checkpoint(blk, x, use_reentrant=True)
-                else:
-                    x = blk(x)
-            if self.ln_f is not None:
-                x = self.ln_f(x)
-            logits = F.linear(x, self.wte.weight) if self.lm_head is None else self.lm_head(x)
-            shift_logits = logits[..., :-1, :].contiguous()
-            shift_labels = ids[..., 1:].contiguous()
-            loss = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
-            return loss, logits
-
     class RMSNorm(nn.Module):
         """LlamaRMSNorm: computed in fp32, cast back to the input dtype."""
 
@@ -240,41 +131,90 @@ def build_classes(torch):
             x = x * torch.rsqrt(var + self.eps)
             return self.weight * x.to(dt)
 
+    def make_norm(a, layer, device):
+        if a.get("norm") == "rmsnorm":
+            if not layer.get("fp32_norm"):
+                raise JobError("arch.norm rmsnorm: train.py writes RMSNorm out in fp32 only (layer.fp32_norm)")
+            return RMSNorm(a["hidden"], device)
+        if a.get("norm") == "layernorm":
+            return nn.LayerNorm(a["hidden"], eps=1e-5, device=device)
+        raise JobError("arch.norm %r: use layernorm or rmsnorm" % a.get("norm"))
+
+    def make_linear(layer, nin, nout, bias, device):
+        if layer.get("conv1d"):
+            return Conv1D(nin, nout, bias, device)
+        return nn.Linear(nin, nout, bias=bias, device=device)
+
     def rotate_half(x):
         x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
         return torch.cat((-x2, x1), dim=-1)
 
-    class LlamaAttention(nn.Module):
-        def __init__(self, a, w, device):
+    class Attention(nn.Module):
+        """The q, k, v projections, the attention core and the output
+        projection, as the layer's flags say (GPT-2's fused Conv1D c_attn or
+        Llama's q/k/v/o_proj; torch.where or an additive causal mask; softmax
+        in the scores' dtype or in fp32; a tensor or a Python float scale)."""
+
+        def __init__(self, a, w, layer, device):
             super().__init__()
             H, self.h = a["hidden"], a["heads"]
             self.kv = a.get("kv_heads") or self.h
             self.hd = a.get("head_dim") or H // self.h
-            b = a.get("qkv_bias", False)
-            self.q_proj = nn.Linear(H, self.h * self.hd, bias=b, device=device)
-            self.k_proj = nn.Linear(H, self.kv * self.hd, bias=b, device=device)
-            self.v_proj = nn.Linear(H, self.kv * self.hd, bias=b, device=device)
-            self.o_proj = nn.Linear(self.h * self.hd, H, bias=a.get("out_bias", False), device=device)
+            self.layer = layer
+            qb, ob = a.get("qkv_bias", False), a.get("out_bias", False)
+            q, kv = self.h * self.hd, self.kv * self.hd
+            if layer.get("split_qkv"):
+                self.q_proj = make_linear(layer, H, q, qb, device)
+                self.k_proj = make_linear(layer, H, kv, qb, device)
+                self.v_proj = make_linear(layer, H, kv, qb, device)
+            else:
+                if q != H or kv != q:
+                    raise JobError("arch: a fused c_attn needs heads*head_dim == hidden and kv_heads == heads "
+                                   "(got %d*%d, hidden %d, kv_heads %d)" % (self.h, self.hd, H, self.kv))
+                self.c_attn = make_linear(layer, H, 3 * H, qb, device)
+            self.o_proj = make_linear(layer, q, H, ob, device)
             self.p = w["dropout"]
+            self.attn_dropout = nn.Dropout(self.p)
             self.flash = w["attention"] == "flash" and sdpa_available()
+            if not layer.get("additive_mask"):
+                n = max(a.get("max_positions") or 0, w["seq"])
+                self.register_buffer("bias", torch.tril(torch.ones((n, n), dtype=torch.bool, device=device))
+                                     .view(1, 1, n, n), persistent=False)
+
+        def heads(self, t, n):
+            B, S, _ = t.shape
+            return t.view(B, S, n, self.hd).transpose(1, 2)
+
+        def qkv(self, x):
+            if self.layer.get("split_qkv"):
+                return (self.heads(self.q_proj(x), self.h), self.heads(self.k_proj(x), self.kv),
+                        self.heads(self.v_proj(x), self.kv))
+            q, k, v = self.c_attn(x).split(x.size(-1), dim=2)
+            return self.heads(q, self.h), self.heads(k, self.kv), self.heads(v, self.kv)
 
         def core(self, q, k, v):
             S = q.size(-2)
-            w = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.hd)
-            mask = torch.full((S, S), torch.finfo(w.dtype).min, device=w.device, dtype=w.dtype).triu(1)
-            w = w + mask
-            w = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
-            w = F.dropout(w, p=self.p, training=self.training)
+            w = torch.matmul(q, k.transpose(-1, -2))
+            if self.layer.get("scale_float64"):
+                w = w / math.sqrt(self.hd)
+            else:
+                w = w / torch.full([], v.size(-1) ** 0.5, dtype=w.dtype, device=w.device)
+            if self.layer.get("additive_mask"):
+                w = w + torch.full((S, S), torch.finfo(w.dtype).min, device=w.device, dtype=w.dtype).triu(1)
+            else:
+                mv = torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype, device=w.device)
+                w = torch.where(self.bias[:, :, :S, :S], w.to(w.dtype), mv)
+            if self.layer.get("softmax_fp32"):
+                w = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
+            else:
+                w = F.softmax(w, dim=-1)
+                w = w.type(v.dtype)
+            w = self.attn_dropout(w)
             return torch.matmul(w, v)
 
-        def forward(self, x, cos, sin, selective):
-            B, S, _ = x.shape
-            q = self.q_proj(x).view(B, S, self.h, self.hd).transpose(1, 2)
-            k = self.k_proj(x).view(B, S, self.kv, self.hd).transpose(1, 2)
-            v = self.v_proj(x).view(B, S, self.kv, self.hd).transpose(1, 2)
-            q = (q * cos) + (rotate_half(q) * sin)
-            k = (k * cos) + (rotate_half(k) * sin)
-            if self.kv != self.h:
+        def attend(self, q, k, v, selective):
+            B, _, S, _ = q.shape
+            if self.layer.get("repeat_kv") and self.kv != self.h:
                 r = self.h // self.kv
                 k = k[:, :, None].expand(B, self.kv, r, S, self.hd).reshape(B, self.h, S, self.hd)
                 v = v[:, :, None].expand(B, self.kv, r, S, self.hd).reshape(B, self.h, S, self.hd)
@@ -285,71 +225,135 @@ def build_classes(torch):
                 o = torch.utils.checkpoint.checkpoint(self.core, q, k, v, use_reentrant=True)
             else:
                 o = self.core(q, k, v)
-            o = o.transpose(1, 2).contiguous().reshape(B, S, self.h * self.hd)
-            return self.o_proj(o)
+            return o.transpose(1, 2).contiguous().reshape(B, S, self.h * self.hd)
 
-    class LlamaMLP(nn.Module):
-        def __init__(self, a, device):
+    class MLP(nn.Module):
+        """GPT-2's c_fc, activation, c_proj or a gated gate/up/down MLP."""
+
+        def __init__(self, a, layer, device):
             super().__init__()
-            H, ff, b = a["hidden"], a["ffn"], a.get("mlp_bias", False)
-            self.gate_proj = nn.Linear(H, ff, bias=b, device=device)
-            self.up_proj = nn.Linear(H, ff, bias=b, device=device)
-            self.down_proj = nn.Linear(ff, H, bias=b, device=device)
-            self.act = activation(a.get("activation") or "silu")
+            H, b = a["hidden"], a.get("mlp_bias", False)
+            ff = a.get("ffn") or 4 * H
+            self.gated = a.get("gated_mlp", False)
+            if self.gated:
+                self.gate_proj = make_linear(layer, H, ff, b, device)
+            self.up_proj = make_linear(layer, H, ff, b, device)
+            self.down_proj = make_linear(layer, ff, H, b, device)
+            self.act = activation(a.get("activation") or ("silu" if self.gated else "gelu_new"))
 
         def forward(self, x):
-            return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+            if self.gated:
+                return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+            return self.down_proj(self.act(self.up_proj(x)))
 
-    class LlamaBlock(nn.Module):
-        def __init__(self, a, w, device):
+    class Block(nn.Module):
+        """One transformer layer, run op by op as the family table's layer
+        lists them (job["layer"]["ops"])."""
+
+        def __init__(self, a, w, layer, device):
             super().__init__()
-            self.input_layernorm = RMSNorm(a["hidden"], device)
-            self.self_attn = LlamaAttention(a, w, device)
-            self.post_attention_layernorm = RMSNorm(a["hidden"], device)
-            self.mlp = LlamaMLP(a, device)
+            self.ops = list(layer["ops"])
+            unknown = sorted(set(self.ops) - {"norm", "qkv", "rotary", "attention", "out_proj", "dropout",
+                                              "residual", "mlp"})
+            if unknown:
+                raise JobError("layer.ops: train.py does not know %s" % ", ".join(unknown))
+            self.norms = nn.ModuleList([make_norm(a, layer, device) for _ in range(self.ops.count("norm"))])
+            self.attn = Attention(a, w, layer, device)
+            self.mlp = MLP(a, layer, device)
+            self.drop = nn.Dropout(w["dropout"])
             self.selective = w["checkpointing"] == "selective"
 
-        def forward(self, x, cos, sin):
-            x = x + self.self_attn(self.input_layernorm(x), cos, sin, self.selective)
-            return x + self.mlp(self.post_attention_layernorm(x))
+        def forward(self, x, cos=None, sin=None):
+            h, n = x, 0
+            for op in self.ops:
+                if op == "norm":
+                    h, n = self.norms[n](x), n + 1
+                elif op == "qkv":
+                    q, k, v = self.attn.qkv(h)
+                elif op == "rotary":
+                    q = (q * cos) + (rotate_half(q) * sin)
+                    k = (k * cos) + (rotate_half(k) * sin)
+                elif op == "attention":
+                    h = self.attn.attend(q, k, v, self.selective)
+                elif op == "out_proj":
+                    h = self.attn.o_proj(h)
+                elif op == "dropout":
+                    h = self.drop(h)
+                elif op == "residual":
+                    x = h + x
+                    h = x
+                elif op == "mlp":
+                    h = self.mlp(h)
+            return x
 
-    class LlamaLM(nn.Module):
-        def __init__(self, a, w, device):
+    class LM(nn.Module):
+        """Token (and learned position) embeddings, the layers, the final
+        norm and the LM head with the shifted cross-entropy loss, built from
+        the arch's fields and the family's layer."""
+
+        def __init__(self, a, w, layer, device):
             super().__init__()
             H, V = a["hidden"], a["vocab"]
-            if not a.get("gated_mlp", True) or a.get("norm", "rmsnorm") != "rmsnorm" or a.get("experts"):
-                raise JobError("arch: train.py's llama family needs a gated MLP, rmsnorm and no experts")
-            if w["dropout"]:
-                raise JobError("workload.dropout: llama-family models have no dropout layers "
+            # Fields this script does not build are refused by name.
+            for field in ("experts", "token_types", "embed_proj", "pooler", "embed_norm", "no_head",
+                          "parallel_block"):
+                if a.get(field):
+                    raise JobError("arch.%s: train.py does not build it (got %r)" % (field, a[field]))
+            norms = layer["ops"].count("norm")
+            if (a.get("norms_per_layer") or norms) != norms:
+                raise JobError("arch.norms_per_layer %r: the layer has %d norms" % (a.get("norms_per_layer"), norms))
+            if w["dropout"] and not layer.get("dropout"):
+                raise JobError("workload.dropout: this family's layers have no dropout layers "
                                "besides attention; set dropout 0")
-            self.embed_tokens = nn.Embedding(V, H, device=device)
-            self.layers = nn.ModuleList([LlamaBlock(a, w, device) for _ in range(a["layers"])])
-            self.norm = RMSNorm(H, device)
-            self.lm_head = None if a.get("tied_head") else nn.Linear(H, V, bias=False, device=device)
+            self.layer = layer
+            self.rotary = "rotary" in layer["ops"]
+            self.wte = nn.Embedding(V, H, device=device)
+            self.offset = a.get("position_offset") or 0
+            self.wpe = None
+            if a.get("max_positions"):
+                self.wpe = nn.Embedding(a["max_positions"] + self.offset, H, device=device)
+                if w["seq"] > a["max_positions"]:
+                    raise JobError("workload.seq %d exceeds arch.max_positions %d" % (w["seq"], a["max_positions"]))
+            self.drop = nn.Dropout(w["dropout"]) if layer.get("dropout") else None
+            self.h = nn.ModuleList([Block(a, w, layer, device) for _ in range(a["layers"])])
+            self.ln_f = make_norm(a, layer, device) if a.get("final_norm") else None
+            self.lm_head = None
+            if not a.get("tied_head"):
+                self.lm_head = nn.Linear(H, V, bias=a.get("head_bias", False), device=device)
             self.hd = a.get("head_dim") or H // a["heads"]
             self.full = w["checkpointing"] == "full"
 
         def forward(self, ids):
-            B, S = ids.shape
-            x = self.embed_tokens(ids)
-            inv = 1.0 / (10000.0 ** (torch.arange(0, self.hd, 2, device=ids.device, dtype=torch.float32) / self.hd))
-            t = torch.arange(S, device=ids.device, dtype=torch.float32)
-            emb = torch.cat((torch.outer(t, inv),) * 2, dim=-1)
-            cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-            for blk in self.layers:
+            S = ids.size(1)
+            x = self.wte(ids)
+            if self.wpe is not None:
+                pos = torch.arange(self.offset, S + self.offset, dtype=torch.long, device=ids.device).unsqueeze(0)
+                x = x + self.wpe(pos)
+            if self.drop is not None:
+                x = self.drop(x)
+            cos = sin = None
+            if self.rotary:
+                inv = 1.0 / (10000.0 ** (torch.arange(0, self.hd, 2, device=ids.device, dtype=torch.float32)
+                                         / self.hd))
+                t = torch.arange(S, device=ids.device, dtype=torch.float32)
+                emb = torch.cat((torch.outer(t, inv),) * 2, dim=-1)
+                cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+            for blk in self.h:
                 if self.full:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 else:
                     x = blk(x, cos, sin)
-            x = self.norm(x)
-            logits = F.linear(x, self.embed_tokens.weight) if self.lm_head is None else self.lm_head(x)
-            logits = logits.float()
+            if self.ln_f is not None:
+                x = self.ln_f(x)
+            logits = F.linear(x, self.wte.weight) if self.lm_head is None else self.lm_head(x)
+            if self.layer.get("logits_fp32"):
+                logits = logits.float()
             shift_logits = logits[..., :-1, :].contiguous()
             shift_labels = ids[..., 1:].contiguous()
             loss = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
             return loss, logits
 
-    return {"gpt2": GPT2LMHead, "llama": LlamaLM, "mistral": LlamaLM, "qwen2": LlamaLM}
+    return LM
 
 
 def normalize_workload(w):
@@ -445,12 +449,13 @@ def make_optimizer(torch, name, params):
     raise JobError("workload.optimizer %r: use adamw, sgd, sgd-momentum or adam8bit" % name)
 
 
-def run_job(torch, classes, job, index, ev):
+def run_job(torch, LM, job, index, ev):
     a, w = job.get("arch") or {}, normalize_workload(job.get("workload") or {})
     fam = a.get("family", "")
-    if fam not in classes:
-        raise JobError("arch.family %r is not supported by train.py (supported: %s)"
-                       % (fam, ", ".join(sorted(classes))))
+    layer = job.get("layer")
+    if not layer:
+        raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
+                       "table describes that family's layers only approximately)" % fam)
     for k in ("layers", "hidden", "heads", "vocab"):
         if not isinstance(a.get(k), int) or a[k] < 1:
             raise JobError("arch.%s must be a positive integer (got %r)" % (k, a.get(k)))
@@ -458,7 +463,7 @@ def run_job(torch, classes, job, index, ev):
     torch.manual_seed(seed)
 
     if job.get("params_only"):
-        model = classes[fam](a, w, "meta")
+        model = LM(a, w, layer, "meta")
         n = sum(p.numel() for p in model.parameters())
         sys.stderr.write("params: %d\n" % n)
         print(json.dumps({"job": index, "params": n, "saved_bytes": []}), flush=True)
@@ -475,7 +480,7 @@ def run_job(torch, classes, job, index, ev):
                % torch.__version__)
         sys.stderr.write(msg + "\n")
     ev.emit("phase", phase="start", data={"job": index})
-    model = classes[fam](a, w, dev)
+    model = LM(a, w, layer, dev)
     if prec == "bf16-pure":
         model.to(torch.bfloat16)
     model.train()
@@ -567,9 +572,9 @@ def main(argv=None):
         jobs = [data] if args.job else data
         if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
             raise JobError("job file %s: want a JSON object (--job) or a list of objects (--jobs)" % path)
-        classes = build_classes(torch)
+        LM = build_classes(torch)
         for i, job in enumerate(jobs):
-            run_job(torch, classes, job, i, ev)
+            run_job(torch, LM, job, i, ev)
         return 0
     except JobError as e:
         sys.stderr.write("memval: %s\n" % e)

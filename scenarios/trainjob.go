@@ -32,7 +32,13 @@ func TrainScript() []byte { return append([]byte(nil), trainScript...) }
 // TrainJob is what scenarios/train.py reads (--job FILE): the model, the
 // workload and how to run it. Its JSON names are the script's.
 type TrainJob struct {
-	Arch         model.Arch     `json:"arch"`
+	Arch model.Arch `json:"arch"`
+	// Layer is what one layer of Arch's family computes (the family
+	// table's model.Layer), from which the script builds the model. WriteJob
+	// fills it for the families whose layer the table describes exactly
+	// (model.Family.Measured) and leaves it out for the others, which the
+	// script then refuses.
+	Layer        *model.Layer   `json:"layer,omitempty"`
 	Workload     model.Workload `json:"workload"`
 	Steps        int            `json:"steps"`         // measured steps after the warmup
 	Warmup       int            `json:"warmup"`        // steps run before the measured ones
@@ -60,14 +66,24 @@ func (j TrainJob) Validate() error {
 	return nil
 }
 
+// withDefaults is j as written for the script: device auto, and the
+// family's layer where the table describes it exactly.
+func (j TrainJob) withDefaults() TrainJob {
+	if j.Device == "" {
+		j.Device = "auto"
+	}
+	if fam, ok := model.FamilyOf(j.Arch.Family); ok && fam.Measured && j.Layer == nil {
+		j.Layer = fam.Layer
+	}
+	return j
+}
+
 // WriteJob writes j as JSON to path (created or truncated, mode 0644).
 func WriteJob(path string, j TrainJob) error {
 	if err := j.Validate(); err != nil {
 		return err
 	}
-	if j.Device == "" {
-		j.Device = "auto"
-	}
+	j = j.withDefaults()
 	data, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding train job: %w", err)
@@ -84,9 +100,7 @@ func WriteJobs(path string, jobs []TrainJob) error {
 		if err := jobs[i].Validate(); err != nil {
 			return fmt.Errorf("job %d: %w", i, err)
 		}
-		if jobs[i].Device == "" {
-			jobs[i].Device = "auto"
-		}
+		jobs[i] = jobs[i].withDefaults()
 	}
 	data, err := json.MarshalIndent(jobs, "", "  ")
 	if err != nil {

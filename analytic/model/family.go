@@ -46,7 +46,16 @@ type Layer struct {
 	Name string `json:"name"` // the modeling code it follows: "gpt2" (GPT2Block) or "llama" (LlamaDecoderLayer)
 	Ops  []Op   `json:"ops"`
 
-	SplitQKV bool `json:"split_qkv"` // q_proj, k_proj, v_proj (else one fused c_attn)
+	SplitQKV bool `json:"split_qkv"` // q_proj, k_proj, v_proj and o_proj (else one fused c_attn and c_proj)
+	// Conv1D: the linear layers are GPT-2's Conv1D (x @ W + b through
+	// addmm); false: nn.Linear.
+	Conv1D bool `json:"conv1d"`
+	// RepeatKV: with grouped-query attention, k and v are expanded to every
+	// query head before the attention core (repeat_kv).
+	RepeatKV bool `json:"repeat_kv"`
+	// AdditiveMask: the causal mask is a float S x S tensor added to the
+	// scores (Llama); false: torch.where on a boolean buffer (GPT-2).
+	AdditiveMask bool `json:"additive_mask"`
 	// FP32Norm: an RMSNorm written out in fp32 (x.to(float32), pow, mean,
 	// rsqrt, cast back), as LlamaRMSNorm is; false: torch's layer_norm.
 	FP32Norm bool `json:"fp32_norm"`
@@ -77,11 +86,11 @@ const (
 // mapped to the nearer one and say so (Family.Measured false).
 var (
 	gpt2Layer = &Layer{Name: GPT2LayerName,
-		Ops:         []Op{OpNorm, OpQKV, OpAttention, OpOutProj, OpDropout, OpResidual, OpNorm, OpMLP, OpDropout, OpResidual},
-		GeluScalars: true, Dropout: true}
+		Ops:    []Op{OpNorm, OpQKV, OpAttention, OpOutProj, OpDropout, OpResidual, OpNorm, OpMLP, OpDropout, OpResidual},
+		Conv1D: true, GeluScalars: true, Dropout: true}
 	llamaLayer = &Layer{Name: LlamaLayerName,
 		Ops:      []Op{OpNorm, OpQKV, OpRotary, OpAttention, OpOutProj, OpResidual, OpNorm, OpMLP, OpResidual},
-		SplitQKV: true, FP32Norm: true, SoftmaxFP32: true, ScaleFloat64: true, LogitsFP32: true}
+		SplitQKV: true, RepeatKV: true, AdditiveMask: true, FP32Norm: true, SoftmaxFP32: true, ScaleFloat64: true, LogitsFP32: true}
 )
 
 // Family is one model family: a Hugging Face model_type (or "vanilla", the
@@ -114,9 +123,12 @@ type Family struct {
 	FusedQKVModule bool   // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
 	EmbedProj      bool   // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
 
-	// Layer is what one layer computes; Measured says whether the
-	// breakdown's saved tensors for this family were checked against torch
-	// (else its terms say "derived, not yet measured").
+	// Layer is what one layer computes. Measured says that Layer is this
+	// family's modeling code exactly, so that scenarios/train.py builds it
+	// and the breakdown's saved tensors for it were checked against torch
+	// (else its terms say "derived, not yet measured" and train.py refuses
+	// it). Gemma is not: it scales the embeddings by sqrt(hidden) and its
+	// RMSNorm multiplies by 1 + weight, which the llama program leaves out.
 	Layer    *Layer
 	Measured bool
 
@@ -206,7 +218,7 @@ var families = map[string]*Family{
 	"qwen2": {Name: "qwen2", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, GatedMLP: true,
 		Positions: RotaryPositions, Act: "silu", Context: 32768, Layer: llamaLayer, Measured: true, Config: llamaKeys(nil)},
 	"gemma": {Name: "gemma", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, TiedHead: true,
-		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: llamaLayer, Measured: true,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: llamaLayer,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readAttentionBias)
 			k.HeadDimDefault = 256 // GemmaConfig's default head_dim

@@ -400,7 +400,7 @@ func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 	// q and k after rotary (rotated), the size of k as attention reads it
 	// (kSaved) and whether GQA repeats k and v (repeat).
 	rotated, kSaved := a, kv
-	repeat := ly.SplitQKV && kv != q
+	repeat := ly.RepeatKV && kv != q
 	norms := 0
 	for _, op := range ly.Ops {
 		switch op {
@@ -469,7 +469,7 @@ func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 			if ly.ScaleFloat64 {
 				scalar = 8
 			}
-			if ly.SplitQKV {
+			if ly.RepeatKV {
 				kvCore = q
 			}
 			o.attnCore(T, q, kvCore, P, a, smax, scalar, dropout, ru.mask)
