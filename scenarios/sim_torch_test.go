@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler/sim"
 	"github.com/memval/memval/scenarios"
+	"github.com/memval/memval/scenarios/torchtest"
 )
 
 // simSaved runs the simulated process for one step and returns the bytes
@@ -43,13 +42,7 @@ func simSaved(t *testing.T, a model.Arch, w model.Workload) uint64 {
 // CI=true, where it fails.
 func torchSaved(t *testing.T, jobs []scenarios.TrainJob) []uint64 {
 	t.Helper()
-	if out, err := exec.Command(scenarios.Python(), "-c", "import torch").CombinedOutput(); err != nil {
-		msg := "PyTorch not importable with " + scenarios.PythonEnv + "=" + scenarios.Python() + ": " + strings.TrimSpace(string(out))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	torchtest.Need(t, scenarios.Python())
 	path := filepath.Join(t.TempDir(), "jobs.json")
 	if err := scenarios.WriteJobs(path, jobs); err != nil {
 		t.Fatal(err)

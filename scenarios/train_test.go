@@ -14,20 +14,13 @@ import (
 
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/analytic/model"
+	"github.com/memval/memval/scenarios/torchtest"
 )
 
 // needTorch skips (or, when CI=true, fails) unless Python() has torch.
 func needTorch(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(Python(), "-c", "import torch").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := "PyTorch not importable with " + PythonEnv + "=" + Python() + ": " + strings.TrimSpace(string(out))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	torchtest.Need(t, Python())
 }
 
 type scriptResult struct {

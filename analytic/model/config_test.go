@@ -21,7 +21,7 @@ func mustParams(t *testing.T, data string) (Arch, ParamBreakdown) {
 	return a, b
 }
 
-// TestParseConfigFamilies covers the families the shared test data lacks,
+// TestParseConfigFamilies covers the families testdata/hf-configs lacks,
 // with the counts of their Hugging Face checkpoints.
 func TestParseConfigFamilies(t *testing.T) {
 	tests := []struct {

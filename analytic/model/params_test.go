@@ -13,12 +13,12 @@ import (
 
 const hfConfigs = "testdata/hf-configs"
 
-// TestParamsHFConfigs checks every row of the shared expected.tsv: each
+// TestParamsHFConfigs checks every row of testdata/hf-configs/expected.tsv: each
 // config.json's parameter count, as Hugging Face's modeling code builds it.
 func TestParamsHFConfigs(t *testing.T) {
 	f, err := os.Open(filepath.Join(hfConfigs, "expected.tsv"))
 	if err != nil {
-		t.Fatalf("shared test data missing (CI has shared/ beside the repo): %v", err)
+		t.Fatalf("test data missing: %v", err)
 	}
 	defer f.Close()
 	rows := 0
@@ -283,7 +283,7 @@ func BenchmarkParams(b *testing.B) {
 }
 
 // TestParamTotalMatchesParams holds the closed-form TotalParams to
-// Params(a).Total for every preset, every shared Hugging Face config and
+// Params(a).Total for every preset, every Hugging Face config in testdata and
 // structural variants, and to Params's error where Params fails.
 func TestParamTotalMatchesParams(t *testing.T) {
 	var archs []Arch
@@ -296,7 +296,7 @@ func TestParamTotalMatchesParams(t *testing.T) {
 	}
 	dirs, err := os.ReadDir(hfConfigs)
 	if err != nil {
-		t.Fatalf("shared test data missing (CI has shared/ beside the repo): %v", err)
+		t.Fatalf("test data missing: %v", err)
 	}
 	configs := 0
 	for _, d := range dirs {
@@ -311,7 +311,7 @@ func TestParamTotalMatchesParams(t *testing.T) {
 		archs = append(archs, a)
 	}
 	if configs == 0 {
-		t.Fatal("no config read from the shared test data")
+		t.Fatal("no config read from testdata/hf-configs")
 	}
 	for _, a := range archs[:len(archs):len(archs)] {
 		for _, vary := range []func(*Arch){

@@ -47,7 +47,7 @@ func TestModelFlagsResolve(t *testing.T) {
 		{[]string{"--model", "llama-2-7b", "--seq-max", "16384"}, func(a model.Arch) bool { return a.MaxPositions == 0 && a.ContextLength == 16384 },
 			"rotary model: context only"},
 		{[]string{"--model", "gpt2", "--tied=false"}, func(a model.Arch) bool { return !a.TiedHead }, "untied"},
-		{[]string{"--config", "../../../shared/testdata/hf-configs/mistral-7b-v0.1.json", "--vocab", "1000"},
+		{[]string{"--config", "../../analytic/model/testdata/hf-configs/mistral-7b-v0.1.json", "--vocab", "1000"},
 			func(a model.Arch) bool { return a.Family == "mistral" && a.Vocab == 1000 && a.KVHeads == 8 }, "config with override"},
 		{[]string{"--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "100"},
 			func(a model.Arch) bool {

@@ -65,7 +65,7 @@ func TestParamsCommand(t *testing.T) {
 		{[]string{"params", "--model", "gpt2"}, []string{"total", "124,439,808", "per layer", "7,087,872", "attn.q_proj.weight", "768x768"}},
 		{[]string{"params", "--model", "seed-example"}, []string{"123,383,808", "123,417,600", "4,719,616", "4,722,432", "<- differs", "493,535,232", "246,767,616", "123亿"}},
 		{[]string{"params", "--model", "gpt3"}, []string{"174,604,259,328", "1.056e10", "6,039,822,336", "3.90", "1.93e+14"}},
-		{[]string{"params", "--config", "../../../shared/testdata/hf-configs/opt-125m.json"}, []string{"model opt-125m (family opt)", "125,239,296"}},
+		{[]string{"params", "--config", "../../analytic/model/testdata/hf-configs/opt-125m.json"}, []string{"model opt-125m (family opt)", "125,239,296"}},
 		{[]string{"params", "--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "100"}, []string{"model custom gpt2", "total"}},
 	}
 	for _, tt := range tests {
@@ -87,7 +87,7 @@ func TestParamsCommand(t *testing.T) {
 }
 
 func TestParamsCommandJSON(t *testing.T) {
-	code, out, errw := runCLI(t, "params", "--config", "../../../shared/testdata/hf-configs/llama-3-8b.json", "--json")
+	code, out, errw := runCLI(t, "params", "--config", "../../analytic/model/testdata/hf-configs/llama-3-8b.json", "--json")
 	if code != 0 {
 		t.Fatalf("got exit %d, stderr %q", code, errw)
 	}
@@ -124,7 +124,7 @@ func TestParamsCommandUsageErrors(t *testing.T) {
 		{[]string{"params"}, "no model given"},
 		{[]string{"params", "--model", "nope"}, "use one of bert-base-uncased"},
 		{[]string{"params", "--model", "gpt2", "--heads", "7"}, "--heads 7: does not divide --hidden 768"},
-		{[]string{"params", "--config", "../../../shared/testdata/hf-configs/gpt2.json", "--model", "gpt2"}, "exclusive"},
+		{[]string{"params", "--config", "../../analytic/model/testdata/hf-configs/gpt2.json", "--model", "gpt2"}, "exclusive"},
 		{[]string{"params", "--layers", "x"}, "invalid argument"},
 		{[]string{"params", "extra"}, "unknown command"},
 	}

@@ -25,7 +25,7 @@ var (
 )
 
 // TestSimModelParams: the simulator's own tensor list adds up to the
-// published parameter counts (shared/testdata/hf-configs/expected.tsv).
+// published parameter counts (analytic/model/testdata/hf-configs/expected.tsv).
 func TestSimModelParams(t *testing.T) {
 	gpt2Medium := gpt2Arch
 	gpt2Medium.Layers, gpt2Medium.Hidden, gpt2Medium.Heads, gpt2Medium.FFN = 24, 1024, 16, 4096
