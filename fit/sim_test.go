@@ -5,7 +5,7 @@ package fit_test
 // (profiler.Replay, device "replay:FILE").
 //
 // What the simulator keeps between steps is known from its code
-// (profiler/sim_process.go), not from package analytic: in fp32 with AdamW
+// (profiler/sim/process.go), not from package analytic: in fp32 with AdamW
 // the weights (4 B per parameter) and, from the first optimizer step on,
 // exp_avg and exp_avg_sq (4 B each); gradients are freed by
 // zero_grad(set_to_none=True) and the input ids and labels at the step's

@@ -2,9 +2,10 @@ package sim
 
 // The simulated training process. It is derived from the model's modules as
 // PyTorch (and Hugging Face's implementations) build them, independently of
-// package analytic's closed forms: it reads only analytic's struct fields,
-// enumerates the tensors itself and walks a training step tensor by tensor
-// through the caching-allocator model. Comparing its figures with
+// package analytic's closed forms, which it cannot import: it reads the
+// model description (analytic/model's Arch and the family table's layer
+// ops), enumerates the tensors itself and walks a training step tensor by
+// tensor through the caching-allocator model. Comparing its figures with
 // analytic's is therefore a test of both.
 
 import (
