@@ -17,8 +17,6 @@ import (
 	"github.com/memval/memval/analytic/model"
 )
 
-func init() { subcommands = append(subcommands, newEstimateCmd) }
-
 // estimateOptions are the flags of memval estimate.
 type estimateOptions struct {
 	model modelOptions

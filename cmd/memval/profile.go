@@ -21,8 +21,6 @@ import (
 	"github.com/memval/memval/profiler/sim"
 )
 
-func init() { subcommands = append(subcommands, newProfileCmd) }
-
 // profileOptions are the flags of memval profile.
 type profileOptions struct {
 	device   string
