@@ -433,12 +433,15 @@ func (p *parser) model(v *yaml.Node, field string, m *ModelSpec) error {
 	return nil
 }
 
+// The values a spec accepts are the workload's own (model.Precisions and
+// the others), so that a spec takes whatever memval estimate takes; a spec
+// also reads "sdpa" as flash attention.
 var (
-	precisions     = []string{string(model.FP32), string(model.FP16Mixed), string(model.BF16Mixed), string(model.BF16Pure)}
-	optimizers     = []string{string(model.AdamW), string(model.Adam8bit), string(model.SGD), string(model.SGDMomentum)}
-	checkpointings = []string{string(model.NoCheckpointing), string(model.FullCheckpointing), string(model.SelectiveCheckpointing)}
-	attentions     = []string{string(model.MathAttention), string(model.FlashAttention), "sdpa"}
-	backends       = []string{string(model.CUDA), string(model.CPU)}
+	precisions     = model.Precisions()
+	optimizers     = model.Optimizers()
+	checkpointings = model.Checkpointings()
+	attentions     = append(model.Attentions(), "sdpa")
+	backends       = model.Backends()
 )
 
 func (p *parser) scalar(v *yaml.Node, field string) (string, error) {

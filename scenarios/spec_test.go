@@ -77,7 +77,7 @@ func TestParseSpecErrorsNameFileLineField(t *testing.T) {
 		want      string // exact message, or a substring when it starts with "~"
 	}{
 		{"bad precision", "name: gpt2\nmodel: gpt2\nbatch: 8\nseq: 1024\n\n\nprecision: fp8\n", 7, "precision",
-			`gpt2.yaml:7: field precision: "fp8" is not one of fp32, fp16, bf16, bf16-pure`},
+			`gpt2.yaml:7: field precision: "fp8" is not one of fp32, fp16, bf16, bf16-pure, bf16-master`},
 		{"unknown key", "model: gpt2\nbatch: 8\nseq: 64\nbatchsize: 4\n", 4, "batchsize", "~unknown field: want one of name, model"},
 		{"unknown model key", "model:\n  preset: gpt2\n  layer: 3\nbatch: 1\nseq: 8\n", 3, "model.layer", "~unknown field"},
 		{"negative batch", "model: gpt2\nbatch: -1\nseq: 8\n", 2, "batch", "~-1 must be positive"},
@@ -242,7 +242,7 @@ func TestParseTolerance(t *testing.T) {
 func ExampleParseSpec() {
 	_, err := ParseSpec([]byte("model: gpt2\nbatch: 8\nseq: 1024\nprecision: fp8\n"), "gpt2.yaml")
 	fmt.Println(err)
-	// Output: gpt2.yaml:4: field precision: "fp8" is not one of fp32, fp16, bf16, bf16-pure
+	// Output: gpt2.yaml:4: field precision: "fp8" is not one of fp32, fp16, bf16, bf16-pure, bf16-master
 }
 
 func FuzzParseSpec(f *testing.F) {

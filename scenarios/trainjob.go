@@ -63,6 +63,12 @@ func (j TrainJob) Validate() error {
 	if j.Arch.Family == "" {
 		return errors.New("train job: arch.family is empty; give the model family (e.g. gpt2)")
 	}
+	if j.Workload.Precision == model.BF16Master {
+		// train.py refuses it too (exit 2); saying so here stops a run
+		// before the profiler starts.
+		return fmt.Errorf("train job: %w: precision %s is not supported by train.py (it keeps no fp32 master weights): "+
+			"measure it with --device sim, or use bf16-pure or bf16 against PyTorch", ErrInvalid, j.Workload.Precision)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -85,41 +86,21 @@ func (w Workload) WithDefaults() (Workload, error) {
 	if w.Batch > MaxDim || w.Seq > MaxDim {
 		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("batch and seq must be at most %d", MaxDim)}
 	}
-	switch w.Precision {
-	case "":
-		w.Precision = FP32
-	case FP32, FP16Mixed, BF16Mixed, BF16Pure, BF16Master:
-	default:
-		return w, enumError("precision", string(w.Precision), Precisions())
+	var err error
+	if w.Precision, err = enumOrDefault("precision", w.Precision, FP32, Precisions()); err != nil {
+		return w, err
 	}
-	switch w.Optimizer {
-	case "":
-		w.Optimizer = AdamW
-	case AdamW, Adam8bit, SGD, SGDMomentum:
-	default:
-		return w, enumError("optimizer", string(w.Optimizer), Optimizers())
+	if w.Optimizer, err = enumOrDefault("optimizer", w.Optimizer, AdamW, Optimizers()); err != nil {
+		return w, err
 	}
-	switch w.Attention {
-	case "":
-		w.Attention = MathAttention
-	case MathAttention, FlashAttention:
-	default:
-		return w, enumError("attention", string(w.Attention), []string{string(MathAttention), string(FlashAttention)})
+	if w.Attention, err = enumOrDefault("attention", w.Attention, MathAttention, Attentions()); err != nil {
+		return w, err
 	}
-	switch w.Checkpointing {
-	case "":
-		w.Checkpointing = NoCheckpointing
-	case NoCheckpointing, FullCheckpointing, SelectiveCheckpointing:
-	default:
-		return w, enumError("checkpointing", string(w.Checkpointing),
-			[]string{string(NoCheckpointing), string(FullCheckpointing), string(SelectiveCheckpointing)})
+	if w.Checkpointing, err = enumOrDefault("checkpointing", w.Checkpointing, NoCheckpointing, Checkpointings()); err != nil {
+		return w, err
 	}
-	switch w.Backend {
-	case "":
-		w.Backend = CUDA
-	case CUDA, CPU:
-	default:
-		return w, enumError("backend", string(w.Backend), []string{string(CUDA), string(CPU)})
+	if w.Backend, err = enumOrDefault("backend", w.Backend, CUDA, Backends()); err != nil {
+		return w, err
 	}
 	if w.ZeRO < 0 || w.ZeRO > 3 {
 		return w, &FieldError{Field: "zero", Value: w.ZeRO, Reason: "must be 0, 1, 2 or 3"}
@@ -142,6 +123,10 @@ func (w Workload) WithDefaults() (Workload, error) {
 	return w, nil
 }
 
+// The lists below are the one place each kind's values are enumerated:
+// flag help, spec parsers and error messages take them from here, in this
+// order.
+
 // Precisions lists the Precision values a Workload accepts.
 func Precisions() []string {
 	return []string{string(FP32), string(FP16Mixed), string(BF16Mixed), string(BF16Pure), string(BF16Master)}
@@ -150,6 +135,39 @@ func Precisions() []string {
 // Optimizers lists the Optimizer values a Workload accepts.
 func Optimizers() []string {
 	return []string{string(AdamW), string(SGD), string(SGDMomentum), string(Adam8bit)}
+}
+
+// Attentions lists the Attention values a Workload accepts.
+func Attentions() []string {
+	return []string{string(MathAttention), string(FlashAttention)}
+}
+
+// Checkpointings lists the Checkpointing values a Workload accepts.
+func Checkpointings() []string {
+	return []string{string(NoCheckpointing), string(FullCheckpointing), string(SelectiveCheckpointing)}
+}
+
+// Backends lists the Backend values a Workload accepts.
+func Backends() []string {
+	return []string{string(CUDA), string(CPU)}
+}
+
+// CheckEnum returns a *FieldError naming field unless value is one of
+// choices (one of the lists above).
+func CheckEnum(field, value string, choices []string) error {
+	if slices.Contains(choices, value) {
+		return nil
+	}
+	return enumError(field, value, choices)
+}
+
+// enumOrDefault returns v, or def when v is empty, or a *FieldError naming
+// field when v is not one of choices.
+func enumOrDefault[T ~string](field string, v, def T, choices []string) (T, error) {
+	if v == "" {
+		return def, nil
+	}
+	return v, CheckEnum(field, string(v), choices)
 }
 
 func enumError(field, value string, choices []string) error {

@@ -13,8 +13,6 @@ import (
 	"github.com/memval/memval/profiler/sim"
 )
 
-func init() { subcommands = append(subcommands, newDevicesCmd) }
-
 // devicesOptions are `memval devices`' flags.
 type devicesOptions struct {
 	device string

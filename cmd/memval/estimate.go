@@ -2,22 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/estimate"
 	"github.com/memval/memval/analytic/model"
 )
-
-func init() { subcommands = append(subcommands, newEstimateCmd) }
 
 // estimateOptions are the flags of memval estimate.
 type estimateOptions struct {
@@ -45,6 +39,12 @@ type estimateOptions struct {
 }
 
 func newEstimateCmd(s streams) *cobra.Command {
+	return newEstimateCmdWith(s, runEstimate)
+}
+
+// newEstimateCmdWith builds the command with run as its behaviour, so that
+// flag parsing can be tested apart.
+func newEstimateCmdWith(s streams, run func(context.Context, *estimateOptions) error) *cobra.Command {
 	opts := &estimateOptions{out: s.out}
 	cmd := &cobra.Command{
 		Use:   "estimate",
@@ -61,19 +61,19 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
   memval estimate --model llama-3-8b --batch 4 --seq 8192 --inference --precision bf16-pure --formula all --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runEstimate(c.Context(), opts)
+			return run(c.Context(), opts)
 		},
 	}
 	opts.model.bind(cmd.Flags())
 	f := cmd.Flags()
 	f.IntVar(&opts.batch, "batch", 1, "micro-batch size per GPU")
 	f.IntVar(&opts.seq, "seq", 1024, "sequence length in tokens")
-	f.StringVar(&opts.precision, "precision", "fp32", "fp32, fp16, bf16 (autocast), bf16-pure or bf16-master")
-	f.StringVar(&opts.optimizer, "optimizer", "adamw", "adamw, sgd, sgd-momentum or adam8bit")
+	f.StringVar(&opts.precision, "precision", "fp32", orList(model.Precisions())+"; fp16 and bf16 are autocast")
+	f.StringVar(&opts.optimizer, "optimizer", "adamw", orList(model.Optimizers()))
 	f.Float64Var(&opts.dropout, "dropout", -1, "dropout probability (default: the model's own)")
-	f.StringVar(&opts.attention, "attention", "math", "math or flash")
-	f.StringVar(&opts.checkpointing, "checkpointing", "none", "activation recomputation: none, full or selective")
-	f.StringVar(&opts.backend, "backend", "cuda", "cuda or cpu")
+	f.StringVar(&opts.attention, "attention", "math", orList(model.Attentions()))
+	f.StringVar(&opts.checkpointing, "checkpointing", "none", "activation recomputation: "+orList(model.Checkpointings()))
+	f.StringVar(&opts.backend, "backend", "cuda", orList(model.Backends()))
 	f.IntVar(&opts.zero, "zero", 0, "ZeRO stage 0..3 (3: FSDP full shard)")
 	f.IntVar(&opts.dp, "dp", 1, "data-parallel degree")
 	f.IntVar(&opts.tp, "tp", 1, "tensor-parallel degree")
@@ -86,424 +86,48 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.BoolVar(&opts.maxSeq, "max-seq", false, "find the longest sequence whose peak fits (needs --gpu or --budget)")
 	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; apply its fitted coefficients")
 	f.BoolVar(&opts.decimal, "decimal", false, "print sizes in GB/MB (decimal) instead of GiB/MiB")
-	f.BoolVar(&opts.json, "json", false, "print JSON (schema 1, see estimateReport)")
+	f.BoolVar(&opts.json, "json", false, "print JSON (schema 1, see estimate.Report)")
 	return cmd
 }
 
-// estimateReport is what estimate --json prints. Schema 1:
-//
-//	{
-//	  "schema": 1,
-//	  "model": {<model.Arch fields>, "params": N},
-//	  "workload": {<model.Workload, defaults filled>},
-//	  "estimates": [<analytic.Estimate>...],        // one per formula, in order
-//	  "gpu": {"name": "h100-80gb", "total_bytes": B}, // with --gpu or --budget (name "budget")
-//	  "fits": true,                                   // first estimate's peak <= total_bytes (with a gpu)
-//	  "max_batch": 17,                                // with --max-batch (first formula); "max_seq" with --max-seq
-//	  "results": [{"formula", "fits", "free_bytes", "short_bytes", "max_batch", "max_seq", "unbounded", "reason", "warnings"}],
-//	  "skipped": ["megatron: formula does not apply to inference", ...],
-//	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}] // with the seed formula
-//	}
-//
-// Sizes are bytes. Fields are only added in later versions of schema 1.
-type estimateReport struct {
-	Schema    int                 `json:"schema"`
-	Model     modelReport         `json:"model"`
-	Workload  model.Workload      `json:"workload"`
-	Estimates []analytic.Estimate `json:"estimates"`
-	GPU       *gpuReport          `json:"gpu,omitempty"`
-	Fits      *bool               `json:"fits,omitempty"`
-	MaxBatch  *int                `json:"max_batch,omitempty"`
-	MaxSeq    *int                `json:"max_seq,omitempty"`
-	Results   []fitResult         `json:"results,omitempty"`
-	Skipped   []string            `json:"skipped,omitempty"`
-	// SeedRules, with the seed formula: the article's model memory per
-	// dtype and its rules of thumb (inference ~2x, training ~4x).
-	SeedRules []seedRule `json:"seed_rules,omitempty"`
-}
-
-// seedRule is the seed article's model memory at one dtype.
-type seedRule struct {
-	DType          string `json:"dtype"`
-	ModelBytes     uint64 `json:"model_bytes"`
-	InferenceBytes uint64 `json:"inference_bytes"` // 2x model memory
-	TrainingBytes  uint64 `json:"training_bytes"`  // 4x model memory
-}
-
-// seedRules computes the seed's model memory rules for n parameters.
-func seedRules(n int64) ([]seedRule, error) {
-	var rules []seedRule
-	for _, dt := range []string{"fp32", "fp16", "bf16", "int8", "int4"} {
-		bpp, err := analytic.DTypeBytes(dt)
-		if err != nil {
-			return nil, err
-		}
-		m, inf, tr, err := analytic.ModelMemory(n, bpp)
-		if err != nil {
-			return nil, err
-		}
-		rules = append(rules, seedRule{DType: dt, ModelBytes: m, InferenceBytes: inf, TrainingBytes: tr})
+// request turns the flags into the estimate to make. The model flags are
+// resolved here; the rest is checked by estimate.Run.
+func (o *estimateOptions) request() (estimate.Request, error) {
+	a, err := o.model.resolve()
+	if err != nil {
+		return estimate.Request{}, err
 	}
-	return rules, nil
-}
-
-type modelReport struct {
-	model.Arch
-	Params int64 `json:"params"`
-}
-
-type gpuReport struct {
-	Name       string `json:"name"`
-	TotalBytes uint64 `json:"total_bytes"`
-}
-
-// fitResult is one formula's verdict against the budget.
-type fitResult struct {
-	Formula    string   `json:"formula"`
-	Fits       bool     `json:"fits"`
-	FreeBytes  uint64   `json:"free_bytes,omitempty"`
-	ShortBytes uint64   `json:"short_bytes,omitempty"`
-	MaxBatch   *int     `json:"max_batch,omitempty"`
-	MaxSeq     *int     `json:"max_seq,omitempty"`
-	Unbounded  bool     `json:"unbounded,omitempty"` // the formula does not grow with the searched size
-	Reason     string   `json:"reason,omitempty"`
-	Warnings   []string `json:"warnings,omitempty"`
-}
-
-// workload turns the flags into a Workload for model a, or a usage error
-// naming the flag.
-func (o *estimateOptions) workload(a model.Arch) (model.Workload, error) {
-	w := model.Workload{
-		Batch: o.batch, Seq: o.seq,
-		Precision: model.Precision(o.precision), Optimizer: model.Optimizer(o.optimizer),
-		Dropout: o.dropout, Attention: model.Attention(o.attention),
-		Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),
-		ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
-	}
-	if o.dropout < 0 {
-		w.Dropout = a.Dropout
-	}
-	if o.dp <= 0 {
-		return w, usagef("--dp %d: must be a positive integer", o.dp)
-	}
-	if o.tp <= 0 {
-		return w, usagef("--tp %d: must be a positive integer", o.tp)
-	}
-	if o.maxBatch {
-		w.Batch = 1
-	}
-	if o.maxSeq {
-		w.Seq = 1
-	}
-	return w, nil
-}
-
-// workloadFlags maps Workload JSON fields to flags.
-var workloadFlags = map[string]string{
-	"batch": "--batch", "seq": "--seq", "precision": "--precision", "optimizer": "--optimizer",
-	"dropout": "--dropout", "attention": "--attention", "checkpointing": "--checkpointing",
-	"backend": "--backend", "zero": "--zero", "dp": "--dp", "tp": "--tp",
-}
-
-// predictError maps an analytic error to a usage error naming the flag
-// where the input is at fault.
-func predictError(formula string, err error) error {
-	var fe *model.FieldError
-	switch {
-	case errors.As(err, &fe):
-		if flag, ok := workloadFlags[fe.Field]; ok {
-			return usagef("%s %v: %s", flag, fe.Value, fe.Reason)
-		}
-		return usagef("model: %w", err)
-	case errors.Is(err, analytic.ErrNotApplicable):
-		return usagef("--formula %s: %v; drop --inference or choose another formula", formula, err)
-	case errors.Is(err, analytic.ErrOverflow):
-		return usagef("%s: the sizes overflow (more than 2^62 bytes); use a smaller --batch or --seq", formula)
-	}
-	return fmt.Errorf("%s: %w", formula, err)
+	return estimate.Request{
+		Arch: a,
+		Workload: model.Workload{
+			Batch: o.batch, Seq: o.seq,
+			Precision: model.Precision(o.precision), Optimizer: model.Optimizer(o.optimizer),
+			Dropout: o.dropout, Attention: model.Attention(o.attention),
+			Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),
+			ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
+		},
+		Formula: o.formula,
+		GPU:     o.gpu, Budget: o.budget,
+		MaxBatch: o.maxBatch, MaxSeq: o.maxSeq,
+		Calibration: o.calibration,
+	}, nil
 }
 
 func runEstimate(_ context.Context, o *estimateOptions) error {
-	a, err := o.model.resolve()
+	req, err := o.request()
 	if err != nil {
 		return err
 	}
-	formulas := []string{o.formula}
-	if o.formula == "all" {
-		formulas = analytic.Formulas()
-	} else if analytic.FormulaDoc(o.formula) == "" {
-		return usagef("--formula %q: unknown; use one of %s, or all", o.formula, strings.Join(analytic.Formulas(), ", "))
+	rep, err := estimate.Run(req)
+	var bad *estimate.InputError
+	if errors.As(err, &bad) {
+		return asUsage(err)
 	}
-	if o.maxBatch && o.maxSeq {
-		return usagef("--max-batch and --max-seq are exclusive; give one of them")
-	}
-	var gpu *gpuReport
-	switch {
-	case o.gpu != "" && o.budget != "":
-		return usagef("--gpu %q and --budget %q are exclusive; give one of them", o.gpu, o.budget)
-	case o.gpu != "":
-		g, err := analytic.GPUByName(o.gpu)
-		if err != nil {
-			return usagef("--gpu: %w", err)
-		}
-		gpu = &gpuReport{Name: g.Name, TotalBytes: g.Bytes}
-	case o.budget != "":
-		b, err := analytic.ParseBytes(o.budget)
-		if err != nil {
-			return usagef("--budget: %w", err)
-		}
-		if b == 0 {
-			return usagef("--budget %q: must be more than 0 bytes", o.budget)
-		}
-		gpu = &gpuReport{Name: "budget", TotalBytes: b}
-	}
-	if (o.maxBatch || o.maxSeq) && gpu == nil {
-		return usagef("--max-batch and --max-seq need a budget: give --gpu NAME or --budget SIZE")
-	}
-	var cal *analytic.Calibration
-	if o.calibration != "" {
-		if cal, err = analytic.LoadCalibration(o.calibration); err != nil {
-			return usagef("--calibration: %w", err)
-		}
-	}
-	w, err := o.workload(a)
 	if err != nil {
 		return err
-	}
-
-	rep := estimateReport{Schema: 1, GPU: gpu}
-	for _, f := range formulas {
-		var (
-			e   analytic.Estimate
-			n   int
-			err error
-		)
-		switch {
-		case o.maxBatch:
-			n, e, err = analytic.MaxBatch(f, a, w, gpu.TotalBytes)
-		case o.maxSeq:
-			n, e, err = analytic.MaxSeq(f, a, w, gpu.TotalBytes)
-		default:
-			e, err = analytic.Predict(f, a, w)
-		}
-		res := fitResult{Formula: f}
-		switch {
-		case errors.Is(err, analytic.ErrNotApplicable) && len(formulas) > 1:
-			rep.Skipped = append(rep.Skipped, err.Error())
-			continue
-		case errors.Is(err, analytic.ErrNoFit), errors.Is(err, analytic.ErrUnbounded):
-			res.Reason = err.Error()
-			res.Unbounded = errors.Is(err, analytic.ErrUnbounded)
-		case err != nil:
-			return predictError(f, err)
-		}
-		if cal != nil {
-			var warns []string
-			wc := w
-			if o.maxBatch {
-				wc.Batch = max(n, 1)
-			} else if o.maxSeq {
-				wc.Seq = max(n, 1)
-			}
-			if e, warns, err = cal.Apply(e, a, wc); err != nil {
-				return fmt.Errorf("--calibration: %w", err)
-			}
-			res.Warnings = warns
-		}
-		if o.maxBatch && !errors.Is(err, analytic.ErrUnbounded) {
-			res.MaxBatch = &n
-		}
-		if o.maxSeq && !errors.Is(err, analytic.ErrUnbounded) {
-			res.MaxSeq = &n
-		}
-		if gpu != nil {
-			res.Fits = e.Peak <= gpu.TotalBytes && res.Reason == ""
-			if e.Peak <= gpu.TotalBytes {
-				res.FreeBytes = gpu.TotalBytes - e.Peak
-			} else {
-				res.ShortBytes = e.Peak - gpu.TotalBytes
-			}
-		}
-		rep.Estimates = append(rep.Estimates, e)
-		rep.Results = append(rep.Results, res)
-	}
-	if len(rep.Estimates) == 0 {
-		return usagef("no formula applies: %s", strings.Join(rep.Skipped, "; "))
-	}
-	if !o.maxBatch {
-		rep.Workload, _ = normalizedWorkload(w)
-	} else {
-		rep.Workload = w
-	}
-	rep.Model = modelReport{Arch: a, Params: rep.Estimates[0].Params}
-	if slices.Contains(formulas, "seed") {
-		if rep.SeedRules, err = seedRules(rep.Model.Params); err != nil {
-			return predictError("seed", err)
-		}
-	}
-	if gpu != nil {
-		first := rep.Results[0]
-		rep.Fits = &first.Fits
-		rep.MaxBatch, rep.MaxSeq = first.MaxBatch, first.MaxSeq
-	} else {
-		rep.Results = nil
 	}
 	if o.json {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return rep.WriteJSON(o.out)
 	}
-	return printEstimate(o.out, rep, o)
-}
-
-// normalizedWorkload fills the Workload defaults for the report.
-func normalizedWorkload(w model.Workload) (model.Workload, error) {
-	if w.DP == 0 {
-		w.DP = 1
-	}
-	if w.TP == 0 {
-		w.TP = 1
-	}
-	return w, nil
-}
-
-// printEstimate writes the human-readable report.
-func printEstimate(out io.Writer, rep estimateReport, o *estimateOptions) error {
-	size := analytic.FormatBytes
-	if o.decimal {
-		size = analytic.FormatBytesDecimal
-	}
-	var b strings.Builder
-	w := rep.Workload
-	name := rep.Model.Name
-	if name == "" {
-		name = rep.Model.Family
-	}
-	mode := "training"
-	if w.Inference {
-		mode = "inference"
-	}
-	fmt.Fprintf(&b, "model %s (%s parameters), %s, batch %d, seq %d, %s", name, groupThousands(rep.Model.Params), mode, w.Batch, w.Seq, w.Precision)
-	if !w.Inference {
-		fmt.Fprintf(&b, ", %s, %s attention, checkpointing %s", w.Optimizer, w.Attention, w.Checkpointing)
-	}
-	if w.DP > 1 || w.TP > 1 || w.ZeRO > 0 {
-		fmt.Fprintf(&b, ", ZeRO-%d dp %d tp %d", w.ZeRO, w.DP, w.TP)
-		if w.SP {
-			b.WriteString(" sp")
-		}
-	}
-	b.WriteString("\n")
-	for i, e := range rep.Estimates {
-		fmt.Fprintf(&b, "\nformula %s", e.Formula)
-		if len(rep.Results) > i {
-			if r := rep.Results[i]; r.MaxBatch != nil {
-				fmt.Fprintf(&b, " at batch %d", *r.MaxBatch)
-			} else if r.MaxSeq != nil {
-				fmt.Fprintf(&b, " at seq %d", *r.MaxSeq)
-			}
-		}
-		b.WriteString("\n")
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  group\tterm\t%12s\twhen\n", "bytes")
-		var total uint64
-		for _, t := range e.Terms {
-			when := "steady"
-			if t.Peak {
-				when = "peak"
-			}
-			if t.Phase != "" {
-				when += " (" + t.Phase + ")"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%12s\t%s\n", t.Group, t.Name, size(t.Bytes), when)
-			total += t.Bytes
-		}
-		fmt.Fprintf(tw, "  total\tall terms\t%12s\t\n", size(total))
-		fmt.Fprintf(tw, "  steady\tbetween steps\t%12s\t\n", size(e.Steady))
-		fmt.Fprintf(tw, "  peak\thighest phase\t%12s\t\n", size(e.Peak))
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		for _, n := range e.Notes {
-			fmt.Fprintf(&b, "  note: %s\n", n)
-		}
-		if len(rep.Results) > i {
-			r := rep.Results[i]
-			for _, wn := range r.Warnings {
-				fmt.Fprintf(&b, "  warning: %s\n", wn)
-			}
-			b.WriteString(verdict(r, rep.GPU, e, size))
-		}
-	}
-	if len(rep.SeedRules) > 0 {
-		b.WriteString("\nseed rules of thumb: model memory = N x bytes per parameter; inference ~2x, training ~4x\n")
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  dtype\tmodel\tinference (2x)\ttraining (4x)\t")
-		for _, r := range rep.SeedRules {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", r.DType, size(r.ModelBytes), size(r.InferenceBytes), size(r.TrainingBytes))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	for _, s := range rep.Skipped {
-		fmt.Fprintf(&b, "\nskipped: %s\n", s)
-	}
-	if len(rep.Estimates) > 1 {
-		b.WriteString("\nsummary\n")
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		head := "  formula\tsteady\tpeak\t"
-		if rep.GPU != nil {
-			head += "fits\t"
-		}
-		fmt.Fprintln(tw, head)
-		for i, e := range rep.Estimates {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t", e.Formula, size(e.Steady), size(e.Peak))
-			if rep.GPU != nil {
-				fits := "no"
-				if rep.Results[i].Fits {
-					fits = "yes"
-				}
-				if r := rep.Results[i]; r.Unbounded {
-					fits = "not bounded"
-				} else if r.MaxBatch != nil {
-					fits = "max batch " + strconv.Itoa(*r.MaxBatch)
-				} else if r.MaxSeq != nil {
-					fits = "max seq " + strconv.Itoa(*r.MaxSeq)
-				}
-				fmt.Fprintf(tw, "%s\t", fits)
-			}
-			fmt.Fprintln(tw)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	_, err := io.WriteString(out, b.String())
-	return err
-}
-
-// verdict is the "fits on" line of one formula.
-func verdict(r fitResult, g *gpuReport, e analytic.Estimate, size func(uint64) string) string {
-	if g == nil {
-		return ""
-	}
-	on := fmt.Sprintf("%s (%s)", g.Name, size(g.TotalBytes))
-	if g.Name == "budget" {
-		on = "a budget of " + size(g.TotalBytes)
-	}
-	switch {
-	case r.Reason != "":
-		if r.MaxBatch != nil || r.MaxSeq != nil {
-			return fmt.Sprintf("  on %s: 0 fit: %s\n", on, r.Reason)
-		}
-		return fmt.Sprintf("  on %s: %s\n", on, r.Reason)
-	case r.MaxBatch != nil:
-		return fmt.Sprintf("  max batch on %s: %d (peak %s, %s free)\n", on, *r.MaxBatch, size(e.Peak), size(r.FreeBytes))
-	case r.MaxSeq != nil:
-		return fmt.Sprintf("  max seq on %s: %d (peak %s, %s free)\n", on, *r.MaxSeq, size(e.Peak), size(r.FreeBytes))
-	case r.Fits:
-		return fmt.Sprintf("  fits on %s: yes, %s free\n", on, size(r.FreeBytes))
-	}
-	return fmt.Sprintf("  fits on %s: no, %s short\n", on, size(r.ShortBytes))
+	return printEstimate(o.out, rep, o.decimal)
 }

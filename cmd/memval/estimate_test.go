@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/estimate"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -72,7 +73,7 @@ func TestEstimateJSONGolden(t *testing.T) {
 		Schema    int                 `json:"schema"`
 		Model     map[string]any      `json:"model"`
 		Estimates []analytic.Estimate `json:"estimates"`
-		GPU       gpuReport           `json:"gpu"`
+		GPU       estimate.GPU        `json:"gpu"`
 		Fits      *bool               `json:"fits"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -90,7 +91,7 @@ func TestEstimateMaxBatch(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("got exit %d, stderr %q", code, errw)
 	}
-	var rep estimateReport
+	var rep estimate.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestEstimateSeedRules(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errw)
 	}
-	var rep estimateReport
+	var rep estimate.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}

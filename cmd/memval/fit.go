@@ -12,8 +12,6 @@ import (
 	"github.com/memval/memval/fit"
 )
 
-func init() { subcommands = append(subcommands, newFitCmd) }
-
 // fitOptions are the flags and arguments of memval fit.
 type fitOptions struct {
 	results    []string

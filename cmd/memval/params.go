@@ -14,8 +14,6 @@ import (
 	"github.com/memval/memval/analytic/model"
 )
 
-func init() { subcommands = append(subcommands, newParamsCmd) }
-
 // paramsOptions are the flags of memval params.
 type paramsOptions struct {
 	model modelOptions

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,8 +21,6 @@ import (
 	"github.com/memval/memval/profiler"
 	"github.com/memval/memval/profiler/sim"
 )
-
-func init() { subcommands = append(subcommands, newProfileCmd) }
 
 // profileOptions are the flags of memval profile.
 type profileOptions struct {
@@ -80,7 +79,7 @@ stdout (and CMD's stdout to stderr).`,
 	f.StringVar(&opts.simModel, "sim-model", "gpt2", "simulated device: the model preset its process trains")
 	f.IntVar(&opts.simBatch, "sim-batch", 8, "simulated device: micro-batch")
 	f.IntVar(&opts.simSeq, "sim-seq", 1024, "simulated device: sequence length")
-	f.StringVar(&opts.simPrecision, "sim-precision", "bf16", "simulated device: fp32, fp16, bf16, bf16-pure or bf16-master")
+	f.StringVar(&opts.simPrecision, "sim-precision", "bf16", "simulated device: "+orList(model.Precisions()))
 	f.IntVar(&opts.simSteps, "sim-steps", 10, "simulated device: training steps")
 	f.Int64Var(&opts.simSeed, "sim-seed", 1, "simulated device: seed (same seed, same run)")
 	return cmd
@@ -116,10 +115,8 @@ func (o *profileOptions) simConfig() (sim.Config, error) {
 		return sim.Config{}, usagef("--sim-model: %w", err)
 	}
 	p := model.Precision(o.simPrecision)
-	switch p {
-	case model.FP32, model.FP16Mixed, model.BF16Mixed, model.BF16Pure, model.BF16Master:
-	default:
-		return sim.Config{}, usagef("--sim-precision %q: want fp32, fp16, bf16, bf16-pure or bf16-master", o.simPrecision)
+	if !slices.Contains(model.Precisions(), o.simPrecision) {
+		return sim.Config{}, usagef("--sim-precision %q: want %s", o.simPrecision, orList(model.Precisions()))
 	}
 	return sim.Config{
 		Arch:     arch,

@@ -86,9 +86,17 @@ wrong each formula is.`,
 	return root
 }
 
-// subcommands is filled by each command's file in an init function, so that
-// commands live in files of their own.
-var subcommands []func(streams) *cobra.Command
+// subcommands are memval's commands, each built by the constructor in a
+// file of its own. A new command is added here.
+var subcommands = []func(streams) *cobra.Command{
+	newDevicesCmd,
+	newEstimateCmd,
+	newFitCmd,
+	newParamsCmd,
+	newProfileCmd,
+	newSweepCmd,
+	newValidateCmd,
+}
 
 func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)

@@ -13,8 +13,6 @@ import (
 	"github.com/memval/memval/scenarios"
 )
 
-func init() { subcommands = append(subcommands, newSweepCmd) }
-
 // sweepOptions are `memval sweep`'s arguments and flags.
 type sweepOptions struct {
 	grid string

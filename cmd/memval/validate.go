@@ -17,8 +17,6 @@ import (
 	"github.com/memval/memval/scenarios"
 )
 
-func init() { subcommands = append(subcommands, newValidateCmd) }
-
 // validateOptions are `memval validate`'s arguments and flags.
 type validateOptions struct {
 	spec string

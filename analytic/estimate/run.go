@@ -1,0 +1,130 @@
+package estimate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
+)
+
+// Run makes the estimate req asks for. Errors that are req's fault are
+// *InputError; others (a calibration that cannot be applied, a formula's
+// internal failure) are returned as they are.
+func Run(req Request) (*Report, error) {
+	formulas, err := req.formulas()
+	if err != nil {
+		return nil, err
+	}
+	if req.MaxBatch && req.MaxSeq {
+		return nil, inputf("--max-batch and --max-seq are exclusive; give one of them")
+	}
+	gpu, err := req.gpu()
+	if err != nil {
+		return nil, err
+	}
+	if (req.MaxBatch || req.MaxSeq) && gpu == nil {
+		return nil, inputf("--max-batch and --max-seq need a budget: give --gpu NAME or --budget SIZE")
+	}
+	var cal *analytic.Calibration
+	if req.Calibration != "" {
+		if cal, err = analytic.LoadCalibration(req.Calibration); err != nil {
+			return nil, inputf("--calibration: %w", err)
+		}
+	}
+	w, err := req.workload()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Schema: 1, GPU: gpu, Workload: w}
+	for _, f := range formulas {
+		e, res, err := req.one(f, w, gpu, cal)
+		switch {
+		case errors.Is(err, analytic.ErrNotApplicable) && len(formulas) > 1:
+			rep.Skipped = append(rep.Skipped, err.Error())
+			continue
+		case errors.Is(err, analytic.ErrNotApplicable):
+			return nil, predictError(f, err)
+		case err != nil:
+			return nil, err
+		}
+		rep.Estimates = append(rep.Estimates, e)
+		rep.Results = append(rep.Results, res)
+	}
+	if len(rep.Estimates) == 0 {
+		return nil, inputf("no formula applies: %s", strings.Join(rep.Skipped, "; "))
+	}
+	rep.Model = Model{Arch: req.Arch, Params: rep.Estimates[0].Params}
+	if slices.Contains(formulas, "seed") {
+		if rep.SeedRules, err = seedRules(rep.Model.Params); err != nil {
+			return nil, predictError("seed", err)
+		}
+	}
+	if gpu != nil {
+		first := rep.Results[0]
+		rep.Fits = &first.Fits
+		rep.MaxBatch, rep.MaxSeq = first.MaxBatch, first.MaxSeq
+	} else {
+		rep.Results = nil
+	}
+	return rep, nil
+}
+
+// one estimates with formula f (solving for the largest batch or sequence
+// if asked), applies the calibration and judges the peak against gpu. An
+// error wrapping analytic.ErrNotApplicable is returned as it is, for Run
+// to skip the formula.
+func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calibration) (analytic.Estimate, Result, error) {
+	var (
+		e   analytic.Estimate
+		n   int
+		err error
+	)
+	switch {
+	case req.MaxBatch:
+		n, e, err = analytic.MaxBatch(f, req.Arch, w, gpu.TotalBytes)
+	case req.MaxSeq:
+		n, e, err = analytic.MaxSeq(f, req.Arch, w, gpu.TotalBytes)
+	default:
+		e, err = analytic.Predict(f, req.Arch, w)
+	}
+	res := Result{Formula: f}
+	switch {
+	case errors.Is(err, analytic.ErrNotApplicable):
+		return e, res, err
+	case errors.Is(err, analytic.ErrNoFit), errors.Is(err, analytic.ErrUnbounded):
+		res.Reason = err.Error()
+		res.Unbounded = errors.Is(err, analytic.ErrUnbounded)
+	case err != nil:
+		return e, res, predictError(f, err)
+	}
+	if cal != nil {
+		wc := w
+		if req.MaxBatch {
+			wc.Batch = max(n, 1)
+		} else if req.MaxSeq {
+			wc.Seq = max(n, 1)
+		}
+		var cerr error
+		if e, res.Warnings, cerr = cal.Apply(e, req.Arch, wc); cerr != nil {
+			return e, res, fmt.Errorf("--calibration: %w", cerr)
+		}
+	}
+	if req.MaxBatch && !res.Unbounded {
+		res.MaxBatch = &n
+	}
+	if req.MaxSeq && !res.Unbounded {
+		res.MaxSeq = &n
+	}
+	if gpu != nil {
+		res.Fits = e.Peak <= gpu.TotalBytes && res.Reason == ""
+		if e.Peak <= gpu.TotalBytes {
+			res.FreeBytes = gpu.TotalBytes - e.Peak
+		} else {
+			res.ShortBytes = e.Peak - gpu.TotalBytes
+		}
+	}
+	return e, res, nil
+}
