@@ -10,6 +10,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/memval/memval/analytic/model"
@@ -224,7 +225,7 @@ func newSimDtypes(p model.Precision) (simDtypes, error) {
 	case model.BF16Master:
 		return simDtypes{param: 2, state: 4, act: 2, norm: 2, softmax: 2, resid: 2, master: true}, nil
 	}
-	return simDtypes{}, fmt.Errorf("sim: precision %q is not simulated: use fp32, fp16, bf16, bf16-pure or bf16-master", p)
+	return simDtypes{}, fmt.Errorf("sim: precision %q is not simulated: use %s", p, strings.Join(model.Precisions(), ", "))
 }
 
 // fwdOp is one tensor a forward pass allocates. The kept ones are exactly
@@ -682,20 +683,18 @@ func buildSimPlan(cfg Config, capacity uint64) (*simPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch w.Optimizer {
-	case "", model.AdamW, model.Adam8bit, model.SGD, model.SGDMomentum:
-	default:
-		return nil, fmt.Errorf("sim: optimizer %q is not simulated: use adamw, adam8bit, sgd or sgd-momentum", w.Optimizer)
-	}
-	switch w.Attention {
-	case "", model.MathAttention, model.FlashAttention:
-	default:
-		return nil, fmt.Errorf("sim: attention %q is not simulated: use math or flash", w.Attention)
-	}
-	switch w.Checkpointing {
-	case "", model.NoCheckpointing, model.FullCheckpointing, model.SelectiveCheckpointing:
-	default:
-		return nil, fmt.Errorf("sim: checkpointing %q is not simulated: use none, full or selective", w.Checkpointing)
+	// Every value of the workload's lists is simulated; "" is the default.
+	for _, e := range []struct {
+		field, value string
+		choices      []string
+	}{
+		{"optimizer", string(w.Optimizer), model.Optimizers()},
+		{"attention", string(w.Attention), model.Attentions()},
+		{"checkpointing", string(w.Checkpointing), model.Checkpointings()},
+	} {
+		if e.value != "" && !slices.Contains(e.choices, e.value) {
+			return nil, fmt.Errorf("sim: %s %q is not simulated: use %s", e.field, e.value, strings.Join(e.choices, ", "))
+		}
 	}
 	plan := &simPlan{params: m.numParams()}
 	s := &simTraining{m: m, w: w, dt: dt, cfg: cfg, p: &simPlayer{a: NewAllocator(capacity), plan: plan}, grads: make(map[int]BlockID)}
