@@ -28,6 +28,7 @@ type Result struct {
 	Scenario    json.RawMessage     `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
 	Predictions []analytic.Estimate `json:"predictions,omitempty"`
 	Comparisons []Comparison        `json:"comparisons,omitempty"`
+	Published   *Published          `json:"published,omitempty"` // a measurement someone else published (see published.go)
 }
 
 // Environment is where the run happened.
