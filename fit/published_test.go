@@ -234,3 +234,18 @@ func TestPredictPublishedErrors(t *testing.T) {
 		t.Errorf("no published: %v", err)
 	}
 }
+
+// FuzzPredictPublished feeds arbitrary scenario JSON: errors, never a panic.
+func FuzzPredictPublished(f *testing.F) {
+	f.Add([]byte(`{"model":{"preset":"gpt2"},"workload":{"batch":2,"seq":128,"precision":"bf16"}}`))
+	f.Add([]byte(`{"model":{"preset":"llama-2-7b"},"workload":{"batch":1,"seq":64,"inference":true,"precision":"bf16-pure"}}`))
+	f.Add([]byte(`{"model":{"preset":"gpt2"},"workload":{"batch":-1,"seq":0,"zero":9}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, sc []byte) {
+		res := &profiler.Result{Scenario: json.RawMessage(sc), Published: &profiler.Published{Basis: profiler.BasisReserved}}
+		_, preds, err := PredictPublished("x/result.json", res)
+		if err == nil && len(preds) == 0 {
+			t.Errorf("no error and no predictions for %q", sc)
+		}
+	})
+}
