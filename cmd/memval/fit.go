@@ -98,6 +98,9 @@ func runFit(_ context.Context, opts *fitOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
+	if allPublished(runs) {
+		return runFitPublished(opts, runs)
+	}
 	an, err := fit.Analyze(runs, fit.Options{
 		Formulas: opts.formulas, Truth: truth, Folds: opts.folds,
 		Group: opts.group, AllowMixed: opts.allowMixed, Terms: terms,

@@ -29,6 +29,7 @@ type Result struct {
 	// reads them.
 	Predictions []json.RawMessage `json:"predictions,omitempty"`
 	Comparisons []Comparison      `json:"comparisons,omitempty"`
+	Published   *Published        `json:"published,omitempty"` // a measurement someone else published (see published.go)
 }
 
 // Environment is where the run happened.
