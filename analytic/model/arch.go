@@ -14,7 +14,7 @@ const (
 // fields mean "as the family defines it" once Normalize has run.
 type Arch struct {
 	Name   string `json:"name,omitempty"`
-	Family string `json:"family"` // Hugging Face model_type: gpt2, gpt_neox, opt, bert, llama, mistral, mixtral, qwen2, gemma, phi, or "vanilla" (the seed's layer)
+	Family string `json:"family"` // Hugging Face model_type (see Families), or "vanilla" (the seed's layer)
 
 	Layers  int `json:"layers"`   // L
 	Hidden  int `json:"hidden"`   // H = d_model
@@ -49,6 +49,24 @@ type Arch struct {
 
 	Experts         int `json:"experts,omitempty"`           // MoE experts per layer (mixtral); 0 for dense
 	ExpertsPerToken int `json:"experts_per_token,omitempty"` // top-k routing
+	// SharedFFN is the intermediate size of a shared expert every token
+	// passes through besides its routed ones (qwen2_moe); 0: none.
+	SharedFFN int `json:"shared_ffn,omitempty"`
+	// SharedExpertGate: the shared expert's output is scaled by a
+	// sigmoid gate, a Linear(hidden, 1) without bias (qwen2_moe).
+	SharedExpertGate bool `json:"shared_expert_gate,omitempty"`
+
+	// QKNorm is a norm (of kind Norm) on the queries and keys before
+	// rotary: QKNormHead normalizes each head over HeadDim with one weight
+	// shared by the heads (qwen3, gemma3), QKNormFull the whole projection
+	// over Heads*HeadDim and KVHeads*HeadDim (olmo2); "" for none.
+	QKNorm string `json:"qk_norm,omitempty"`
 
 	Dropout float64 `json:"dropout,omitempty"` // the config's dropout probability (hidden/attention); 0 means none
 }
+
+// Values of Arch.QKNorm.
+const (
+	QKNormHead = "head" // one norm of HeadDim for q and one for k, shared by the heads
+	QKNormFull = "full" // a norm of Heads*HeadDim for q and one of KVHeads*HeadDim for k
+)

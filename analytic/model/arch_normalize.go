@@ -39,18 +39,22 @@ func (e *FieldError) Error() string {
 // An Arch whose Norm is empty is taken as bare dimensions: Normalize then
 // sets Norm and every structural field the family fixes (norms per layer,
 // final and embedding norms, biases, gated MLP, head tying and bias, pooler,
-// learned position table and its offset, token types, activation, MoE
-// routing 8 experts top-2 for mixtral), overwriting the booleans. An Arch
+// learned position table and its offset, token types, activation, q/k
+// norms, a shared expert's gate), overwriting the booleans. MoE families
+// default their routing as their configuration classes do (mixtral 8
+// experts top-2, qwen2_moe 60 top-4, qwen3_moe 128 top-8). An Arch
 // with Norm set keeps them as they are. In both cases zero sizes are
 // defaulted: KVHeads = Heads, HeadDim = Hidden/Heads, FFN = 4*Hidden for
-// the families whose configs default so (vanilla, gpt2, gpt_neox, opt, bert,
-// phi; the gated families have no such rule and need FFN), ContextLength
+// the families whose configs default so (Family.FFN4H: vanilla, gpt2,
+// gpt_neox, opt, bert, phi, gpt_neo, gptj, bloom, falcon; the others need
+// FFN), ContextLength
 // the family's default, and MaxPositions = ContextLength for families with a
 // learned position table.
 //
 // It rejects unknown families, zero or negative sizes, sizes above MaxDim,
 // heads that do not divide hidden (when HeadDim is not given), heads not a
-// multiple of KVHeads, experts outside MoE, top-k outside 1..experts,
+// multiple of KVHeads, experts or shared experts outside MoE, top-k
+// outside 1..experts, an unknown qk_norm,
 // dropout outside [0, 1), and models of more than MaxParams parameters or
 // whose counts would overflow int64. Errors are *FieldError naming the Arch
 // JSON field. Normalize is idempotent.
@@ -84,7 +88,7 @@ func (a *Arch) Normalize() error {
 		{"kv_heads", a.KVHeads}, {"head_dim", a.HeadDim}, {"ffn", a.FFN}, {"context_length", a.ContextLength},
 		{"max_positions", a.MaxPositions}, {"position_offset", a.PositionOffset}, {"token_types", a.TokenTypes},
 		{"embed_proj", a.EmbedProj}, {"norms_per_layer", a.NormsPerLayer}, {"experts", a.Experts},
-		{"experts_per_token", a.ExpertsPerToken},
+		{"experts_per_token", a.ExpertsPerToken}, {"shared_ffn", a.SharedFFN},
 	} {
 		if f.v < 0 {
 			return &FieldError{Field: f.name, Value: f.v, Reason: "must not be negative"}
@@ -98,6 +102,7 @@ func (a *Arch) Normalize() error {
 		{"kv_heads", a.KVHeads}, {"head_dim", a.HeadDim}, {"ffn", a.FFN}, {"context_length", a.ContextLength},
 		{"max_positions", a.MaxPositions}, {"position_offset", a.PositionOffset}, {"token_types", a.TokenTypes},
 		{"embed_proj", a.EmbedProj}, {"experts", a.Experts}, {"experts_per_token", a.ExpertsPerToken},
+		{"shared_ffn", a.SharedFFN},
 	} {
 		if f.v > MaxDim {
 			return &FieldError{Field: f.name, Value: f.v, Reason: fmt.Sprintf("is larger than %d, the largest size memval accepts", MaxDim)}
@@ -147,19 +152,27 @@ func (a *Arch) Normalize() error {
 		return &FieldError{Field: "embed_proj", Value: a.EmbedProj, Reason: "only the " + strings.Join(familiesWith(func(f *Family) bool { return f.EmbedProj }), ", ") + " family projects its embeddings; leave it 0"}
 	}
 
+	if a.QKNorm != "" && a.QKNorm != QKNormHead && a.QKNorm != QKNormFull {
+		return &FieldError{Field: "qk_norm", Value: fmt.Sprintf("%q", a.QKNorm),
+			Reason: fmt.Sprintf("unknown q/k norm; use %q, %q or leave it empty", QKNormHead, QKNormFull)}
+	}
 	if fam.MoE {
 		if a.Experts == 0 {
-			a.Experts = 8
+			a.Experts = fam.defaultExperts()
 		}
 		if a.ExpertsPerToken == 0 {
-			a.ExpertsPerToken = 2
+			a.ExpertsPerToken = fam.defaultTopK()
 		}
 		if a.ExpertsPerToken > a.Experts {
 			return &FieldError{Field: "experts_per_token", Value: a.ExpertsPerToken,
 				Reason: fmt.Sprintf("is more than the %d experts; choose 1 to %d", a.Experts, a.Experts)}
 		}
-	} else if a.Experts != 0 || a.ExpertsPerToken != 0 {
-		return &FieldError{Field: "experts", Value: a.Experts,
+	} else if a.Experts != 0 || a.ExpertsPerToken != 0 || a.SharedFFN != 0 || a.SharedExpertGate {
+		field, v := "experts", any(a.Experts)
+		if a.Experts == 0 && a.ExpertsPerToken == 0 {
+			field, v = "shared_ffn", a.SharedFFN
+		}
+		return &FieldError{Field: field, Value: v,
 			Reason: fmt.Sprintf("the %s family is dense; experts apply to %s only", a.Family, strings.Join(familiesWith(func(f *Family) bool { return f.MoE }), ", "))}
 	}
 

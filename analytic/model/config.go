@@ -41,11 +41,11 @@ func LoadConfig(path string) (Arch, error) {
 }
 
 // ParseConfig reads a Hugging Face config.json of a model_type in the family
-// table (ConfigFamilies: gpt2, gpt_neox, opt, bert, llama, mistral, mixtral,
-// qwen2, gemma, phi) into a normalized
-// Arch whose Params equal the parameter count of the model the Hugging Face
-// modeling code builds from it (the *ForCausalLM / *LMHeadModel class; for
-// bert, BertModel with its pooler and without an MLM head).
+// table (ConfigFamilies) into a normalized Arch whose Params equal the
+// parameter count of the model the Hugging Face modeling code builds from
+// it (the *ForCausalLM / *LMHeadModel class; for the encoders bert,
+// roberta and xlm-roberta the base model with its pooler, for distilbert
+// DistilBertModel, none with an MLM head).
 //
 // Fields the modeling code defaults are defaulted the same way (for example
 // tie_word_embeddings, attention_bias, num_key_value_heads, n_inner); the
@@ -54,7 +54,8 @@ func LoadConfig(path string) (Arch, error) {
 // integers: 3.5 or 1e309 for a size is an error, not a rounded value. A key
 // and its alias given with different values (gpt2's n_embd and hidden_size)
 // is an error. Errors are *FieldError naming the config key where one is at
-// fault. Dropout is the largest of the config's hidden, embedding and
+// fault; a config lacking sizes names its model_type and every size it
+// lacks. Dropout is the largest of the config's hidden, embedding and
 // attention dropout probabilities (with the family's default where absent).
 func ParseConfig(data []byte) (Arch, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -219,6 +220,9 @@ func (c *config) arch() (Arch, error) {
 			Reason: "not supported; supported: " + strings.Join(ConfigFamilies(), ", ")}
 	}
 	k := fam.Config
+	if err := c.checkRequired(mt, k); err != nil {
+		return Arch{}, err
+	}
 	a := Arch{Family: mt}
 	fam.apply(&a) // structure as the family builds it; adjusted below from the config's switches
 	if a.Name, err = c.str("_name_or_path"); err != nil {
@@ -271,6 +275,46 @@ func (c *config) arch() (Arch, error) {
 		return Arch{}, err
 	}
 	return a, nil
+}
+
+// checkRequired reports every size the family's reader cannot do without
+// and the config lacks, in one error naming the model_type: the first
+// missing key is the error's Field.
+func (c *config) checkRequired(mt string, k *ConfigKeys) error {
+	required := [][]string{{"vocab_size"}, k.Hidden, k.Layers, k.Heads}
+	if !k.FFNOptional {
+		required = append(required, k.FFN)
+	}
+	var missing []string
+	first := ""
+	for _, aliases := range required {
+		present := false
+		for _, key := range aliases {
+			if v, ok := c.m[key]; ok && v != nil {
+				present = true
+			}
+		}
+		if !present {
+			if first == "" {
+				first = aliases[0]
+			}
+			missing = append(missing, strings.Join(aliases, " or "))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &FieldError{Field: first, Reason: fmt.Sprintf("missing; a %s config needs %s to be counted, and this one lacks %s",
+		mt, strings.Join(requiredNames(required), ", "), strings.Join(missing, ", "))}
+}
+
+// requiredNames are the canonical keys of required.
+func requiredNames(required [][]string) []string {
+	names := make([]string, len(required))
+	for i, aliases := range required {
+		names[i] = aliases[0]
+	}
+	return names
 }
 
 // firstString returns the first present string among keys, def if none.

@@ -122,7 +122,15 @@ func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, json, field, msg string
 	}{
-		{"unknown model_type", `{"model_type": "t5"}`, "model_type", "supported: bert, gemma, gpt2, gpt_neox, llama, mistral, mixtral, opt, phi, qwen2"},
+		{"unknown model_type", `{"model_type": "t5"}`, "model_type", "supported: bert, bloom, distilbert, falcon, gemma, gemma2, gemma3_text, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, mixtral, olmo2, opt, phi, phi3, qwen2, qwen2_moe, qwen3, qwen3_moe, roberta, starcoder2, xlm-roberta"},
+		{"t5 is not read", `{"model_type": "t5", "d_model": 512}`, "model_type", `"t5": not supported`},
+		{"missing sizes named with the model_type", `{"model_type": "qwen3", "vocab_size": 10, "hidden_size": 64}`, "num_hidden_layers",
+			"a qwen3 config needs vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size to be counted, and this one lacks num_hidden_layers, num_attention_heads, intermediate_size"},
+		{"missing sizes list aliases", `{"model_type": "gpt_neo", "vocab_size": 10}`, "hidden_size", "lacks hidden_size, num_layers or num_hidden_layers, num_heads or num_attention_heads"},
+		{"qwen3_moe with dense layers", `{"model_type": "qwen3_moe", ` + llama + `, "moe_intermediate_size": 32, "mlp_only_layers": [0]}`, "mlp_only_layers", "not supported"},
+		{"qwen2_moe sparse step", `{"model_type": "qwen2_moe", ` + llama + `, "moe_intermediate_size": 32, "decoder_sparse_step": 2}`, "decoder_sparse_step", "not supported"},
+		{"falcon ln count", `{"model_type": "falcon", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100, "new_decoder_architecture": true, "num_ln_in_parallel_attn": 3}`, "num_ln_in_parallel_attn", "1 or 2"},
+		{"starcoder2 use_bias not bool", `{"model_type": "starcoder2", ` + llama + `, "use_bias": 1}`, "use_bias", "true or false"},
 		{"vanilla is not a model_type", `{"model_type": "vanilla"}`, "model_type", "not supported"},
 		{"missing model_type", `{"hidden_size": 64}`, "model_type", "missing"},
 		{"model_type not a string", `{"model_type": 3}`, "model_type", "must be a string"},

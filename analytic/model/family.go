@@ -21,6 +21,7 @@ const (
 	NoPositions      Positions = "none"    // nothing (the seed's layer)
 	LearnedPositions Positions = "learned" // a learned table of MaxPositions+PositionOffset rows
 	RotaryPositions  Positions = "rotary"  // rotary embeddings: no parameters, cos/sin tables
+	AlibiPositions   Positions = "alibi"   // ALiBi: a bias on the attention scores, no parameters
 )
 
 // Op is one step of what a transformer layer computes.
@@ -119,7 +120,11 @@ type Family struct {
 	FFN4H          bool   // FFN defaults to 4*Hidden
 	Act            string // the MLP's activation
 	Context        int    // the configuration class's default max_position_embeddings
-	MoE            bool   // routed experts (Experts default 8, top-2)
+	MoE            bool   // routed experts (Experts default 8, top-2, unless DefaultExperts/DefaultTopK say otherwise)
+	DefaultExperts int    // the configuration class's number of experts (0: 8)
+	DefaultTopK    int    // the configuration class's experts per token (0: 2)
+	SharedGate     bool   // a shared expert with a sigmoid gate (Arch.SharedExpertGate)
+	QKNorm         string // norms on q and k (Arch.QKNorm)
 	FusedQKVModule bool   // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
 	EmbedProj      bool   // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
 
@@ -206,9 +211,7 @@ var families = map[string]*Family{
 			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0}}, Read: readOPT}},
 	"bert": {Name: "bert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
-		Context: 512, Layer: gpt2Layer,
-		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
-			Dropouts: []ConfigDropout{{"hidden_dropout_prob", 0.1}, {"attention_probs_dropout_prob", 0.1}}, Read: readBERT}},
+		Context: 512, Layer: gpt2Layer, Config: bertKeys()},
 	"llama": {Name: "llama", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
 		Act: "silu", Context: 2048, Layer: llamaLayer, Measured: true, Config: llamaKeys(readLlama)},
 	"mistral": {Name: "mistral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
@@ -229,6 +232,167 @@ var families = map[string]*Family{
 		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
 			KVHeads:  true,
 			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}, Read: readPhi}},
+
+	// Families added for issue 16. Each is counted as its Hugging Face
+	// modeling code builds it (the *ForCausalLM class; for the encoders
+	// the base model with its pooler where it has one) and mapped to the
+	// nearer of the two eager programs, unmeasured.
+
+	// Qwen3ForCausalLM: a Llama layer plus an RMSNorm of head_dim on each
+	// head's q and k (q_norm, k_norm, one weight shared by the heads).
+	"qwen3": {Name: "qwen3", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
+		Act: "silu", Context: 32768, QKNorm: QKNormHead, Layer: llamaLayer,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readAttentionBias)
+			k.HeadDimDefault = 128 // Qwen3Config's head_dim
+			return k
+		}()},
+	// Qwen3MoeForCausalLM: qwen3's attention, every layer a sparse block of
+	// num_experts gated experts of moe_intermediate_size and a router
+	// Linear(hidden, num_experts) without bias.
+	"qwen3_moe": {Name: "qwen3_moe", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true,
+		Positions: RotaryPositions, Act: "silu", Context: 32768, QKNorm: QKNormHead, MoE: true, DefaultExperts: 128,
+		DefaultTopK: 8, Layer: llamaLayer,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readQwenMoE(128, 8, false))
+			k.FFN = []string{"moe_intermediate_size"}
+			k.HeadDimDefault = 128
+			return k
+		}()},
+	// Qwen2MoeForCausalLM: qwen2's attention (q, k, v biases), routed
+	// experts plus a shared expert of shared_expert_intermediate_size whose
+	// output a Linear(hidden, 1) sigmoid gate scales.
+	"qwen2_moe": {Name: "qwen2_moe", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, GatedMLP: true,
+		Positions: RotaryPositions, Act: "silu", Context: 8192, MoE: true, DefaultExperts: 60, DefaultTopK: 4,
+		SharedGate: true, Layer: llamaLayer,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readQwenMoE(60, 4, true))
+			k.FFN = []string{"moe_intermediate_size"}
+			k.HeadDim = false
+			return k
+		}()},
+	// Phi3ForCausalLM: a Llama layer with fused qkv_proj and gate_up_proj
+	// (the same parameter count), no biases.
+	"phi3": {Name: "phi3", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
+		Act: "silu", Context: 4096, FusedQKVModule: true, Layer: llamaLayer,
+		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+			KVHeads:  true,
+			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}}},
+	// Gemma2ForCausalLM: Gemma's layer with four RMSNorms (input,
+	// post-attention, pre- and post-feedforward), tied head.
+	"gemma2": {Name: "gemma2", Norm: RMSNorm, NormsPerLayer: 4, FinalNorm: true, GatedMLP: true, TiedHead: true,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: llamaLayer,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readAttentionBias)
+			k.HeadDimDefault = 256 // Gemma2Config's head_dim
+			return k
+		}()},
+	// Gemma3ForCausalLM (model_type gemma3_text, the text-only models):
+	// gemma2's four norms plus per-head q and k RMSNorms of head_dim.
+	"gemma3_text": {Name: "gemma3_text", Norm: RMSNorm, NormsPerLayer: 4, FinalNorm: true, GatedMLP: true, TiedHead: true,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 131072, QKNorm: QKNormHead, Layer: llamaLayer,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readAttentionBias)
+			k.HeadDimDefault = 256 // Gemma3TextConfig's head_dim
+			return k
+		}()},
+	// Olmo2ForCausalLM: norms after attention and after the MLP (two per
+	// layer) and RMSNorms over the whole q and k projections.
+	"olmo2": {Name: "olmo2", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
+		Act: "silu", Context: 2048, QKNorm: QKNormFull, Layer: llamaLayer,
+		Config: func() *ConfigKeys {
+			k := llamaKeys(readAttentionBias)
+			k.HeadDim = false // Olmo2Config has no head_dim
+			return k
+		}()},
+	// Starcoder2ForCausalLM: grouped-query attention and a plain
+	// c_fc/c_proj MLP, all with biases (use_bias), LayerNorms, rotary.
+	"starcoder2": {Name: "starcoder2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true,
+		MLPBias: true, TiedHead: true, Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 4096, Layer: gpt2Layer,
+		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+			KVHeads:  true,
+			Dropouts: []ConfigDropout{{"residual_dropout", 0}, {"embedding_dropout", 0}, {"attention_dropout", 0}},
+			Read:     readStarcoder2}},
+	// GPTNeoForCausalLM: GPT-2's block with q, k, v without biases, an
+	// out_proj with one; learned positions; tied head.
+	"gpt_neo": {Name: "gpt_neo", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, OutBias: true, MLPBias: true,
+		TiedHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gpt2Layer,
+		Config: &ConfigKeys{
+			// GPTNeoConfig's attribute_map: num_attention_heads, num_hidden_layers.
+			Hidden: stdHidden, Layers: []string{"num_layers", "num_hidden_layers"},
+			Heads: []string{"num_heads", "num_attention_heads"}, FFN: stdFFN, FFNOptional: true, Positions: stdPositions,
+			Dropouts: []ConfigDropout{{"resid_dropout", 0}, {"embed_dropout", 0}, {"attention_dropout", 0}}}},
+	// GPTJForCausalLM: attention and MLP in parallel on one LayerNorm;
+	// q, k, v, out without biases, fc_in/fc_out with; untied lm_head with
+	// a bias; rotary.
+	"gptj": {Name: "gptj", Norm: LayerNorm, NormsPerLayer: 1, FinalNorm: true, ParallelBlock: true, MLPBias: true,
+		HeadBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gpt2Layer,
+		Config: &ConfigKeys{
+			Hidden: []string{"n_embd", "hidden_size"}, Layers: []string{"n_layer", "num_hidden_layers"},
+			Heads: []string{"n_head", "num_attention_heads"}, FFN: []string{"n_inner"}, FFNOptional: true,
+			Positions: []string{"n_positions", "max_position_embeddings"},
+			Dropouts:  []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attn_pdrop", 0}}}},
+	// BloomForCausalLM: ALiBi (no position table), a LayerNorm after the
+	// word embeddings, fused query_key_value, biases everywhere, tied.
+	"bloom": {Name: "bloom", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, EmbedNorm: true, QKVBias: true,
+		OutBias: true, MLPBias: true, TiedHead: true, Positions: AlibiPositions, FFN4H: true, Act: "gelu", Context: 2048,
+		FusedQKVModule: true, Layer: gpt2Layer,
+		Config: &ConfigKeys{
+			// BloomConfig's attribute_map: num_hidden_layers, num_attention_heads; n_embed is its old name for hidden_size.
+			Hidden: []string{"hidden_size", "n_embed"}, Layers: []string{"n_layer", "num_hidden_layers"},
+			Heads: []string{"n_head", "num_attention_heads"}, FFNOptional: true, Positions: []string{"seq_length"},
+			Dropouts: []ConfigDropout{{"hidden_dropout", 0}, {"attention_dropout", 0}}}},
+	// FalconForCausalLM: fused query_key_value with multi-query (7B) or
+	// grouped (new_decoder_architecture) k and v, parallel attention,
+	// no biases by default, tied head; rotary or ALiBi, neither with
+	// parameters.
+	"falcon": {Name: "falcon", Norm: LayerNorm, NormsPerLayer: 1, FinalNorm: true, ParallelBlock: true, TiedHead: true,
+		Positions: RotaryPositions, FFN4H: true, Act: "gelu", Context: 2048, FusedQKVModule: true, Layer: gpt2Layer,
+		Config: &ConfigKeys{
+			// FalconConfig's attribute_map: n_layer, n_head.
+			Hidden: stdHidden, Layers: []string{"num_hidden_layers", "n_layer"}, Heads: []string{"num_attention_heads", "n_head"},
+			FFN: []string{"ffn_hidden_size"}, FFNOptional: true, Positions: stdPositions,
+			Dropouts: []ConfigDropout{{"hidden_dropout", 0}, {"attention_dropout", 0}}, Read: readFalcon}},
+	// RobertaModel and XLMRobertaModel: BERT's encoder and pooler; the
+	// configs' max_position_embeddings (514) already holds the two rows
+	// past padding_idx.
+	"roberta": {Name: "roberta", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
+		Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+	"xlm-roberta": {Name: "xlm-roberta", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true,
+		MLPBias: true, TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true,
+		Act: "gelu", Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+	// DistilBertModel: learned positions and an embedding LayerNorm, no
+	// token types, no pooler, no head.
+	"distilbert": {Name: "distilbert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true,
+		MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, Act: "gelu", Context: 512, Layer: gpt2Layer,
+		Config: &ConfigKeys{
+			// DistilBertConfig's attribute_map: hidden_size, num_attention_heads, num_hidden_layers.
+			Hidden: []string{"dim", "hidden_size"}, Layers: []string{"n_layers", "num_hidden_layers"},
+			Heads: []string{"n_heads", "num_attention_heads"}, FFN: []string{"hidden_dim"}, Positions: stdPositions,
+			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0.1}}, Read: readNoHead}},
+}
+
+// bertKeys are the keys of a BERT-style encoder config.
+func bertKeys() *ConfigKeys {
+	return &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
+		Dropouts: []ConfigDropout{{"hidden_dropout_prob", 0.1}, {"attention_probs_dropout_prob", 0.1}}, Read: readBERT}
+}
+
+// defaultExperts and defaultTopK are the MoE routing a bare Arch of the
+// family gets.
+func (f *Family) defaultExperts() int {
+	if f.DefaultExperts > 0 {
+		return f.DefaultExperts
+	}
+	return 8
+}
+
+func (f *Family) defaultTopK() int {
+	if f.DefaultTopK > 0 {
+		return f.DefaultTopK
+	}
+	return 2
 }
 
 // FamilyOf returns the family called name, and whether there is one.
@@ -287,6 +451,8 @@ func (f *Family) apply(a *Arch) {
 	a.HeadBias = f.HeadBias
 	a.NoHead = f.NoHead
 	a.Pooler = f.Pooler
+	a.QKNorm = f.QKNorm
+	a.SharedExpertGate = f.SharedGate
 	if a.PositionOffset == 0 {
 		a.PositionOffset = f.PositionOffset
 	}
@@ -378,6 +544,120 @@ func readPhi(c *config, _ *Arch) error {
 		return &FieldError{Field: "qk_layernorm", Value: true, Reason: "per-head q/k layer norms are not supported"}
 	}
 	return nil
+}
+
+func readNoHead(_ *config, a *Arch) error {
+	a.TiedHead = true // an encoder without an LM head to tie or not
+	return nil
+}
+
+func readStarcoder2(c *config, a *Arch) error {
+	bias, err := c.bool("use_bias", true)
+	if err != nil {
+		return err
+	}
+	a.QKVBias, a.OutBias, a.MLPBias = bias, bias, bias
+	return nil
+}
+
+// readFalcon reads FalconConfig's switches: the k/v heads of
+// new_decoder_architecture (num_kv_heads) or multi_query (one), the norms
+// of a layer (ln_attn and ln_mlp, or input_layernorm and, without
+// parallel_attn, post_attention_layernorm) and the linear layers' bias.
+func readFalcon(c *config, a *Arch) error {
+	newArch, err := c.bool("new_decoder_architecture", false)
+	if err != nil {
+		return err
+	}
+	multiQuery, err := c.bool("multi_query", true)
+	if err != nil {
+		return err
+	}
+	parallel, err := c.bool("parallel_attn", true)
+	if err != nil {
+		return err
+	}
+	switch {
+	case newArch:
+		if a.KVHeads, err = c.int("kv_heads", false, a.Heads, "num_kv_heads", "n_head_kv"); err != nil {
+			return err
+		}
+	case multiQuery:
+		a.KVHeads = 1
+	default:
+		a.KVHeads = a.Heads
+	}
+	lns := 1
+	if newArch {
+		if lns, err = c.int("norms_per_layer", false, 2, "num_ln_in_parallel_attn"); err != nil {
+			return err
+		}
+		if lns > 2 {
+			return &FieldError{Field: "num_ln_in_parallel_attn", Value: lns, Reason: "must be 1 or 2"}
+		}
+	}
+	if lns == 1 && !parallel {
+		lns = 2
+	}
+	a.NormsPerLayer = lns
+	a.ParallelBlock = parallel || newArch
+	bias, err := c.bool("bias", false)
+	if err != nil {
+		return err
+	}
+	a.QKVBias, a.OutBias, a.MLPBias = bias, bias, bias
+	return nil
+}
+
+// readQwenMoE reads a Qwen MoE config's routing: num_experts and
+// num_experts_per_tok (with the configuration class's defaults), the
+// shared expert of qwen2_moe, and refuses layers with a dense MLP
+// (decoder_sparse_step above 1, mlp_only_layers), which memval does not
+// count.
+func readQwenMoE(experts, topK int, shared bool) func(c *config, a *Arch) error {
+	return func(c *config, a *Arch) (err error) {
+		if shared {
+			if err := readQwen2Bias(c, a); err != nil {
+				return err
+			}
+			if a.SharedFFN, err = c.int("shared_ffn", false, 5632, "shared_expert_intermediate_size"); err != nil {
+				return err
+			}
+		} else if err := readAttentionBias(c, a); err != nil {
+			return err
+		}
+		if a.Experts, err = c.int("experts", false, experts, "num_experts"); err != nil {
+			return err
+		}
+		if a.ExpertsPerToken, err = c.int("experts_per_token", false, topK, "num_experts_per_tok"); err != nil {
+			return err
+		}
+		if step, err := c.int("decoder_sparse_step", false, 1, "decoder_sparse_step"); err != nil {
+			return err
+		} else if step != 1 {
+			return &FieldError{Field: "decoder_sparse_step", Value: step,
+				Reason: "layers with a dense MLP between the sparse ones are not supported; only 1 (every layer sparse) is"}
+		}
+		if v, ok := c.m["mlp_only_layers"]; ok && v != nil {
+			l, ok := v.([]any)
+			if !ok {
+				return &FieldError{Field: "mlp_only_layers", Value: v, Reason: "must be a list of layer indices"}
+			}
+			if len(l) > 0 {
+				return &FieldError{Field: "mlp_only_layers", Value: v,
+					Reason: "layers with a dense MLP are not supported; only an empty list is"}
+			}
+		}
+		return nil
+	}
+}
+
+// readQwen2Bias reads qkv_bias where a config has it (newer Qwen2-MoE
+// configuration classes); q, k and v have biases, o_proj none.
+func readQwen2Bias(c *config, a *Arch) (err error) {
+	a.QKVBias, err = c.bool("qkv_bias", true)
+	a.OutBias = false
+	return err
 }
 
 // readAttentionBias reads attention_bias (default false) into the q, k, v

@@ -52,7 +52,9 @@ type ParamBreakdown struct {
 //
 //	attention = H*h*d + 2*H*k*d + h*d*H  (+ h*d + 2*k*d with QKV biases, + H with an output bias)
 //	MLP       = 2*H*F (+ F + H biases), gated 3*H*F (+ 2F + H), MoE experts*3*H*F + H*experts
+//	            (+ 3*H*SharedFFN for a shared expert, + H for its gate)
 //	norms     = NormsPerLayer * (2H LayerNorm | H RMSNorm)
+//	            (+ 2 norms of d with per-head q/k norms, of h*d and k*d with full ones)
 //
 // and once: token table V*H (V*EmbedProj for OPT), learned positions
 // (MaxPositions+PositionOffset)*H, token types TokenTypes*H, embedding and
@@ -171,6 +173,12 @@ func countParams(a Arch) (ParamBreakdown, error) {
 	if a.OutBias {
 		addc("attn.o_proj.bias", ParamAttention, c.mul(H), true, fmt.Sprint(H))
 	}
+	switch a.QKNorm {
+	case QKNormHead:
+		addc("attn.qk_norm", ParamNorms, c.mul(2, int(norm(a.HeadDim))), true, "2x"+normShape(a.HeadDim))
+	case QKNormFull:
+		addc("attn.qk_norm", ParamNorms, c.add(norm(q), norm(kv)), true, normShape(q)+"+"+normShape(kv))
+	}
 
 	// One layer: MLP.
 	F := a.FFN
@@ -192,6 +200,12 @@ func countParams(a Arch) (ParamBreakdown, error) {
 			per = c.add(per, c.mul(H))
 			expertParams = c.add(expertParams, per)
 			addc("moe.experts.bias", ParamMLP, c.mul(a.Experts, int(per)), true, fmt.Sprintf("%dx%d", a.Experts, per))
+		}
+		if a.SharedFFN > 0 {
+			addc("moe.shared_expert.weight", ParamMLP, c.mul(n, H, a.SharedFFN), true, fmt.Sprintf("%dx(%dx%d)", n, H, a.SharedFFN))
+		}
+		if a.SharedExpertGate {
+			addc("moe.shared_expert_gate.weight", ParamMLP, c.mul(H), true, fmt.Sprintf("%dx1", H))
 		}
 	case a.GatedMLP:
 		addc("mlp.gate_proj.weight", ParamMLP, c.mul(H, F), true, fmt.Sprintf("%dx%d", H, F))
@@ -319,6 +333,12 @@ func TotalParams(a Arch) (int64, error) {
 	if a.OutBias {
 		layer = c.add(layer, c.mul(H))
 	}
+	switch a.QKNorm {
+	case QKNormHead:
+		layer = c.add(layer, c.mul(2, int(norm(a.HeadDim))))
+	case QKNormFull:
+		layer = c.add(layer, norm(q), norm(kv))
+	}
 	F := a.FFN
 	switch {
 	case a.Experts > 0:
@@ -334,6 +354,12 @@ func TotalParams(a Arch) (int64, error) {
 			}
 			per = c.add(per, c.mul(H))
 			layer = c.add(layer, c.mul(a.Experts, int(per)))
+		}
+		if a.SharedFFN > 0 {
+			layer = c.add(layer, c.mul(n, H, a.SharedFFN))
+		}
+		if a.SharedExpertGate {
+			layer = c.add(layer, c.mul(H))
 		}
 	case a.GatedMLP:
 		layer = c.add(layer, c.mul(H, F), c.mul(H, F), c.mul(F, H))
