@@ -109,6 +109,48 @@ func ExampleParams_phi() {
 	// Output: phi-2 (phi): 2779683840
 }
 
+func ExampleParams_qwen3() {
+	printTotal("qwen3-8b")
+	a, _ := model.Preset("qwen3-30b-a3b")
+	b, err := model.Params(a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("qwen3-30b-a3b total", b.Total, "active per token", b.ActivePerToken)
+	// Output:
+	// qwen3-8b (qwen3): 8190735360
+	// qwen3-30b-a3b total 30532122624 active per token 3353032704
+}
+
+func ExampleParams_gemma2() {
+	printTotal("gemma-2-2b")
+	printTotal("gemma-3-1b")
+	// Output:
+	// gemma-2-2b (gemma2): 2614341888
+	// gemma-3-1b (gemma3_text): 999885952
+}
+
+func ExampleParams_encoders() {
+	printTotal("roberta-base")
+	printTotal("distilbert-base-uncased")
+	// Output:
+	// roberta-base (roberta): 124645632
+	// distilbert-base-uncased (distilbert): 66362880
+}
+
+func ExampleParams_falcon() {
+	// Multi-query attention: k and v are one head of 64 each.
+	a, _ := model.Preset("falcon-7b")
+	b, err := model.Params(a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(a.KVHeads, a.HeadDim, b.Total)
+	// Output: 1 64 6921720704
+}
+
 func ExampleParseConfig() {
 	a, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
 		"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256}`))
@@ -132,5 +174,5 @@ func ExampleSeedParamExample() {
 
 func ExamplePresets() {
 	fmt.Println(model.Presets())
-	// Output: [bert-base-uncased gemma-2b gpt2 gpt2-large gpt2-medium gpt2-xl gpt3 llama-2-7b llama-3-8b mistral-7b mixtral-8x7b opt-125m phi-2 pythia-160m qwen2-0.5b qwen2-7b seed-example]
+	// Output: [bert-base-uncased bloom-560m distilbert-base-uncased falcon-7b gemma-2-2b gemma-2b gemma-3-1b gpt-j-6b gpt-neo-125m gpt2 gpt2-large gpt2-medium gpt2-xl gpt3 llama-2-7b llama-3-8b mistral-7b mixtral-8x7b olmo-2-7b opt-125m phi-2 phi-3-mini pythia-160m qwen1.5-moe-a2.7b qwen2-0.5b qwen2-7b qwen3-30b-a3b qwen3-4b qwen3-8b roberta-base seed-example starcoder2-3b]
 }

@@ -43,6 +43,24 @@ var presets = map[string]preset{
 	"qwen2-0.5b":        {arch: dims("qwen2", 24, 896, 14, 2, 4864, 151936, 32768, 0), adjust: func(a *Arch) { a.TiedHead = true }},
 	"gemma-2b":          {arch: dims("gemma", 18, 2048, 8, 1, 16384, 256000, 8192, 0), adjust: func(a *Arch) { a.HeadDim = 256 }},
 	"phi-2":             {arch: dims("phi", 32, 2560, 32, 32, 10240, 51200, 2048, 0.1)},
+
+	// Issue 16's families (testdata/hf-configs and config_families_test.go
+	// give each count's source).
+	"qwen3-4b":                {arch: dims("qwen3", 36, 2560, 32, 8, 9728, 151936, 40960, 0), adjust: func(a *Arch) { a.HeadDim, a.TiedHead = 128, true }},
+	"qwen3-8b":                {arch: dims("qwen3", 36, 4096, 32, 8, 12288, 151936, 40960, 0)},
+	"qwen3-30b-a3b":           {arch: dims("qwen3_moe", 48, 2048, 32, 4, 768, 151936, 40960, 0), adjust: func(a *Arch) { a.HeadDim, a.Experts, a.ExpertsPerToken = 128, 128, 8 }},
+	"qwen1.5-moe-a2.7b":       {arch: dims("qwen2_moe", 24, 2048, 16, 16, 1408, 151936, 8192, 0), adjust: func(a *Arch) { a.Experts, a.ExpertsPerToken, a.SharedFFN = 60, 4, 5632 }},
+	"phi-3-mini":              {arch: dims("phi3", 32, 3072, 32, 32, 8192, 32064, 4096, 0)},
+	"gemma-2-2b":              {arch: dims("gemma2", 26, 2304, 8, 4, 9216, 256000, 8192, 0), adjust: func(a *Arch) { a.HeadDim = 256 }},
+	"gemma-3-1b":              {arch: dims("gemma3_text", 26, 1152, 4, 1, 6912, 262144, 32768, 0), adjust: func(a *Arch) { a.HeadDim = 256 }},
+	"olmo-2-7b":               {arch: dims("olmo2", 32, 4096, 32, 32, 11008, 100352, 4096, 0)},
+	"starcoder2-3b":           {arch: dims("starcoder2", 30, 3072, 24, 2, 12288, 49152, 16384, 0.1)},
+	"gpt-neo-125m":            {arch: dims("gpt_neo", 12, 768, 12, 0, 0, 50257, 2048, 0)},
+	"gpt-j-6b":                {arch: dims("gptj", 28, 4096, 16, 0, 0, 50400, 2048, 0)},
+	"bloom-560m":              {arch: dims("bloom", 24, 1024, 16, 0, 0, 250880, 2048, 0)},
+	"falcon-7b":               {arch: dims("falcon", 32, 4544, 71, 1, 0, 65024, 2048, 0)},
+	"roberta-base":            {arch: dims("roberta", 12, 768, 12, 0, 3072, 50265, 514, 0.1), adjust: func(a *Arch) { a.TokenTypes = 1 }},
+	"distilbert-base-uncased": {arch: dims("distilbert", 6, 768, 12, 0, 3072, 30522, 512, 0.1)},
 }
 
 // Presets lists the names Preset knows, sorted.
