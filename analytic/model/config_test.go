@@ -181,6 +181,19 @@ func FuzzParseConfig(f *testing.F) {
 	}
 	f.Add([]byte(`{"model_type": "mixtral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}`))
 	f.Add([]byte(`{"model_type": "phi", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}`))
+	// Shapes of the issue-16 families: MQA and new-architecture falcon,
+	// ALiBi bloom, shared-expert qwen2_moe, encoders, parallel gptj.
+	f.Add([]byte(`{"model_type": "falcon", "hidden_size": 64, "n_head": 4, "n_layer": 2, "vocab_size": 10, "multi_query": true}`))
+	f.Add([]byte(`{"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 10, "new_decoder_architecture": true, "num_kv_heads": 2, "num_ln_in_parallel_attn": 1, "parallel_attn": false}`))
+	f.Add([]byte(`{"model_type": "bloom", "n_embed": 64, "n_layer": 2, "n_head": 4, "vocab_size": 10}`))
+	f.Add([]byte(`{"model_type": "qwen2_moe", "hidden_size": 64, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 48, "num_experts": 4, "num_experts_per_tok": 2, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10, "mlp_only_layers": []}`))
+	f.Add([]byte(`{"model_type": "qwen3_moe", "hidden_size": 64, "moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 5, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10, "head_dim": 8}`))
+	f.Add([]byte(`{"model_type": "distilbert", "dim": 64, "hidden_dim": 128, "n_layers": 2, "n_heads": 4, "vocab_size": 10, "max_position_embeddings": 16}`))
+	f.Add([]byte(`{"model_type": "xlm-roberta", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10, "type_vocab_size": 1, "max_position_embeddings": 18}`))
+	f.Add([]byte(`{"model_type": "gptj", "n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 10, "n_inner": null}`))
+	f.Add([]byte(`{"model_type": "gpt_neo", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_attention_heads": 8, "vocab_size": 10}`))
+	f.Add([]byte(`{"model_type": "starcoder2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1, "vocab_size": 10, "use_bias": false}`))
+	f.Add([]byte(`{"model_type": "gemma3_text", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1, "vocab_size": 10}`))
 	f.Add([]byte(`{"model_type": "gemma", "hidden_size": 2147483648, "intermediate_size": 2147483648, "num_hidden_layers": 2147483648, "num_attention_heads": 1, "vocab_size": 2147483648}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := ParseConfig(data)
@@ -195,4 +208,34 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("ParseConfig gave %+v with total %d, active %d", a, b.Total, b.ActivePerToken)
 		}
 	})
+}
+
+// TestLoadConfigSnapshotFolder: a downloaded sharded checkpoint's folder
+// (config.json, model.safetensors.index.json, no weight files here) is read
+// from its config.json alone; the shards it names are never opened.
+func TestLoadConfigSnapshotFolder(t *testing.T) {
+	dir := filepath.Join("testdata", "snapshots", "qwen3-8b")
+	shards, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	if err != nil || len(shards) != 0 {
+		t.Fatalf("the snapshot must hold no weights: %v %v", shards, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors.index.json")); err != nil {
+		t.Fatalf("the snapshot must hold a sharded checkpoint's index: %v", err)
+	}
+	a, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Params(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Name != "qwen3-8b" || a.Family != "qwen3" || b.Total != 8_190_735_360 {
+		t.Errorf("got name %q, family %q, %d parameters; want qwen3-8b, qwen3, 8190735360", a.Name, a.Family, b.Total)
+	}
+	// A folder without config.json says which file it looked for.
+	empty := t.TempDir()
+	if _, err := LoadConfig(empty); err == nil || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("folder without config.json: got %v, want an error naming config.json", err)
+	}
 }
