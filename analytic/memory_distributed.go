@@ -123,9 +123,19 @@ func (in *inputs) layerParams() float64 {
 	if a.Experts > 0 {
 		p += in.H * float64(a.Experts)
 	}
+	p += mats * in.H * float64(a.SharedFFN) // qwen2_moe's shared expert
+	if a.SharedExpertGate {
+		p += in.H
+	}
 	norm := in.H
 	if a.Norm == model.LayerNorm {
 		norm = 2 * in.H
+	}
+	switch a.QKNorm { // per-head or whole-projection q/k norms (qwen3, gemma3, olmo2)
+	case model.QKNormHead:
+		p += 2 * in.hd * norm / in.H
+	case model.QKNormFull:
+		p += (q + kv) * norm / in.H
 	}
 	return p + float64(a.NormsPerLayer)*norm
 }
