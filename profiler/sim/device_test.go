@@ -48,6 +48,16 @@ func TestSimModelParams(t *testing.T) {
 			Norm: model.LayerNorm, FinalNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true, TiedHead: true}, 125239296},
 		{model.Arch{Family: "bert", Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 30522, MaxPositions: 512, TokenTypes: 2,
 			Norm: model.LayerNorm, EmbedNorm: true, NormsPerLayer: 2, QKVBias: true, OutBias: true, MLPBias: true, NoHead: true, Pooler: true}, 109482240},
+		// Qwen3-8B (per-head q/k RMSNorms), OLMo-2 7B (whole-projection q/k
+		// norms) and Qwen1.5-MoE-A2.7B (60 routed experts, a gated shared
+		// expert), as their configs give them.
+		{model.Arch{Family: "qwen3", Layers: 36, Hidden: 4096, Heads: 32, KVHeads: 8, HeadDim: 128, FFN: 12288, Vocab: 151936,
+			Norm: model.RMSNorm, FinalNorm: true, NormsPerLayer: 2, GatedMLP: true, Act: "silu", QKNorm: model.QKNormHead}, 8190735360},
+		{model.Arch{Family: "olmo2", Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 32, HeadDim: 128, FFN: 11008, Vocab: 100352,
+			Norm: model.RMSNorm, FinalNorm: true, NormsPerLayer: 2, GatedMLP: true, Act: "silu", QKNorm: model.QKNormFull}, 7298617344},
+		{model.Arch{Family: "qwen2_moe", Layers: 24, Hidden: 2048, Heads: 16, KVHeads: 16, HeadDim: 128, FFN: 1408, Vocab: 151936,
+			Norm: model.RMSNorm, FinalNorm: true, NormsPerLayer: 2, QKVBias: true, GatedMLP: true, Act: "silu",
+			Experts: 60, ExpertsPerToken: 4, SharedFFN: 5632, SharedExpertGate: true}, 14315784192},
 	} {
 		m, err := newSimModel(tc.arch)
 		if err != nil {

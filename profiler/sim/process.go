@@ -113,12 +113,13 @@ func newSimModel(a model.Arch) (*simModel, error) {
 		m.learnedPos = a.MaxPositions + a.PositionOffset
 	}
 	H, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
-	norm := func(prefix string) {
-		m.add(prefix+".weight", H)
+	widthNorm := func(prefix string, width int) {
+		m.add(prefix+".weight", width)
 		if !m.rmsNorm {
-			m.add(prefix+".bias", H)
+			m.add(prefix+".bias", width)
 		}
 	}
+	norm := func(prefix string) { widthNorm(prefix, H) }
 	embedDim := H
 	if a.EmbedProj > 0 && a.EmbedProj != H {
 		embedDim = a.EmbedProj
@@ -165,10 +166,28 @@ func newSimModel(a model.Arch) (*simModel, error) {
 			m.add(p+"c_proj.weight", q*H)
 			m.add(p+"c_proj.bias", bias(a.OutBias, H))
 		}
+		switch a.QKNorm { // per-head or whole-projection norms on q and k
+		case model.QKNormHead:
+			widthNorm(p+"q_norm", m.headDim)
+			widthNorm(p+"k_norm", m.headDim)
+		case model.QKNormFull:
+			widthNorm(p+"q_norm", q)
+			widthNorm(p+"k_norm", kv)
+		}
 		experts := 1
 		if m.experts > 0 {
 			experts = m.experts
 			m.add(p+"router", H*m.experts)
+			if a.SharedFFN > 0 { // a shared expert every token passes through
+				if m.gated {
+					m.add(p+"shared_expert.gate.weight", H*a.SharedFFN)
+				}
+				m.add(p+"shared_expert.up.weight", H*a.SharedFFN)
+				m.add(p+"shared_expert.down.weight", a.SharedFFN*H)
+			}
+			if a.SharedExpertGate {
+				m.add(p+"shared_expert_gate", H)
+			}
 		}
 		for e := 0; e < experts; e++ {
 			mp := p + "mlp."
