@@ -25,6 +25,14 @@ type Result struct {
 	Summary   Summary     `json:"summary"`
 	Framework *Framework  `json:"framework,omitempty"` // what the scenario reported about itself
 
+	// SimulatedWorkload, on the simulated device, names the workload whose
+	// memory was simulated; a command's own memory is not measured there.
+	SimulatedWorkload string `json:"simulated_workload,omitempty"`
+	// KilledProcesses are the processes of the workload's tree memval had
+	// to end (after an interruption's grace period, or still running after
+	// the main process exited).
+	KilledProcesses []KilledProcess `json:"killed_processes,omitempty"`
+
 	Scenario    json.RawMessage     `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
 	Predictions []analytic.Estimate `json:"predictions,omitempty"`
 	Comparisons []Comparison        `json:"comparisons,omitempty"`
@@ -62,8 +70,13 @@ type Summary struct {
 
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
-	Status   string `json:"status"` // ok, failed, crashed, killed, oom, interrupted
+	Status   string `json:"status"` // ok, failed, crashed, killed, oom, interrupted, trace_incomplete
 	OOM      bool   `json:"oom"`
+
+	// With status trace_incomplete: the write error and the seconds after
+	// the start that trace.csv covers.
+	TraceError          string  `json:"trace_error,omitempty"`
+	TraceCoveredSeconds float64 `json:"trace_covered_seconds,omitempty"`
 }
 
 // Framework is what the scenario reported about itself on the side channel.

@@ -16,6 +16,11 @@ const (
 	StatusKilled      = "killed"      // SIGKILL (the kernel's OOM killer, a second Ctrl-C)
 	StatusOOM         = "oom"         // CUDA out of memory (stderr or an error event)
 	StatusInterrupted = "interrupted" // the user interrupted the run
+	// StatusTraceIncomplete: trace.csv could not be written in full (disk
+	// full, file size limit, I/O error); Summary.TraceError says why and
+	// TraceCoveredSeconds how much of the run it covers. It takes
+	// precedence over the workload's own status (kept in a notice).
+	StatusTraceIncomplete = "trace_incomplete"
 )
 
 // Summarize turns a trace and its events into the figures result.json keeps,
@@ -455,6 +460,9 @@ func WriteSummary(w io.Writer, r *Result) error {
 	if len(r.Command) > 0 {
 		fmt.Fprintf(&b, "command:   %s\n", strings.Join(r.Command, " "))
 	}
+	if r.SimulatedWorkload != "" {
+		fmt.Fprintf(&b, "workload:  %s (simulated; CMD's own memory is not measured)\n", r.SimulatedWorkload)
+	}
 	for _, g := range r.Env.GPUs {
 		if g.Index == s.GPU {
 			fmt.Fprintf(&b, "GPU %d:     %s, %s total\n", g.Index, g.Name, FormatBytes(g.TotalBytes))
@@ -478,6 +486,12 @@ func WriteSummary(w io.Writer, r *Result) error {
 		exit += ", out of memory"
 	}
 	fmt.Fprintf(&b, "exit:      %s\n", exit)
+	if s.TraceError != "" {
+		fmt.Fprintf(&b, "trace:     INCOMPLETE, covers %.3f s: %s\n", s.TraceCoveredSeconds, s.TraceError)
+	}
+	for _, k := range r.KilledProcesses {
+		fmt.Fprintf(&b, "killed:    pid %d (%s) with %s\n", k.PID, k.Command, k.Signal)
+	}
 	if fw := r.Framework; fw != nil {
 		var parts []string
 		if fw.Params > 0 {
