@@ -45,8 +45,8 @@ type Entry struct {
 	// Elsewhere: another sweep sharing the folder ran it (while this one
 	// waited for its claim); Skipped is set too.
 	Elsewhere bool
-	Verdict *Verdict
-	Err     error // what kept memval from running it (also in result.json's notices)
+	Verdict   *Verdict
+	Err       error // what kept memval from running it (also in result.json's notices)
 }
 
 // Sweep statuses that are not verdicts.
