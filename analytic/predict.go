@@ -255,8 +255,11 @@ func (w Workload) withDefaults() (Workload, error) {
 	if w.Seq <= 0 {
 		return w, &FieldError{Field: "seq", Value: w.Seq, Reason: "must be a positive integer"}
 	}
-	if w.Batch > MaxDim || w.Seq > MaxDim {
-		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("batch and seq must be at most %d", MaxDim)}
+	if w.Batch > MaxDim {
+		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("out of range: must be at most %d", MaxDim)}
+	}
+	if w.Seq > MaxDim {
+		return w, &FieldError{Field: "seq", Value: w.Seq, Reason: fmt.Sprintf("out of range: must be at most %d", MaxDim)}
 	}
 	switch w.Precision {
 	case "":

@@ -178,7 +178,10 @@ func (o *estimateOptions) workload(a analytic.Arch) (analytic.Workload, error) {
 		Checkpointing: analytic.Checkpointing(o.checkpointing), Backend: analytic.Backend(o.backend),
 		ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
 	}
-	if o.dropout < 0 {
+	if err := o.checkRanges(); err != nil {
+		return w, err
+	}
+	if !o.model.changed("dropout") {
 		w.Dropout = a.Dropout
 	}
 	if o.dp <= 0 {

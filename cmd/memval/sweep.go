@@ -68,8 +68,8 @@ input.`,
 }
 
 func runSweep(ctx context.Context, opts *sweepOptions) error {
-	if opts.jobs < 1 {
-		return usagef("--jobs %d: give 1 or more", opts.jobs)
+	if opts.jobs < 1 || opts.jobs > maxJobs {
+		return usagef("--jobs %d: give 1 to %d", opts.jobs, maxJobs)
 	}
 	vo, err := opts.scenarioOptions(opts.streams.err)
 	if err != nil {

@@ -93,6 +93,9 @@ interrupted; 2 for bad input.`,
 func (m *measureOptions) scenarioOptions(w io.Writer) (scenarios.ValidateOptions, error) {
 	vo := scenarios.ValidateOptions{Device: m.device, Interval: m.interval, SimStep: m.simStep,
 		Stdout: w, Stderr: w, Tool: "memval " + version}
+	if err := m.checkRanges(); err != nil {
+		return vo, err
+	}
 	if m.tolerance != "" {
 		t, ok := scenarios.ParseTolerance(m.tolerance)
 		if !ok {
