@@ -100,7 +100,8 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 //	  "max_batch": 17,                                // with --max-batch (first formula); "max_seq" with --max-seq
 //	  "results": [{"formula", "fits", "free_bytes", "short_bytes", "max_batch", "max_seq", "unbounded", "reason", "warnings"}],
 //	  "skipped": ["megatron: formula does not apply to inference", ...],
-//	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}] // with the seed formula
+//	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}], // with the seed formula
+//	  "warnings": ["calibration fitted on simulated data ...", "batch 64 is outside the fitted range 1..40: extrapolating"] // with --calibration
 //	}
 //
 // Sizes are bytes. Fields are only added in later versions of schema 1.
@@ -118,6 +119,9 @@ type estimateReport struct {
 	// SeedRules, with the seed formula: the article's model memory per
 	// dtype and its rules of thumb (inference ~2x, training ~4x).
 	SeedRules []seedRule `json:"seed_rules,omitempty"`
+	// Warnings, with --calibration: simulated data, extrapolation beyond
+	// the fitted range (also in each result's warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // seedRule is the seed article's model memory at one dtype.
@@ -263,8 +267,8 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 	}
 	var cal *analytic.Calibration
 	if o.calibration != "" {
-		if cal, err = analytic.LoadCalibration(o.calibration); err != nil {
-			return usagef("--calibration: %w", err)
+		if cal, err = o.loadCalibration(gpu); err != nil {
+			return err
 		}
 	}
 	w, err := o.workload(a)
@@ -273,6 +277,9 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 	}
 
 	rep := estimateReport{Schema: 1, GPU: gpu}
+	if cal != nil {
+		rep.Warnings = append(rep.Warnings, cal.Warnings()...)
+	}
 	for _, f := range formulas {
 		var (
 			e   analytic.Estimate
@@ -298,7 +305,7 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 		case err != nil:
 			return predictError(f, err)
 		}
-		if cal != nil {
+		if cal != nil && f == cal.Formula {
 			var warns []string
 			wc := w
 			if o.maxBatch {
@@ -310,6 +317,7 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 				return fmt.Errorf("--calibration: %w", err)
 			}
 			res.Warnings = warns
+			rep.Warnings = append(rep.Warnings, warns...)
 		}
 		if o.maxBatch && !errors.Is(err, analytic.ErrUnbounded) {
 			res.MaxBatch = &n
@@ -429,11 +437,7 @@ func printEstimate(out io.Writer, rep estimateReport, o *estimateOptions) error 
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 		if len(rep.Results) > i {
-			r := rep.Results[i]
-			for _, wn := range r.Warnings {
-				fmt.Fprintf(&b, "  warning: %s\n", wn)
-			}
-			b.WriteString(verdict(r, rep.GPU, e, size))
+			b.WriteString(verdict(rep.Results[i], rep.GPU, e, size))
 		}
 	}
 	if len(rep.SeedRules) > 0 {
@@ -449,6 +453,12 @@ func printEstimate(out io.Writer, rep estimateReport, o *estimateOptions) error 
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(&b, "\nskipped: %s\n", s)
+	}
+	if len(rep.Warnings) > 0 {
+		b.WriteString("\n")
+		for _, wn := range rep.Warnings {
+			fmt.Fprintf(&b, "warning: %s\n", wn)
+		}
 	}
 	if len(rep.Estimates) > 1 {
 		b.WriteString("\nsummary\n")

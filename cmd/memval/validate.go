@@ -108,6 +108,12 @@ func (m *measureOptions) scenarioOptions(w io.Writer) (scenarios.ValidateOptions
 		if err != nil {
 			return vo, asUsage(fmt.Errorf("--calibration: %w", err))
 		}
+		if err := c.CheckFormula(); err != nil {
+			return vo, usagef("--calibration %s: %w", m.calibration, err)
+		}
+		for _, wn := range c.Warnings() {
+			fmt.Fprintf(w, "memval: warning: calibration %s: %s\n", m.calibration, wn)
+		}
 		vo.Calibration = c
 	}
 	if m.formula != "" {
