@@ -325,7 +325,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			traceErr, traceErrNS = samplerErr, endNS
 		}
 	}
-	if err := r.tw.Close(); err != nil {
+	if err := r.tw.Close(); err != nil && (samplerErr == nil || err.Error() != samplerErr.Error()) {
 		errs = append(errs, err)
 		if traceErr == nil {
 			traceErr, traceErrNS = err, endNS
