@@ -306,16 +306,16 @@ const CalibratedTerm = "calibrated constant"
 // terms (phases kept: Peak is the largest phase, not the sum of all terms),
 // with the peak fit; Steady comes from the steady fit when the file has one. The warnings say when a, w or e lie outside what
 // the calibration was fitted on (params, batch, seq, tokens, precision,
-// attention, checkpointing) or when e is another formula's: the numbers
-// are then an extrapolation.
+// attention, checkpointing): the numbers are then an extrapolation. An
+// estimate of another formula is refused (ErrCalibrationMismatch).
 func (c *Calibration) Apply(e Estimate, a model.Arch, w model.Workload) (Estimate, []string, error) {
 	if c == nil {
 		return e, nil, errors.New("no calibration")
 	}
-	var warns []string
-	if e.Formula != c.Formula {
-		warns = append(warns, fmt.Sprintf("calibration was fitted for formula %q, the estimate is %q: terms are matched by name only", c.Formula, e.Formula))
+	if err := c.CheckFor(e.Formula); err != nil {
+		return e, nil, err
 	}
+	var warns []string
 	fr := c.Fitted
 	check := func(name string, v int64, r Range) {
 		if fr.Runs > 0 && !r.Contains(v) {

@@ -16,6 +16,9 @@ type procTree struct {
 	pgid  int
 	known map[int]uint64 // pid → start time (clock ticks since boot), to tell a reused PID apart
 	buf   []byte
+	// zombies are members that died as orphans re-parented to memval (a
+	// subreaper): memval reaps them (reapOrphans).
+	zombies []int
 }
 
 func newProcTree(root int) *procTree {
@@ -47,11 +50,20 @@ func (t *procTree) Refresh() []int {
 		}
 	}
 	members := map[int]bool{}
+	self := os.Getpid()
+	t.zombies = t.zombies[:0]
 	for pid, st := range all {
 		if st.zombie {
+			if _, ok := t.known[pid]; ok && pid != t.root && st.ppid == self {
+				t.zombies = append(t.zombies, pid)
+			}
 			continue
 		}
 		if pid == t.root || st.pgrp == t.pgid {
+			members[pid] = true
+		} else if st.ppid == self && activeRuns.Load() == 1 {
+			// An orphan re-parented to memval (the subreaper) while only
+			// this run has a tree: it can only be this tree's.
 			members[pid] = true
 		} else if s0, ok := t.known[pid]; ok && s0 == st.start {
 			members[pid] = true

@@ -30,6 +30,7 @@ type Replay struct {
 	recEnd   int64
 	exitCode int
 	oom      bool
+	measured bool // result.json beside the trace says a real GPU was measured
 
 	mu        sync.Mutex
 	started   bool
@@ -90,6 +91,7 @@ func openReplay(path string) (*Replay, error) {
 
 	if res, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile)); err == nil {
 		r.versions = res.Env.Versions
+		r.measured = !res.Simulated
 		r.infoVer = res.Env.MemoryInfoVersion
 		for _, g := range res.Env.GPUs {
 			if _, ok := r.byGPU[g.Index]; ok {

@@ -29,12 +29,11 @@ const (
 
 // Runner timing.
 const (
-	DefaultGrace    = 5 * time.Second        // how long descendants may outlive the workload's main process
-	housekeepEvery  = 20 * time.Millisecond  // side channel, timeline, end of run
-	treeEvery       = 100 * time.Millisecond // process-tree refresh
-	progressEvery   = 100 * time.Millisecond // live progress line
-	killAfterCancel = 5 * time.Second        // SIGTERM, then SIGKILL, when ctx is cancelled
-	drainOutput     = time.Second            // waiting for the workload's stdout/stderr to close
+	DefaultGrace   = 5 * time.Second        // how long descendants may outlive the workload's main process
+	housekeepEvery = 20 * time.Millisecond  // side channel, timeline, end of run
+	treeEvery      = 100 * time.Millisecond // process-tree refresh
+	progressEvery  = 100 * time.Millisecond // live progress line
+	drainOutput    = time.Second            // waiting for the workload's stdout/stderr to close
 )
 
 // RunOptions configures Run. Device and OutDir are required.
@@ -54,13 +53,24 @@ type RunOptions struct {
 
 	// Signals, when not nil, are forwarded to the command's process group
 	// (it runs in its own group): the first SIGINT or SIGTERM marks the run
-	// interrupted, a second one kills the group (SIGKILL). Without a
-	// command, the first one ends the run. Cancelling ctx acts as an
-	// interruption: SIGTERM, then SIGKILL after a few seconds.
+	// interrupted and is forwarded as it is; InterruptGrace later the whole
+	// tree gets SIGTERM, then SIGKILL; a second signal kills the tree at
+	// once (SIGKILL). Without a command, the first one ends the run.
+	// Cancelling ctx acts as an interruption by SIGTERM.
+	//
+	// The command dies with memval (a parent-death signal, SIGKILL), and
+	// every process of its tree still running when the run ends is ended
+	// (Result.KilledProcesses). When Stdin is the terminal and memval is in
+	// its foreground, the command's group gets the terminal for its run.
 	Signals <-chan os.Signal
 	Grace   time.Duration // how long descendants may outlive the main process; 0: DefaultGrace
-	Tool    string        // Result.Tool, e.g. "memval v0.1.0"
-	Notices []string      // copied into Result.Notices (e.g. a fallback to the simulated device)
+	// InterruptGrace is how long the tree has after a forwarded
+	// interruption before every process of it gets SIGTERM (and at most
+	// 5 s more before SIGKILL); 0: DefaultInterruptGrace; at most
+	// MaxInterruptGrace.
+	InterruptGrace time.Duration
+	Tool           string   // Result.Tool, e.g. "memval v0.1.0"
+	Notices        []string // copied into Result.Notices (e.g. a fallback to the simulated device)
 }
 
 // oomMarkers are what PyTorch prints when CUDA runs out of memory.
@@ -90,6 +100,10 @@ func Run(ctx context.Context, opts RunOptions) (*schema.Result, error) {
 	if opts.Grace == 0 {
 		opts.Grace = DefaultGrace
 	}
+	if opts.InterruptGrace <= 0 {
+		opts.InterruptGrace = DefaultInterruptGrace
+	}
+	opts.InterruptGrace = min(opts.InterruptGrace, MaxInterruptGrace)
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
@@ -99,6 +113,10 @@ func Run(ctx context.Context, opts RunOptions) (*schema.Result, error) {
 	}
 	smp, err := NewSampler(dev, SamplerOptions{Interval: opts.Interval, Trace: tw})
 	if err != nil {
+		tw.Close()
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	if err := CheckGPU(smp.GPUs(), opts.GPU); err != nil {
 		tw.Close()
 		return nil, fmt.Errorf("run: %w", err)
 	}
@@ -128,6 +146,14 @@ type run struct {
 	stderrOOM  atomic.Bool
 	interrupts int
 	notices    []string
+
+	release     func() // unlocks the thread that started the command
+	ttyFD       int    // the terminal given to the command, when ttyOwned
+	ttyOwned    bool
+	esc         escalation
+	escAt       time.Time // when the next escalation step is due
+	killed      map[int]*schema.KilledProcess
+	killedOrder []int
 }
 
 func (r *run) run(ctx context.Context) (*schema.Result, error) {
@@ -179,6 +205,8 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 	tick := time.NewTicker(housekeepEvery)
 	defer tick.Stop()
 	var (
+		traceErr      error // the sampler stopped on a trace write error
+		traceErrNS    int64
 		state         *os.ProcessState
 		exitedAt      time.Time
 		tlDone        bool
@@ -186,7 +214,6 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 		tlOOM         bool
 		lastTree      time.Time
 		lastProgress  time.Time
-		killAt        time.Time
 		ctxDone       = ctx.Done()
 		signals       = opts.Signals
 		interruptOnly bool // no command: an interruption ends the run
@@ -195,16 +222,22 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 		select {
 		case st := <-waitCh:
 			state, exitedAt, waitCh = st, time.Now(), nil
+			r.giveBackTerminal()
 			r.refreshTree()
+		case err := <-samplerDone:
+			// Only a trace write error stops the sampler early: the run
+			// goes on without samples, and its result says so.
+			samplerDone, traceErr, traceErrNS = nil, err, r.smp.Now()
+			if traceErr == nil {
+				traceErr = errors.New("sampler stopped")
+			}
+			r.traceFailed(traceErr, traceErrNS-startNS)
 		case sig := <-signals:
-			r.interrupt(sig, &killAt)
+			r.interrupt(sig)
 			interruptOnly = !withCommand
 		case <-ctxDone:
 			ctxDone = nil
-			r.interrupt(syscall.SIGTERM, &killAt)
-			if killAt.IsZero() {
-				killAt = time.Now().Add(killAfterCancel)
-			}
+			r.interrupt(syscall.SIGTERM)
 			interruptOnly = !withCommand
 		case now := <-tick.C:
 			r.pollEvents()
@@ -217,10 +250,7 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 				n, gaps := r.smp.Counts()
 				progress.Update(now.Sub(began), r.smp.Live(), n, gaps)
 			}
-			if !killAt.IsZero() && now.After(killAt) && r.cmd != nil {
-				syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-				killAt = time.Time{}
-			}
+			r.escalate(now)
 			if !withCommand && !tlDone {
 				tlDone, tlCode, tlOOM = r.tl.Finished(r.smp.Now())
 			}
@@ -233,15 +263,35 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 			if len(members) == 0 {
 				break
 			}
-			if time.Since(exitedAt) > opts.Grace {
-				r.notices = append(r.notices, fmt.Sprintf("%d process(es) of the workload's tree still running %v after it exited; not waited for", len(members), opts.Grace))
+			if r.esc == escNone && time.Since(exitedAt) > opts.Grace {
+				r.notices = append(r.notices, fmt.Sprintf("%d process(es) of the workload's tree still running %v after it exited: ended (see killed_processes)", len(members), opts.Grace))
+				r.killTree(syscall.SIGTERM)
+				r.esc, r.escAt = escTerm, time.Now().Add(min(opts.InterruptGrace, killWait))
+			}
+			if r.esc == escKill && time.Now().After(r.escAt) {
+				r.notices = append(r.notices, fmt.Sprintf("%d process(es) of the workload's tree still there %v after SIGKILL (uninterruptible sleep?): not waited for", len(members), finalWait))
 				break
 			}
+		} else if r.esc == escKill && time.Now().After(r.escAt) {
+			r.notices = append(r.notices, fmt.Sprintf("the workload's main process did not end %v after SIGKILL: not waited for", finalWait))
+			break
 		}
 	}
 	endNS := r.smp.Now()
 	stopSampler()
-	samplerErr := <-samplerDone
+	var samplerErr error
+	if samplerDone != nil {
+		samplerErr = <-samplerDone
+	} else {
+		samplerErr = traceErr
+	}
+	r.giveBackTerminal()
+	if r.release != nil {
+		r.release()
+	}
+	if r.cmd != nil {
+		activeRuns.Add(-1)
+	}
 	if progress != nil {
 		progress.Done()
 	}
@@ -273,9 +323,15 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 	var errs []error
 	if samplerErr != nil {
 		errs = append(errs, samplerErr)
+		if traceErr == nil {
+			traceErr, traceErrNS = samplerErr, endNS
+		}
 	}
-	if err := r.tw.Close(); err != nil {
+	if err := r.tw.Close(); err != nil && (samplerErr == nil || err.Error() != samplerErr.Error()) {
 		errs = append(errs, err)
+		if traceErr == nil {
+			traceErr, traceErrNS = err, endNS
+		}
 	}
 	if err := r.elog.Close(); err != nil {
 		errs = append(errs, err)
@@ -292,17 +348,28 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 			sum.ProcessSource = "device-minus-baseline (" + reason + ")"
 		}
 	}
+	if traceErr != nil {
+		r.notices = append(r.notices, markTraceIncomplete(&sum, tr, traceErr, startNS, endNS))
+	}
 
 	res := &schema.Result{
 		Schema:    schema.ResultSchema,
 		Tool:      opts.Tool,
 		Command:   opts.Command,
 		Device:    r.dev.Kind(),
-		Simulated: r.dev.Kind() != "nvml",
+		Simulated: deviceSimulated(r.dev),
 		Notices:   append(append([]string(nil), opts.Notices...), r.notices...),
 		Env:       r.environment(events),
 		Summary:   sum,
 		Framework: FrameworkFromEvents(events),
+
+		KilledProcesses: r.killedList(),
+	}
+	if sw, ok := r.dev.(interface{ SimulatedWorkload() string }); ok {
+		res.SimulatedWorkload = sw.SimulatedWorkload()
+		if withCommand {
+			res.Notices = append(res.Notices, "every memory figure is the simulated workload's ("+res.SimulatedWorkload+"), not "+opts.Command[0]+"'s: the simulated device does not measure the command's own memory")
+		}
 	}
 	if err := schema.WriteResult(opts.OutDir, res); err != nil {
 		errs = append(errs, err)
@@ -315,6 +382,10 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 
 // abort closes what Run opened when the workload never started.
 func (r *run) abort() {
+	r.giveBackTerminal()
+	if r.release != nil {
+		r.release()
+	}
 	r.tw.Close()
 	r.elog.Close()
 	if r.side != nil {
@@ -324,12 +395,23 @@ func (r *run) abort() {
 
 // startCommand starts the command in its own process group with the side
 // channel in its environment; the returned channel gets its exit state.
+// The command gets SIGKILL when memval dies (Pdeathsig, see startLocked);
+// memval becomes the subreaper of the command's orphans; when memval owns
+// the terminal, the command's group gets it (Foreground).
 func (r *run) startCommand() (chan *os.ProcessState, error) {
 	opts := r.opts
 	cmd := exec.Command(opts.Command[0], opts.Command[1:]...)
 	cmd.Env = append(append(os.Environ(), opts.Env...), EventsEnv+"="+r.side.path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdin = opts.Stdin
+	if fd, ok := foregroundTTY(opts.Stdin); ok {
+		// Ctty is the child's descriptor: its stdin (0) is the terminal.
+		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, 0
+		r.ttyFD, r.ttyOwned = fd, true
+	}
+	if err := becomeSubreaper(); err != nil && len(r.notices) < 10 {
+		r.notices = append(r.notices, "could not become the subreaper of the workload's orphans: "+err.Error())
+	}
 	cmd.WaitDelay = drainOutput
 	var childEnds []*os.File
 	if f, ok := opts.Stdout.(*os.File); ok {
@@ -352,17 +434,19 @@ func (r *run) startCommand() (chan *os.ProcessState, error) {
 	}
 	cmd.Stderr = w
 	childEnds = append(childEnds, w)
-	err = cmd.Start()
+	r.release, err = startLocked(cmd)
 	for _, f := range childEnds {
 		f.Close() // the child holds its own copies
 	}
 	if err != nil {
+		r.ttyOwned = false
 		for _, p := range r.pipes {
 			p.Close()
 		}
 		return nil, err
 	}
 	r.cmd = cmd
+	activeRuns.Add(1)
 	r.tree = newProcTree(cmd.Process.Pid)
 	r.refreshTree()
 	ch := make(chan *os.ProcessState, 1)
@@ -414,25 +498,85 @@ func (r *run) refreshTree() {
 		return
 	}
 	r.smp.SetTracked(r.tree.Refresh())
+	reapOrphans(r.tree.zombies)
 }
 
-// interrupt forwards sig to the command's group: the first time as is,
-// then SIGKILL.
-func (r *run) interrupt(sig os.Signal, killAt *time.Time) {
+// interrupt forwards sig to the command's group the first time and starts
+// the escalation (escalate); a second interruption kills the whole tree.
+// A SIGTERM (or a cancelled context) counts as the SIGTERM step.
+func (r *run) interrupt(sig os.Signal) {
 	r.interrupts++
 	if r.cmd == nil {
 		return
 	}
-	pgid := r.cmd.Process.Pid
 	s, ok := sig.(syscall.Signal)
 	if !ok {
 		s = syscall.SIGTERM
 	}
-	if r.interrupts > 1 {
-		s = syscall.SIGKILL
-		*killAt = time.Time{}
+	r.refreshTree() // know every member before some of them die
+	now := time.Now()
+	switch {
+	case r.interrupts > 1 || r.esc >= escTerm:
+		r.killTree(syscall.SIGKILL)
+		r.esc, r.escAt = escKill, now.Add(finalWait)
+	case s == syscall.SIGTERM:
+		r.signalTree(s, nil)
+		r.esc, r.escAt = escTerm, now.Add(min(r.opts.InterruptGrace, killWait))
+	default:
+		syscall.Kill(-r.cmd.Process.Pid, s)
+		r.esc, r.escAt = escForwarded, now.Add(r.opts.InterruptGrace)
 	}
-	syscall.Kill(-pgid, s)
+}
+
+// escalate takes the next step of ending the tree when it is due:
+// forwarded interruption → SIGTERM to every process → SIGKILL.
+func (r *run) escalate(now time.Time) {
+	if r.cmd == nil || r.esc == escNone || r.esc == escKill || now.Before(r.escAt) {
+		return
+	}
+	if r.esc == escForwarded {
+		r.killTree(syscall.SIGTERM)
+		r.esc, r.escAt = escTerm, now.Add(min(r.opts.InterruptGrace, killWait))
+		return
+	}
+	r.killTree(syscall.SIGKILL)
+	r.esc, r.escAt = escKill, now.Add(finalWait)
+}
+
+// giveBackTerminal returns the terminal to memval's group once.
+func (r *run) giveBackTerminal() {
+	if !r.ttyOwned {
+		return
+	}
+	r.ttyOwned = false
+	if err := restoreForeground(r.ttyFD); err != nil && len(r.notices) < 10 {
+		r.notices = append(r.notices, "could not take the terminal back from the workload: "+err.Error())
+	}
+}
+
+// traceFailed says at once, on the workload's stderr, that sampling has
+// stopped: the summary comes only when the workload ends.
+func (r *run) traceFailed(err error, afterNS int64) {
+	if r.opts.Stderr != nil {
+		fmt.Fprintf(r.opts.Stderr, "memval: ERROR: %v: sampling stopped %.3f s after the start; the result will be marked %s\n",
+			err, float64(afterNS)/1e9, schema.StatusTraceIncomplete)
+	}
+}
+
+// markTraceIncomplete sets the summary of a run whose trace could not be
+// written in full: status trace_incomplete, the error and the time the
+// trace covers; it returns a notice with the workload's own status.
+func markTraceIncomplete(sum *schema.Summary, tr *Trace, err error, startNS, endNS int64) string {
+	covered := 0.0
+	if n := len(tr.Samples); n > 0 {
+		covered = max(0, float64(tr.Samples[n-1].TNS-startNS)/1e9)
+	}
+	own := sum.Status
+	sum.Status = schema.StatusTraceIncomplete
+	sum.TraceError = err.Error()
+	sum.TraceCoveredSeconds = covered
+	return fmt.Sprintf("trace.csv is incomplete (%v): it covers %.3f s of the %.3f s run; the workload itself ended %s (exit code %d)",
+		err, covered, float64(endNS-startNS)/1e9, own, sum.ExitCode)
 }
 
 // pollEvents copies new side-channel lines and the timeline's events.

@@ -26,6 +26,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "events":
 		helperEvents()
+	case "memval":
+		helperMemval() // lifecycle_test.go: the test binary acts as memval
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode")
 		os.Exit(3)

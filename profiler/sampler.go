@@ -191,7 +191,10 @@ func (s *Sampler) write(row Sample) {
 // timers are too coarse for sub-millisecond intervals. The schedule does
 // not drift: a late wake-up is caught up (up to a few ticks; beyond that the
 // missed ticks are dropped), it does not shift the later ones. Sleeps last at most 5 ms (1 ms when raw, below) so that a cancelled
-// ctx stops it promptly. It returns the first trace write error.
+// ctx stops it promptly. A trace write error stops it at once, and it
+// returns that error. (SIGXFSZ, sent when a write passes RLIMIT_FSIZE, is
+// ignored by the Go runtime, so such a write fails with EFBIG instead of
+// killing memval.)
 func (s *Sampler) Run(ctx context.Context) error {
 	chunk := int64(5 * time.Millisecond)
 	const maxLag = 4 // ticks late beyond which missed ticks are dropped, not caught up
@@ -228,7 +231,9 @@ func (s *Sampler) Run(ctx context.Context) error {
 			return s.err
 		default:
 		}
-		s.SampleOnce()
+		if err := s.SampleOnce(); err != nil {
+			return err // a trace that cannot be written: stop, the runner says so
+		}
 		next += iv
 		if now := s.Now(); now-next >= maxLag*iv {
 			next += ((now-next)/iv + 1) * iv // too far behind: drop the missed ticks

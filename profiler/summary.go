@@ -447,6 +447,9 @@ func WriteSummary(w io.Writer, r *schema.Result) error {
 	if len(r.Command) > 0 {
 		fmt.Fprintf(&b, "command:   %s\n", strings.Join(r.Command, " "))
 	}
+	if r.SimulatedWorkload != "" {
+		fmt.Fprintf(&b, "workload:  %s (simulated; CMD's own memory is not measured)\n", r.SimulatedWorkload)
+	}
 	for _, g := range r.Env.GPUs {
 		if g.Index == s.GPU {
 			fmt.Fprintf(&b, "GPU %d:     %s, %s total\n", g.Index, g.Name, FormatBytes(g.TotalBytes))
@@ -470,6 +473,12 @@ func WriteSummary(w io.Writer, r *schema.Result) error {
 		exit += ", out of memory"
 	}
 	fmt.Fprintf(&b, "exit:      %s\n", exit)
+	if s.TraceError != "" {
+		fmt.Fprintf(&b, "trace:     INCOMPLETE, covers %.3f s: %s\n", s.TraceCoveredSeconds, s.TraceError)
+	}
+	for _, k := range r.KilledProcesses {
+		fmt.Fprintf(&b, "killed:    pid %d (%s) with %s\n", k.PID, k.Command, k.Signal)
+	}
 	if fw := r.Framework; fw != nil {
 		var parts []string
 		if fw.Params > 0 {

@@ -315,6 +315,9 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Backend = model.Backend(x)
 		case "steps":
 			s.Steps, err = p.positive(v, field)
+			if err == nil && s.Steps > MaxSteps {
+				err = p.errf(v, field, "%d is out of range: at most %d steps", s.Steps, MaxSteps)
+			}
 		case "warmup":
 			s.Warmup, err = p.positive(v, field)
 		case "tolerance":
@@ -475,12 +478,19 @@ func (p *parser) oneOf(v *yaml.Node, field string, allowed []string) (string, er
 	return "", p.errf(v, field, "%q is not one of %s", s, strings.Join(allowed, ", "))
 }
 
+// MaxSteps bounds a spec's steps: the simulator plans every step ahead,
+// and a validation needs a few dozen.
+const MaxSteps = 100_000
+
 func (p *parser) integer(v *yaml.Node, field string) (int, error) {
 	s, err := p.str(v, field)
 	if err != nil {
 		return 0, err
 	}
 	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 32)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, p.errf(v, field, "%s is out of range: a spec takes whole numbers up to %d", s, math.MaxInt32)
+	}
 	if err != nil {
 		return 0, p.errf(v, field, "%q is not a whole number", s)
 	}

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/profiler/schema"
@@ -41,8 +43,11 @@ type Entry struct {
 	Status  string // a Verdict status, "skipped" for one done by an earlier sweep, or "running"
 	Skipped bool
 	Result  *schema.Result // nil when memval could not run it
-	Verdict *Verdict
-	Err     error // what kept memval from running it (also in result.json's notices)
+	// Elsewhere: another sweep sharing the folder ran it (while this one
+	// waited for its claim); Skipped is set too.
+	Elsewhere bool
+	Verdict   *Verdict
+	Err       error // what kept memval from running it (also in result.json's notices)
 }
 
 // Sweep statuses that are not verdicts.
@@ -56,13 +61,18 @@ type SweepReport struct {
 	Entries     []Entry // in the grid's order
 	Ran         int
 	Skipped     int
+	Elsewhere   int  // of the skipped, those another sweep ran meanwhile
 	Failed      int  // entries whose verdict is failed or error
 	Interrupted bool // ctx was cancelled: the entries not run have Status ""
 }
 
 // Sweep runs every spec with Validate, each in OutDir/<name>/. A scenario
-// whose result.json already holds a verdict other than interrupted or
-// error is skipped (read back for the report), so a sweep can be resumed.
+// whose folder holds a complete result (see Complete) is skipped (read
+// back for the report), so a sweep can be resumed; anything else is rerun.
+// Sweeps may share OutDir: each runs a scenario only while it holds the
+// scenario's claim (see ClaimFile), so no two ever run or write the same
+// one, and a sweep waits at the end for the scenarios another one is
+// running and reports them.
 // Every result is written atomically as its scenario ends, so finished
 // results survive an interruption. Cancelling ctx interrupts the scenarios
 // running (they are recorded as interrupted) and starts no more.
@@ -101,77 +111,132 @@ func Sweep(ctx context.Context, specs []*Spec, opts SweepOptions) (*SweepReport,
 		todo = append(todo, i)
 	}
 
-	jobs := max(opts.Jobs, 1)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(jobs, max(len(todo), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				s := specs[i]
-				e := &rep.Entries[i]
+	// Each scenario runs under its claim (see ClaimFile). One another sweep
+	// holds is deferred: once this sweep's own queue is done, it waits for
+	// the claim and then reads the other sweep's result, or runs the
+	// scenario when there is none (that sweep died or was interrupted).
+	var (
+		deferred []int
+		fatal    error
+	)
+	runOne := func(i int, wait bool) {
+		s := specs[i]
+		e := &rep.Entries[i]
+		c, err := claimScenario(e.Dir)
+		for wait && errors.Is(err, errClaimed) && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(claimPoll):
+			}
+			c, err = claimScenario(e.Dir)
+		}
+		if errors.Is(err, errClaimed) {
+			if !wait {
 				mu.Lock()
-				e.Status = StatusRunning
-				update(i)
-				mu.Unlock()
-
-				vo := opts.Validate
-				vo.OutDir = e.Dir
-				v, err := Validate(ctx, s, vo)
-				if v == nil && err != nil {
-					v = recordError(s, e.Dir, opts.Validate.Tool, err)
-				}
-
-				mu.Lock()
-				e.Err = err
-				if v != nil {
-					e.Result, e.Verdict = v.Result, &v.Scenario.Verdict
-					e.Status = v.Scenario.Verdict.Status
-				}
-				rep.Ran++
-				if e.Status == VerdictFailed || e.Status == VerdictError {
-					rep.Failed++
-				}
-				done++
-				update(i)
+				deferred = append(deferred, i)
 				mu.Unlock()
 			}
-		}()
-	}
-feed:
-	for _, i := range todo {
-		if ctx.Err() != nil {
-			break
+			return
 		}
-		select {
-		case <-ctx.Done():
-			break feed
-		case next <- i:
+		if err != nil {
+			mu.Lock()
+			if fatal == nil {
+				fatal = err
+			}
+			mu.Unlock()
+			return
 		}
+		defer c.release()
+		if res, sc, ok := finished(e.Dir); ok { // another sweep finished it meanwhile
+			mu.Lock()
+			e.Status, e.Skipped, e.Elsewhere = StatusSkipped, true, true
+			e.Result, e.Verdict = res, &sc.Verdict
+			rep.Skipped++
+			rep.Elsewhere++
+			done++
+			update(i)
+			mu.Unlock()
+			return
+		}
+		// What an earlier, unfinished run left must not pass for this one's.
+		os.Remove(filepath.Join(e.Dir, schema.ResultFile))
+
+		mu.Lock()
+		e.Status = StatusRunning
+		update(i)
+		mu.Unlock()
+
+		vo := opts.Validate
+		vo.OutDir = e.Dir
+		v, err := Validate(ctx, s, vo)
+		if v == nil && err != nil {
+			v = recordError(s, e.Dir, opts.Validate.Tool, err)
+		}
+
+		mu.Lock()
+		e.Err = err
+		if v != nil {
+			e.Result, e.Verdict = v.Result, &v.Scenario.Verdict
+			e.Status = v.Scenario.Verdict.Status
+		}
+		rep.Ran++
+		if e.Status == VerdictFailed || e.Status == VerdictError {
+			rep.Failed++
+		}
+		done++
+		update(i)
+		mu.Unlock()
 	}
-	close(next)
-	wg.Wait()
+
+	jobs := max(opts.Jobs, 1)
+	pool := func(queue []int, wait bool) {
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(jobs, max(len(queue), 1)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					runOne(i, wait)
+				}
+			}()
+		}
+	feed:
+		for _, i := range queue {
+			mu.Lock()
+			stop := fatal != nil
+			mu.Unlock()
+			if ctx.Err() != nil || stop {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				break feed
+			case next <- i:
+			}
+		}
+		close(next)
+		wg.Wait()
+	}
+	pool(todo, false)
+	if fatal == nil && ctx.Err() == nil && len(deferred) > 0 {
+		sort.Ints(deferred)
+		pool(deferred, true)
+	}
 	rep.Interrupted = ctx.Err() != nil
+	if fatal != nil {
+		return rep, fmt.Errorf("sweep: %w", fatal)
+	}
 	return rep, nil
 }
 
-// finished reads dir/result.json and reports whether it holds a finished
-// validation (a verdict that is neither interrupted nor error).
+// claimPoll is how often a sweep retries a claim another sweep holds.
+const claimPoll = 200 * time.Millisecond
+
+// finished reports whether dir holds a complete result (see Complete).
 func finished(dir string) (*schema.Result, Scenario, bool) {
-	res, err := schema.ReadResult(filepath.Join(dir, schema.ResultFile))
-	if err != nil || len(res.Scenario) == 0 {
-		return nil, Scenario{}, false
-	}
-	var sc Scenario
-	if err := json.Unmarshal(res.Scenario, &sc); err != nil {
-		return nil, Scenario{}, false
-	}
-	switch sc.Verdict.Status {
-	case "", VerdictInterrupted, VerdictError:
-		return nil, Scenario{}, false
-	}
-	return res, sc, true
+	res, sc, err := Complete(dir)
+	return res, sc, err == nil
 }
 
 // recordError writes a result.json saying why memval could not run s, so
@@ -228,6 +293,9 @@ func (r *SweepReport) WriteSummary(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "%d scenario(s): %d run, %d skipped (already done), %d failed", len(r.Entries), r.Ran, r.Skipped, r.Failed)
+	if r.Elsewhere > 0 {
+		fmt.Fprintf(w, ", %d run by another sweep sharing the folder", r.Elsewhere)
+	}
 	if r.Interrupted {
 		fmt.Fprintf(w, ", %d not run (interrupted)", len(r.Entries)-r.Ran-r.Skipped)
 	}

@@ -198,6 +198,9 @@ func Validate(ctx context.Context, s *Spec, opts ValidateOptions) (*Validation, 
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
 	defer dev.Close()
+	if err := checkCalibrationDevice(opts.Calibration, dev, 0); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
@@ -235,6 +238,7 @@ func Validate(ctx context.Context, s *Spec, opts ValidateOptions) (*Validation, 
 		res.Notices = append(res.Notices, err.Error())
 	}
 	res.Notices = append(res.Notices, notes...)
+	res.Notices = append(res.Notices, calibrationNotices(opts.Calibration, res.Env)...)
 	raw, perr := analytic.EncodeEstimates(preds)
 	if perr != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, perr)

@@ -20,7 +20,8 @@ import (
 //	  "max_batch": 17,                                // with --max-batch (first formula); "max_seq" with --max-seq
 //	  "results": [{"formula", "fits", "free_bytes", "short_bytes", "max_batch", "max_seq", "unbounded", "reason", "warnings"}],
 //	  "skipped": ["megatron: formula does not apply to inference", ...],
-//	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}] // with the seed formula
+//	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}], // with the seed formula
+//	  "warnings": ["calibration fitted on simulated data ...", "batch 64 is outside the fitted range 1..40: extrapolating"] // with a calibration
 //	}
 //
 // Sizes are bytes. Fields are only added in later versions of schema 1.
@@ -41,6 +42,9 @@ type Report struct {
 	// SeedRules, with the seed formula: the article's model memory per
 	// dtype and its rules of thumb (inference ~2x, training ~4x).
 	SeedRules []SeedRule `json:"seed_rules,omitempty"`
+	// Warnings, with a calibration: simulated data, extrapolation beyond
+	// the fitted range (also in the calibrated result's warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Model is the model estimated and its parameter count.

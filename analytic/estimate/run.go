@@ -28,17 +28,18 @@ func Run(req Request) (*Report, error) {
 	if (req.MaxBatch || req.MaxSeq) && gpu == nil {
 		return nil, inputf("--max-batch and --max-seq need a budget: give --gpu NAME or --budget SIZE")
 	}
-	var cal *analytic.Calibration
-	if req.Calibration != "" {
-		if cal, err = analytic.LoadCalibration(req.Calibration); err != nil {
-			return nil, inputf("--calibration: %w", err)
-		}
+	cal, err := req.calibration(gpu)
+	if err != nil {
+		return nil, err
 	}
 	w, err := req.workload()
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Schema: 1, GPU: gpu, Workload: w}
+	if cal != nil {
+		rep.Warnings = append(rep.Warnings, cal.Warnings()...)
+	}
 	for _, f := range formulas {
 		e, res, err := req.one(f, w, gpu, cal)
 		switch {
@@ -52,6 +53,7 @@ func Run(req Request) (*Report, error) {
 		}
 		rep.Estimates = append(rep.Estimates, e)
 		rep.Results = append(rep.Results, res)
+		rep.Warnings = append(rep.Warnings, res.Warnings...)
 	}
 	if len(rep.Estimates) == 0 {
 		return nil, inputf("no formula applies: %s", strings.Join(rep.Skipped, "; "))
@@ -72,8 +74,36 @@ func Run(req Request) (*Report, error) {
 	return rep, nil
 }
 
+// calibration reads req.Calibration and checks it against what it is about
+// to be applied to: a formula memval knows with fitted coefficients, the
+// formula asked for (unless all) and the GPU's group. nil without one.
+func (req Request) calibration(gpu *GPU) (*analytic.Calibration, error) {
+	if req.Calibration == "" {
+		return nil, nil
+	}
+	cal, err := analytic.LoadCalibration(req.Calibration)
+	if err != nil {
+		return nil, inputf("--calibration: %w", err)
+	}
+	if err := cal.CheckFormula(); err != nil {
+		return nil, inputf("--calibration %s: %w", req.Calibration, err)
+	}
+	if req.Formula != "all" {
+		if err := cal.CheckFor(req.Formula); err != nil {
+			return nil, inputf("--calibration %s with --formula %s: %w", req.Calibration, req.Formula, err)
+		}
+	}
+	if gpu != nil && gpu.Name != "budget" {
+		if err := cal.CheckGroup(analytic.CalibrationGroup{GPU: gpu.Name}); err != nil {
+			return nil, inputf("--calibration %s with --gpu %s: %w", req.Calibration, gpu.Name, err)
+		}
+	}
+	return cal, nil
+}
+
 // one estimates with formula f (solving for the largest batch or sequence
-// if asked), applies the calibration and judges the peak against gpu. An
+// if asked), applies the calibration (when it was fitted for f) and judges
+// the peak against gpu. An
 // error wrapping analytic.ErrNotApplicable is returned as it is, for Run
 // to skip the formula.
 func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calibration) (analytic.Estimate, Result, error) {
@@ -100,7 +130,7 @@ func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calib
 	case err != nil:
 		return e, res, predictError(f, err)
 	}
-	if cal != nil {
+	if cal != nil && cal.Formula == f {
 		wc := w
 		if req.MaxBatch {
 			wc.Batch = max(n, 1)

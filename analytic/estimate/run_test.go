@@ -153,7 +153,8 @@ func TestRunUnboundedHasNoMaximum(t *testing.T) {
 	}
 	cal := filepath.Join(t.TempDir(), "calibration.json")
 	c := &analytic.Calibration{Schema: analytic.CalibrationSchema, Formula: "deepspeed", Truth: "device",
-		CalibratedFit: analytic.CalibratedFit{Quantity: "peak", Constant: 1 << 20}}
+		CalibratedFit: analytic.CalibratedFit{Quantity: "peak", Constant: 1 << 20,
+			Coefficients: []analytic.Coefficient{{Term: "weights", Unit: "x", Scale: true, Value: 1, Low: 1, High: 1, Original: 1}}}}
 	if err := c.Save(cal); err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func (c *config) int(field string, required bool, def int, aliases ...string) (i
 	c.keys[field] = key
 	n, ok := v.(json.Number)
 	if !ok {
-		return 0, &FieldError{Field: key, Value: v, Reason: "must be an integer"}
+		return 0, &FieldError{Field: key, Value: jsonValue(v), Reason: "is " + jsonKind(v) + " where an integer is expected; write the number without quotes"}
 	}
 	i, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {

@@ -83,8 +83,11 @@ func (w Workload) WithDefaults() (Workload, error) {
 	if w.Seq <= 0 {
 		return w, &FieldError{Field: "seq", Value: w.Seq, Reason: "must be a positive integer"}
 	}
-	if w.Batch > MaxDim || w.Seq > MaxDim {
-		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("batch and seq must be at most %d", MaxDim)}
+	if w.Batch > MaxDim {
+		return w, &FieldError{Field: "batch", Value: w.Batch, Reason: fmt.Sprintf("out of range: must be at most %d", MaxDim)}
+	}
+	if w.Seq > MaxDim {
+		return w, &FieldError{Field: "seq", Value: w.Seq, Reason: fmt.Sprintf("out of range: must be at most %d", MaxDim)}
 	}
 	var err error
 	if w.Precision, err = enumOrDefault("precision", w.Precision, FP32, Precisions()); err != nil {

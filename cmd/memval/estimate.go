@@ -97,12 +97,19 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if err != nil {
 		return estimate.Request{}, err
 	}
+	if err := o.checkRanges(); err != nil {
+		return estimate.Request{}, err
+	}
+	dropout := o.dropout
+	if !o.model.changed("dropout") {
+		dropout = -1 // the model's own
+	}
 	return estimate.Request{
 		Arch: a,
 		Workload: model.Workload{
 			Batch: o.batch, Seq: o.seq,
 			Precision: model.Precision(o.precision), Optimizer: model.Optimizer(o.optimizer),
-			Dropout: o.dropout, Attention: model.Attention(o.attention),
+			Dropout: dropout, Attention: model.Attention(o.attention),
 			Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),
 			ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
 		},

@@ -72,11 +72,7 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 		if len(rep.Results) > i {
-			r := rep.Results[i]
-			for _, wn := range r.Warnings {
-				fmt.Fprintf(&b, "  warning: %s\n", wn)
-			}
-			b.WriteString(verdict(r, rep.GPU, e, size))
+			b.WriteString(verdict(rep.Results[i], rep.GPU, e, size))
 		}
 	}
 	if len(rep.SeedRules) > 0 {
@@ -92,6 +88,12 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(&b, "\nskipped: %s\n", s)
+	}
+	if len(rep.Warnings) > 0 {
+		b.WriteString("\n")
+		for _, wn := range rep.Warnings {
+			fmt.Fprintf(&b, "warning: %s\n", wn)
+		}
 	}
 	if len(rep.Estimates) > 1 {
 		b.WriteString("\nsummary\n")

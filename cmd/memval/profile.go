@@ -19,6 +19,7 @@ import (
 
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/schema"
 	"github.com/memval/memval/profiler/sim"
 )
 
@@ -72,7 +73,7 @@ stdout (and CMD's stdout to stderr).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.device, "device", "auto", "where readings come from: auto, nvml, sim or replay:FILE")
-	f.DurationVar(&opts.interval, "interval", profiler.DefaultInterval, "sampling interval (Go duration, at least 100us)")
+	f.DurationVar(&opts.interval, "interval", profiler.DefaultInterval, "sampling interval (Go duration, 100us to 1m)")
 	f.StringVar(&opts.out, "out", "", "folder for trace.csv, events.jsonl and result.json (default: a new runs/<timestamp>)")
 	f.IntVar(&opts.gpu, "gpu", -1, "GPU to summarise (-1: the busiest); every GPU is sampled")
 	f.BoolVar(&opts.json, "json", false, "write result.json to stdout")
@@ -93,8 +94,8 @@ func (o *profileOptions) validate() error {
 	default:
 		return usagef("--device %q: want auto, nvml, sim or replay:FILE", o.device)
 	}
-	if o.interval < profiler.MinInterval {
-		return usagef("--interval %v: want at least %v", o.interval, profiler.MinInterval)
+	if o.interval < profiler.MinInterval || o.interval > maxInterval {
+		return usagef("--interval %v: want %v to %v", o.interval, profiler.MinInterval, maxInterval)
 	}
 	if o.gpu < -1 {
 		return usagef("--gpu %d: want a GPU index, or -1 for the busiest", o.gpu)
@@ -105,7 +106,7 @@ func (o *profileOptions) validate() error {
 	if o.simBatch < 1 || o.simSeq < 1 || o.simSteps < 1 {
 		return usagef("--sim-batch %d, --sim-seq %d, --sim-steps %d: want positive numbers", o.simBatch, o.simSeq, o.simSteps)
 	}
-	return nil
+	return o.checkSimRanges()
 }
 
 // simConfig is the simulated device's workload from the --sim-* flags.
@@ -139,6 +140,11 @@ func runProfile(ctx context.Context, s streams, opts *profileOptions) error {
 		return err
 	}
 	defer dev.Close()
+	if gpus, gerr := dev.GPUs(); gerr == nil {
+		if err := profiler.CheckGPU(gpus, opts.gpu); err != nil {
+			return usagef("--gpu %d: %w", opts.gpu, err)
+		}
+	}
 	for _, n := range notices {
 		fmt.Fprintf(s.err, "memval: NOTICE: %s\n", n)
 	}
@@ -179,6 +185,9 @@ func runProfile(ctx context.Context, s streams, opts *profileOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	if res.Summary.Status == schema.StatusTraceIncomplete {
+		return fmt.Errorf("trace.csv in %s is incomplete: %s", out, res.Summary.TraceError)
 	}
 	if code := res.Summary.ExitCode; code != 0 {
 		if code < 0 || code > 255 {

@@ -36,11 +36,15 @@ func newSweepCmdWith(s streams, run func(context.Context, *sweepOptions) error) 
 axes to vary, see scenarios/README.md) and validates each scenario in a
 folder of its own, OUT/<scenario>/ (trace.csv, events.jsonl, result.json).
 
-Each result.json is written atomically as its scenario ends. Scenarios whose
-result.json already holds a verdict are skipped, so an interrupted sweep
-resumes where it stopped (delete a result.json to run that scenario again;
-interrupted and errored ones are always rerun). Ctrl-C marks the running
-scenario interrupted and stops. Failures and out-of-memory runs are results.
+Each result.json is written atomically as its scenario ends. Scenarios with
+a complete result (result.json valid with a final verdict, trace.csv whole)
+are skipped, so an interrupted sweep resumes where it stopped (delete a
+result.json to run that scenario again; interrupted, errored and incomplete
+ones are always rerun). Sweeps may share --out, on one machine or several
+over a shared file system with file locks: each scenario is claimed with a
+lock the kernel releases when its holder dies, so no two sweeps run the
+same one. Ctrl-C marks the running scenario interrupted and stops.
+Failures and out-of-memory runs are results.
 
 Exit codes: 0 when every scenario has a result (misses included: see the
 table), 1 when memval could not run some, 130 when interrupted, 2 for bad
@@ -62,8 +66,8 @@ input.`,
 }
 
 func runSweep(ctx context.Context, opts *sweepOptions) error {
-	if opts.jobs < 1 {
-		return usagef("--jobs %d: give 1 or more", opts.jobs)
+	if opts.jobs < 1 || opts.jobs > maxJobs {
+		return usagef("--jobs %d: give 1 to %d", opts.jobs, maxJobs)
 	}
 	vo, err := opts.scenarioOptions(opts.streams.err)
 	if err != nil {

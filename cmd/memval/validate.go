@@ -91,6 +91,9 @@ interrupted; 2 for bad input.`,
 func (m *measureOptions) scenarioOptions(w io.Writer) (scenarios.ValidateOptions, error) {
 	vo := scenarios.ValidateOptions{Device: m.device, Interval: m.interval, SimStep: m.simStep,
 		Stdout: w, Stderr: w, Tool: "memval " + version}
+	if err := m.checkRanges(); err != nil {
+		return vo, err
+	}
 	if m.tolerance != "" {
 		t, ok := scenarios.ParseTolerance(m.tolerance)
 		if !ok {
@@ -102,6 +105,12 @@ func (m *measureOptions) scenarioOptions(w io.Writer) (scenarios.ValidateOptions
 		c, err := analytic.LoadCalibration(m.calibration)
 		if err != nil {
 			return vo, asUsage(fmt.Errorf("--calibration: %w", err))
+		}
+		if err := c.CheckFormula(); err != nil {
+			return vo, usagef("--calibration %s: %w", m.calibration, err)
+		}
+		for _, wn := range c.Warnings() {
+			fmt.Fprintf(w, "memval: warning: calibration %s: %s\n", m.calibration, wn)
 		}
 		vo.Calibration = c
 	}

@@ -21,6 +21,14 @@ type Result struct {
 	Summary   Summary     `json:"summary"`
 	Framework *Framework  `json:"framework,omitempty"` // what the scenario reported about itself
 
+	// SimulatedWorkload, on the simulated device, names the workload whose
+	// memory was simulated; a command's own memory is not measured there.
+	SimulatedWorkload string `json:"simulated_workload,omitempty"`
+	// KilledProcesses are the processes of the workload's tree memval had
+	// to end (after an interruption's grace period, or still running after
+	// the main process exited).
+	KilledProcesses []KilledProcess `json:"killed_processes,omitempty"`
+
 	Scenario json.RawMessage `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
 	// Predictions are the formulas' estimates, each a JSON object as
 	// analytic.Estimate writes it (formula, params, terms, steady_bytes,
@@ -64,8 +72,13 @@ type Summary struct {
 
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
-	Status   string `json:"status"` // ok, failed, crashed, killed, oom, interrupted
+	Status   string `json:"status"` // ok, failed, crashed, killed, oom, interrupted, trace_incomplete
 	OOM      bool   `json:"oom"`
+
+	// With status trace_incomplete: the write error and the seconds after
+	// the start that trace.csv covers.
+	TraceError          string  `json:"trace_error,omitempty"`
+	TraceCoveredSeconds float64 `json:"trace_covered_seconds,omitempty"`
 }
 
 // Framework is what the scenario reported about itself on the side channel.
@@ -103,6 +116,11 @@ const (
 	StatusKilled      = "killed"      // SIGKILL (the kernel's OOM killer, a second Ctrl-C)
 	StatusOOM         = "oom"         // CUDA out of memory (stderr or an error event)
 	StatusInterrupted = "interrupted" // the user interrupted the run
+	// StatusTraceIncomplete: trace.csv could not be written in full (disk
+	// full, file size limit, I/O error); Summary.TraceError says why and
+	// TraceCoveredSeconds how much of the run it covers. It takes
+	// precedence over the workload's own status (kept in a notice).
+	StatusTraceIncomplete = "trace_incomplete"
 )
 
 // GPU describes one GPU a device sees.
@@ -118,4 +136,13 @@ type Versions struct {
 	Driver string `json:"driver,omitempty"`
 	NVML   string `json:"nvml,omitempty"`
 	CUDA   string `json:"cuda,omitempty"` // driver's CUDA version, e.g. "12.4"
+}
+
+// KilledProcess is a process of the workload's tree that memval had to end
+// (SIGTERM or SIGKILL) because it outlived an interruption's grace period
+// or the workload's main process.
+type KilledProcess struct {
+	PID     int    `json:"pid"`
+	Command string `json:"command"` // its command line as /proc shows it
+	Signal  string `json:"signal"`  // the last signal memval sent it: SIGTERM or SIGKILL
 }

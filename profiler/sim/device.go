@@ -290,3 +290,25 @@ func Opener(cfg Config) func() (profiler.Device, error) {
 		return d, nil
 	}
 }
+
+// SimulatedWorkload describes the training process the simulated device
+// plays, e.g. "gpt2 training, batch 8, seq 1024, bf16, 10 steps, seed 1, on GPU 0";
+// "" when it plays none. The runner records it in schema.Result.SimulatedWorkload:
+// on the simulated device a profiled command's own memory is not measured,
+// every figure is this workload's.
+func (s *Device) SimulatedWorkload() string {
+	if s.plan == nil {
+		return ""
+	}
+	a, w := s.cfg.Arch, s.cfg.Workload
+	name := a.Name
+	if name == "" {
+		name = a.Family
+	}
+	prec := string(w.Precision)
+	if prec == "" {
+		prec = "fp32"
+	}
+	return fmt.Sprintf("%s training, batch %d, seq %d, %s, %d steps, seed %d, on GPU %d",
+		name, w.Batch, w.Seq, prec, s.cfg.Steps, s.cfg.Seed, s.cfg.GPU)
+}
