@@ -3,7 +3,7 @@ package alloc
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"math/bits"
 )
 
 // PyTorch's constants, c10/cuda/CUDACachingAllocator.cpp (namespace
@@ -79,8 +79,50 @@ type segment struct {
 type pool struct {
 	stream int
 	small  bool
-	free   []int32
+	free   []entry
 	expSeg int32 // the pool's expandable segment, or none
+}
+
+// entry is a cached block with its sort key inline: size, then segment and
+// offset (in 512 B units) as one number.
+type entry struct {
+	size, key uint64
+	b         int32
+}
+
+func (x entry) less(y entry) bool { return x.size < y.size || x.size == y.size && x.key < y.key }
+
+func (a *Allocator) entryOf(b int32) entry {
+	blk := &a.blocks[b]
+	return entry{blk.size, uint64(blk.seg)<<32 | blk.offset/MinBlockSize, b}
+}
+
+// search returns the index of the first entry not less than x.
+func search(s []entry, x entry) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s[m].less(x) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// searchSize returns the index of the first entry of at least size bytes.
+func searchSize(s []entry, size uint64) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s[m].size < size {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // Allocator models PyTorch's native CUDA caching allocator on one device
@@ -117,7 +159,10 @@ func NewAllocator(capacity uint64) *Allocator { return New(Config{}, capacity) }
 // reserve at most capacity bytes (0 means no limit): past it cudaMalloc
 // fails and the allocator releases its cache and retries, as PyTorch does.
 func New(cfg Config, capacity uint64) *Allocator {
-	return &Allocator{cfg: cfg, capacity: capacity}
+	a := &Allocator{cfg: cfg, capacity: capacity}
+	a.poolOf(0, true)
+	a.poolOf(0, false)
+	return a
 }
 
 // Reset empties the allocator for reuse with cfg and capacity, keeping its
@@ -128,6 +173,8 @@ func (a *Allocator) Reset(cfg Config, capacity uint64) {
 	}
 	pools := a.pools[:0]
 	*a = Allocator{cfg: cfg, capacity: capacity, blocks: a.blocks[:0], spare: a.spare[:0], segments: a.segments[:0], pools: pools}
+	a.poolOf(0, true)
+	a.poolOf(0, false)
 }
 
 // SetMemoryFraction limits reserved memory to bytes, as
@@ -163,6 +210,15 @@ func AllocationSize(rounded uint64) uint64 {
 }
 
 func (a *Allocator) poolOf(stream int, small bool) int32 {
+	if len(a.pools) >= 2 && stream == 0 {
+		// The default stream's pools are made first, small then large.
+		if small && a.pools[0].stream == 0 && a.pools[0].small {
+			return 0
+		}
+		if !small && a.pools[1].stream == 0 && !a.pools[1].small {
+			return 1
+		}
+	}
 	for i := range a.pools {
 		if a.pools[i].stream == stream && a.pools[i].small == small {
 			return int32(i)
@@ -178,28 +234,18 @@ func (a *Allocator) poolOf(stream int, small bool) int32 {
 	return int32(len(a.pools) - 1)
 }
 
-func (a *Allocator) less(x, y int32) bool {
-	bx, by := &a.blocks[x], &a.blocks[y]
-	if bx.size != by.size {
-		return bx.size < by.size
-	}
-	if bx.seg != by.seg {
-		return bx.seg < by.seg
-	}
-	return bx.offset < by.offset
-}
-
 // cache puts free block b into pool p's free list (insert_into_blocks).
 func (a *Allocator) cache(p int32, b int32) {
 	pl := &a.pools[p]
 	if !pl.small {
 		a.blocks[b].gcBase = a.largeSearches
 	}
+	x := a.entryOf(b)
 	s := pl.free
-	i := sort.Search(len(s), func(i int) bool { return !a.less(s[i], b) })
-	s = append(s, 0)
+	i := search(s, x)
+	s = append(s, entry{})
 	copy(s[i+1:], s[i:])
-	s[i] = b
+	s[i] = x
 	pl.free = s
 }
 
@@ -207,8 +253,8 @@ func (a *Allocator) cache(p int32, b int32) {
 func (a *Allocator) uncache(p int32, b int32) {
 	pl := &a.pools[p]
 	s := pl.free
-	i := sort.Search(len(s), func(i int) bool { return !a.less(s[i], b) })
-	if i >= len(s) || s[i] != b {
+	i := search(s, a.entryOf(b))
+	if i >= len(s) || s[i].b != b {
 		panic("alloc: free list is inconsistent")
 	}
 	pl.free = append(s[:i], s[i+1:]...)
@@ -243,6 +289,9 @@ func (a *Allocator) roundSize(size uint64) uint64 {
 	if size < MinBlockSize {
 		return MinBlockSize
 	}
+	if !a.cfg.hasDivisions() {
+		return (size + MinBlockSize - 1) / MinBlockSize * MinBlockSize
+	}
 	if d := a.cfg.divisions(size); d > 1 && size > MinBlockSize*d {
 		return roundupPower2Division(size, d)
 	}
@@ -267,13 +316,7 @@ func roundupPower2Division(size, d uint64) uint64 {
 	return r + step
 }
 
-func leadingZeros(x uint64) int {
-	n := 0
-	for i := 63; i >= 0 && x&(1<<uint(i)) == 0; i-- {
-		n++
-	}
-	return n
-}
+func leadingZeros(x uint64) int { return bits.LeadingZeros64(x) }
 
 // Malloc allocates size bytes on the default stream; see MallocStream.
 func (a *Allocator) Malloc(size uint64) (BlockID, error) { return a.MallocStream(size, 0) }
@@ -352,17 +395,16 @@ func (a *Allocator) getFreeBlock(p int32, rounded uint64) int32 {
 		a.largeSearches++
 	}
 	s := pl.free
-	i := sort.Search(len(s), func(i int) bool { return a.blocks[s[i]].size >= rounded })
+	i := searchSize(s, rounded)
 	if i == len(s) {
 		return none
 	}
-	if a.isExpandableTail(s[i]) && i+1 < len(s) {
+	if a.cfg.ExpandableSegments && a.isExpandableTail(s[i].b) && i+1 < len(s) {
 		// A block that can grow into unmapped pages counts as that large
 		// for best fit: prefer the next block that fits as it is.
 		i++
 	}
-	b := s[i]
-	size := a.blocks[b].size
+	b, size := s[i].b, s[i].size
 	if ms := a.cfg.maxSplit(); rounded < ms && size >= ms {
 		return none // do not return an oversized block for a smaller request
 	} else if rounded >= ms && size >= rounded+a.cfg.maxNonSplitRounding() {
@@ -600,9 +642,9 @@ func (a *Allocator) releaseAvailable(p int32, rounded uint64) bool {
 	}
 	key := max(rounded, ms)
 	s := a.pools[p].free
-	i := sort.Search(len(s), func(i int) bool { return a.blocks[s[i]].size >= key })
+	i := searchSize(s, key)
 	if i < len(s) {
-		seg := a.blocks[s[i]].seg
+		seg := a.blocks[s[i].b].seg
 		if !a.wholeFree(seg) || a.segments[seg].expandable {
 			return false
 		}
@@ -611,7 +653,7 @@ func (a *Allocator) releaseAvailable(p int32, rounded uint64) bool {
 	}
 	var released uint64
 	for j := len(s) - 1; j >= 0 && released < key; j-- {
-		b := a.pools[p].free[j]
+		b := a.pools[p].free[j].b
 		if a.blocks[b].size < ms {
 			break
 		}
@@ -642,7 +684,8 @@ func (a *Allocator) garbageCollect() {
 		if a.pools[p].small {
 			continue
 		}
-		for _, b := range a.pools[p].free {
+		for _, x := range a.pools[p].free {
+			b := x.b
 			blk := &a.blocks[b]
 			if blk.prev == none && blk.next == none && !a.segments[blk.seg].expandable {
 				totalAge += a.largeSearches - blk.gcBase

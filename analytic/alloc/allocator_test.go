@@ -385,7 +385,7 @@ func TestDefaultReuseProperty(t *testing.T) {
 			size := randomSize(r)
 			p := a.poolOf(0, RoundSize(size) <= SmallSize)
 			fl := a.pools[p].free
-			fits := len(fl) > 0 && a.blocks[fl[len(fl)-1]].size >= RoundSize(size)
+			fits := len(fl) > 0 && fl[len(fl)-1].size >= RoundSize(size)
 			before := a.Reserved()
 			id, err := a.Malloc(size)
 			if err != nil {

@@ -57,6 +57,8 @@ func (c Config) maxNonSplitRounding() uint64 {
 	return c.MaxNonSplitRounding
 }
 
+func (c *Config) hasDivisions() bool { return c.RoundupPower2Divisions != [intervals]uint64{} }
+
 // divisions is CUDAAllocatorConfig::roundup_power2_divisions(size).
 func (c Config) divisions(size uint64) uint64 {
 	log := 63 - leadingZeros(size)
