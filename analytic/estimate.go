@@ -46,6 +46,9 @@ type Estimate struct {
 	Steady  uint64   `json:"steady_bytes"` // memory held between steps (weights, grads, optimizer states, overhead)
 	Peak    uint64   `json:"peak_bytes"`   // highest point of a step
 	Notes   []string `json:"notes,omitempty"`
+	// Device, from PredictDevice, is what the device shows: the allocated,
+	// reserved and device (NVML) peaks.
+	Device *Device `json:"device,omitempty"`
 }
 
 // EncodeEstimates writes each estimate as the raw JSON object result.json

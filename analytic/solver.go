@@ -30,8 +30,17 @@ const (
 // batch 1 are returned as they are; when batch 1 does not fit the result
 // is 0, the Estimate for batch 1 and an error wrapping ErrNoFit.
 func MaxBatch(formula string, a model.Arch, w model.Workload, budget uint64) (int, Estimate, error) {
+	return MaxBatchDevice(formula, a, w, budget, nil)
+}
+
+// MaxBatchDevice is MaxBatch fitting the device peak (PredictDevice with
+// opts) into the budget; with nil opts it is MaxBatch.
+func MaxBatchDevice(formula string, a model.Arch, w model.Workload, budget uint64, opts *DeviceOptions) (int, Estimate, error) {
 	return maxFit(formula, "batch", MaxSolveBatch, budget, func(n int, e *Estimate) error {
 		w.Batch = n
+		if opts != nil {
+			return PredictDevice(e, formula, a, w, *opts)
+		}
 		return PredictInto(e, formula, a, w)
 	})
 }
@@ -41,6 +50,12 @@ func MaxBatch(formula string, a model.Arch, w model.Workload, budget uint64) (in
 // when it has one: a result equal to that size means the table, not the
 // budget, is the limit.
 func MaxSeq(formula string, a model.Arch, w model.Workload, budget uint64) (int, Estimate, error) {
+	return MaxSeqDevice(formula, a, w, budget, nil)
+}
+
+// MaxSeqDevice is MaxSeq fitting the device peak (PredictDevice with opts)
+// into the budget; with nil opts it is MaxSeq.
+func MaxSeqDevice(formula string, a model.Arch, w model.Workload, budget uint64, opts *DeviceOptions) (int, Estimate, error) {
 	limit := MaxSolveSeq
 	na := a
 	if err := na.Normalize(); err != nil {
@@ -51,6 +66,9 @@ func MaxSeq(formula string, a model.Arch, w model.Workload, budget uint64) (int,
 	}
 	return maxFit(formula, "seq", limit, budget, func(n int, e *Estimate) error {
 		w.Seq = n
+		if opts != nil {
+			return PredictDevice(e, formula, na, w, *opts)
+		}
 		return PredictInto(e, formula, na, w)
 	})
 }
@@ -64,19 +82,19 @@ func maxFit(formula, what string, limit int, budget uint64, eval func(int, *Esti
 	if err := eval(1, &best); err != nil {
 		return 0, Estimate{}, err
 	}
-	if best.Peak > budget {
+	if p := best.DevicePeak(); p > budget {
 		return 0, best, fmt.Errorf("%s: %w: %s 1 needs %s, %s more than the budget of %s", formula, ErrNoFit, what,
-			FormatBytes(best.Peak), FormatBytes(best.Peak-budget), FormatBytes(budget))
+			FormatBytes(p), FormatBytes(p-budget), FormatBytes(budget))
 	}
 	fits := func(n int) bool {
-		if err := eval(n, &cur); err != nil || cur.Peak > budget {
+		if err := eval(n, &cur); err != nil || cur.DevicePeak() > budget {
 			return false
 		}
 		best, cur = cur, best
 		return true
 	}
 	if limit > 1 {
-		if err := eval(2, &cur); err == nil && cur.Peak == best.Peak {
+		if err := eval(2, &cur); err == nil && cur.Peak == best.Peak && cur.DevicePeak() == best.DevicePeak() {
 			return 0, best, fmt.Errorf("%s: %w (%s); the budget does not bound it", formula, ErrUnbounded, what)
 		}
 	}

@@ -26,7 +26,8 @@ func ExampleRun() {
 		panic(err)
 	}
 	r := rep.Results[0]
-	fmt.Printf("peak %s, fits %v, %s free\n", analytic.FormatBytes(rep.Estimates[0].Peak), r.Fits, analytic.FormatBytes(r.FreeBytes))
+	e := rep.Estimates[0]
+	fmt.Printf("peak %s, device peak %s, fits %v, %s free\n", analytic.FormatBytes(e.Peak), analytic.FormatBytes(e.Device.DevicePeak), r.Fits, analytic.FormatBytes(r.FreeBytes))
 
 	req.MaxBatch = true
 	if rep, err = estimate.Run(req); err != nil {
@@ -34,6 +35,6 @@ func ExampleRun() {
 	}
 	fmt.Println("max batch:", *rep.MaxBatch)
 	// Output:
-	// peak 11.4 GiB, fits true, 68.2 GiB free
+	// peak 11.4 GiB, device peak 11.8 GiB, fits true, 67.8 GiB free
 	// max batch: 64
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/alloc"
 	"github.com/memval/memval/analytic/model"
 )
 
@@ -39,6 +40,36 @@ type Request struct {
 	// (--calibration); its fitted coefficients are applied to every
 	// estimate. "" applies none.
 	Calibration string
+	// AllocConf is the caching allocator's configuration in
+	// PYTORCH_CUDA_ALLOC_CONF syntax (--alloc-conf); "" is PyTorch's
+	// default.
+	AllocConf string
+	// Context is the CUDA context in bytes, e.g. "520MiB" (--context);
+	// "" takes memval's figure for the module loading mode.
+	Context string
+	// EagerLoading is CUDA_MODULE_LOADING=EAGER (--module-loading eager).
+	EagerLoading bool
+	// Timeline keeps each estimate's played step (Device.Timeline), for
+	// --plot.
+	Timeline bool
+}
+
+// device returns the device-level options req asks for.
+func (req Request) device() (analytic.DeviceOptions, error) {
+	opts := analytic.DeviceOptions{GPU: req.GPU, EagerLoading: req.EagerLoading, Timeline: req.Timeline}
+	cfg, err := alloc.ParseConf(req.AllocConf)
+	if err != nil {
+		return opts, inputf("--alloc-conf %q: %w", req.AllocConf, err)
+	}
+	opts.Alloc = cfg
+	if req.Context != "" {
+		b, err := analytic.ParseBytes(req.Context)
+		if err != nil {
+			return opts, inputf("--context: %w", err)
+		}
+		opts.Context, opts.ContextGiven = b, true
+	}
+	return opts, nil
 }
 
 // InputError is an error that is the Request's fault (a usage error of the

@@ -36,12 +36,16 @@ func Run(req Request) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	dev, err := req.device()
+	if err != nil {
+		return nil, err
+	}
 	rep := &Report{Schema: 1, GPU: gpu, Workload: w}
 	if cal != nil {
 		rep.Warnings = append(rep.Warnings, cal.Warnings()...)
 	}
 	for _, f := range formulas {
-		e, res, err := req.one(f, w, gpu, cal)
+		e, res, err := req.one(f, w, gpu, cal, &dev)
 		switch {
 		case errors.Is(err, analytic.ErrNotApplicable) && len(formulas) > 1:
 			rep.Skipped = append(rep.Skipped, err.Error())
@@ -106,7 +110,7 @@ func (req Request) calibration(gpu *GPU) (*analytic.Calibration, error) {
 // the peak against gpu. An
 // error wrapping analytic.ErrNotApplicable is returned as it is, for Run
 // to skip the formula.
-func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calibration) (analytic.Estimate, Result, error) {
+func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calibration, dev *analytic.DeviceOptions) (analytic.Estimate, Result, error) {
 	var (
 		e   analytic.Estimate
 		n   int
@@ -114,11 +118,11 @@ func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calib
 	)
 	switch {
 	case req.MaxBatch:
-		n, e, err = analytic.MaxBatch(f, req.Arch, w, gpu.TotalBytes)
+		n, e, err = analytic.MaxBatchDevice(f, req.Arch, w, gpu.TotalBytes, dev)
 	case req.MaxSeq:
-		n, e, err = analytic.MaxSeq(f, req.Arch, w, gpu.TotalBytes)
+		n, e, err = analytic.MaxSeqDevice(f, req.Arch, w, gpu.TotalBytes, dev)
 	default:
-		e, err = analytic.Predict(f, req.Arch, w)
+		err = analytic.PredictDevice(&e, f, req.Arch, w, *dev)
 	}
 	res := Result{Formula: f}
 	switch {
@@ -141,6 +145,9 @@ func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calib
 		if e, res.Warnings, cerr = cal.Apply(e, req.Arch, wc); cerr != nil {
 			return e, res, fmt.Errorf("--calibration: %w", cerr)
 		}
+		if cerr = analytic.FillDevice(&e, req.Arch, wc, *dev); cerr != nil {
+			return e, res, predictError(f, cerr)
+		}
 	}
 	if req.MaxBatch && !res.Unbounded {
 		res.MaxBatch = &n
@@ -149,11 +156,13 @@ func (req Request) one(f string, w model.Workload, gpu *GPU, cal *analytic.Calib
 		res.MaxSeq = &n
 	}
 	if gpu != nil {
-		res.Fits = e.Peak <= gpu.TotalBytes && res.Reason == ""
-		if e.Peak <= gpu.TotalBytes {
-			res.FreeBytes = gpu.TotalBytes - e.Peak
+		// The device peak decides: NVML used, what an OOM is about.
+		peak := e.DevicePeak()
+		res.Fits = peak <= gpu.TotalBytes && res.Reason == ""
+		if peak <= gpu.TotalBytes {
+			res.FreeBytes = gpu.TotalBytes - peak
 		} else {
-			res.ShortBytes = e.Peak - gpu.TotalBytes
+			res.ShortBytes = peak - gpu.TotalBytes
 		}
 	}
 	return e, res, nil

@@ -32,6 +32,10 @@ type estimateOptions struct {
 	maxBatch    bool
 	maxSeq      bool
 	calibration string
+	allocConf   string
+	context     string
+	loading     string
+	plot        string
 	decimal     bool
 	json        bool
 
@@ -85,6 +89,10 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.BoolVar(&opts.maxBatch, "max-batch", false, "find the largest batch whose peak fits (needs --gpu or --budget)")
 	f.BoolVar(&opts.maxSeq, "max-seq", false, "find the longest sequence whose peak fits (needs --gpu or --budget)")
 	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; apply its fitted coefficients")
+	f.StringVar(&opts.allocConf, "alloc-conf", "", "the caching allocator's PYTORCH_CUDA_ALLOC_CONF, e.g. expandable_segments:True,max_split_size_mb:128")
+	f.StringVar(&opts.context, "context", "", "`BYTES` of CUDA context instead of memval's figure, e.g. 520MiB")
+	f.StringVar(&opts.loading, "module-loading", "lazy", "CUDA_MODULE_LOADING: lazy (PyTorch's default) or eager (a larger CUDA context)")
+	f.StringVar(&opts.plot, "plot", "", "`FILE` (.svg or .png): draw allocated and reserved over the step's phases, with the GPU's capacity and the peak")
 	f.BoolVar(&opts.decimal, "decimal", false, "print sizes in GB/MB (decimal) instead of GiB/MiB")
 	f.BoolVar(&opts.json, "json", false, "print JSON (schema 1, see estimate.Report)")
 	return cmd
@@ -104,6 +112,12 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if !o.model.changed("dropout") {
 		dropout = -1 // the model's own
 	}
+	if o.loading != "lazy" && o.loading != "eager" {
+		return estimate.Request{}, usagef("--module-loading %q: use lazy or eager", o.loading)
+	}
+	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
+		return estimate.Request{}, usagef("--plot %q: the file must end in .svg or .png", o.plot)
+	}
 	return estimate.Request{
 		Arch: a,
 		Workload: model.Workload{
@@ -117,6 +131,9 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 		GPU:     o.gpu, Budget: o.budget,
 		MaxBatch: o.maxBatch, MaxSeq: o.maxSeq,
 		Calibration: o.calibration,
+		AllocConf:   o.allocConf, Context: o.context,
+		EagerLoading: o.loading == "eager",
+		Timeline:     o.plot != "",
 	}, nil
 }
 
@@ -132,6 +149,11 @@ func runEstimate(_ context.Context, o *estimateOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.plot != "" {
+		if err := plotStep(o.plot, rep); err != nil {
+			return err
+		}
 	}
 	if o.json {
 		return rep.WriteJSON(o.out)

@@ -65,6 +65,16 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 		fmt.Fprintf(tw, "  total\tall terms\t%12s\t\n", size(total))
 		fmt.Fprintf(tw, "  steady\tbetween steps\t%12s\t\n", size(e.Steady))
 		fmt.Fprintf(tw, "  peak\thighest phase\t%12s\t\n", size(e.Peak))
+		if d := e.Device; d != nil {
+			how := "step played through the caching allocator"
+			if d.Played != "allocator" {
+				how = "no tensor timeline: taken equal to allocated"
+			}
+			fmt.Fprintf(tw, "  device\tallocated peak\t%12s\tmax_memory_allocated, with the cuBLAS workspace\n", size(d.AllocatedPeak))
+			fmt.Fprintf(tw, "  device\treserved peak\t%12s\tmax_memory_reserved: %s\n", size(d.ReservedPeak), how)
+			fmt.Fprintf(tw, "  device\tdevice peak\t%12s\tNVML used: reserved + CUDA context %s (%s) + non-torch %s\n",
+				size(d.DevicePeak), size(d.Context.Bytes), d.Context.Kind, size(d.NonTorch.Bytes))
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
@@ -98,13 +108,13 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 	if len(rep.Estimates) > 1 {
 		b.WriteString("\nsummary\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		head := "  formula\tsteady\tpeak\t"
+		head := "  formula\tsteady\tpeak\tdevice peak\t"
 		if rep.GPU != nil {
 			head += "fits\t"
 		}
 		fmt.Fprintln(tw, head)
 		for i, e := range rep.Estimates {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t", e.Formula, size(e.Steady), size(e.Peak))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t", e.Formula, size(e.Steady), size(e.Peak), size(e.DevicePeak()))
 			if rep.GPU != nil {
 				fits := "no"
 				if rep.Results[i].Fits {
@@ -145,11 +155,11 @@ func verdict(r estimate.Result, g *estimate.GPU, e analytic.Estimate, size func(
 		}
 		return fmt.Sprintf("  on %s: %s\n", on, r.Reason)
 	case r.MaxBatch != nil:
-		return fmt.Sprintf("  max batch on %s: %d (peak %s, %s free)\n", on, *r.MaxBatch, size(e.Peak), size(r.FreeBytes))
+		return fmt.Sprintf("  max batch on %s: %d (device peak %s, %s free)\n", on, *r.MaxBatch, size(e.DevicePeak()), size(r.FreeBytes))
 	case r.MaxSeq != nil:
-		return fmt.Sprintf("  max seq on %s: %d (peak %s, %s free)\n", on, *r.MaxSeq, size(e.Peak), size(r.FreeBytes))
+		return fmt.Sprintf("  max seq on %s: %d (device peak %s, %s free)\n", on, *r.MaxSeq, size(e.DevicePeak()), size(r.FreeBytes))
 	case r.Fits:
-		return fmt.Sprintf("  fits on %s: yes, %s free\n", on, size(r.FreeBytes))
+		return fmt.Sprintf("  fits on %s: yes, device peak %s, %s free\n", on, size(e.DevicePeak()), size(r.FreeBytes))
 	}
-	return fmt.Sprintf("  fits on %s: no, %s short\n", on, size(r.ShortBytes))
+	return fmt.Sprintf("  fits on %s: no, device peak %s, %s short\n", on, size(e.DevicePeak()), size(r.ShortBytes))
 }

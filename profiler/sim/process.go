@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/memval/memval/analytic/alloc"
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
 )
@@ -598,27 +599,27 @@ type simPlan struct {
 // the timeline. Times of the points in a phase are spread evenly over the
 // phase when it ends. After an out-of-memory error every call is a no-op.
 type simPlayer struct {
-	a          *Allocator
+	a          *alloc.Allocator
 	plan       *simPlan
 	phaseFirst int
-	err        *OOMError
+	err        *alloc.OOMError
 	errAt      int64
 }
 
-func (p *simPlayer) alloc(bytes uint64) BlockID {
+func (p *simPlayer) alloc(bytes uint64) alloc.BlockID {
 	if p.err != nil {
 		return 0
 	}
 	id, err := p.a.Malloc(bytes)
 	if err != nil {
-		p.err = err.(*OOMError)
+		p.err = err.(*alloc.OOMError)
 		return 0
 	}
 	p.record()
 	return id
 }
 
-func (p *simPlayer) free(id BlockID) {
+func (p *simPlayer) free(id alloc.BlockID) {
 	if p.err != nil || id == 0 {
 		return
 	}
@@ -678,9 +679,9 @@ type simTraining struct {
 	dt    simDtypes
 	p     *simPlayer
 	cfg   Config
-	grads map[int]BlockID
-	state []BlockID // optimizer states, allocated at the first step
-	saved uint64    // activation bytes kept for backward in the last forward
+	grads map[int]alloc.BlockID
+	state []alloc.BlockID // optimizer states, allocated at the first step
+	saved uint64          // activation bytes kept for backward in the last forward
 }
 
 // buildSimPlan plays the whole run through the allocator model. capacity is
@@ -716,7 +717,7 @@ func buildSimPlan(cfg Config, capacity uint64) (*simPlan, error) {
 		}
 	}
 	plan := &simPlan{params: m.numParams()}
-	s := &simTraining{m: m, w: w, dt: dt, cfg: cfg, p: &simPlayer{a: NewAllocator(capacity), plan: plan}, grads: make(map[int]BlockID)}
+	s := &simTraining{m: m, w: w, dt: dt, cfg: cfg, p: &simPlayer{a: alloc.NewAllocator(capacity), plan: plan}, grads: make(map[int]alloc.BlockID)}
 	s.run()
 	return plan, nil
 }
@@ -730,7 +731,7 @@ func (s *simTraining) run() {
 	p.event(t, "info", "", -1, false)
 	p.plan.events[len(p.plan.events)-1].Data = s.info()
 	p.event(t, "phase", "start", -1, true)
-	var weights []BlockID
+	var weights []alloc.BlockID
 	p.phase(t, t+D, func() {
 		for _, prm := range s.m.params {
 			weights = append(weights, p.alloc(prm.numel*s.dt.param))
@@ -800,9 +801,9 @@ func (s *simTraining) info() map[string]any {
 func (s *simTraining) step(k int, t0, d int64) {
 	p := s.p
 	T := uint64(s.w.Batch * s.w.Seq)
-	var inputs []BlockID
-	var layers [][]BlockID
-	var head []BlockID
+	var inputs []alloc.BlockID
+	var layers [][]alloc.BlockID
+	var head []alloc.BlockID
 	var headOps []fwdOp
 	p.phase(t0, t0+d*35/100, func() {
 		inputs = append(inputs, p.alloc(T*8), p.alloc(T*8)) // input ids and labels, int64
@@ -932,9 +933,9 @@ func (s *simTraining) lossOps() []fwdOp {
 // runOps allocates a forward op list. Kept ops get their block in the
 // returned slice; a temporary is freed once the next tensor exists. Under
 // no_grad (inference, or a fully checkpointed layer) nothing is kept.
-func (s *simTraining) runOps(ops []fwdOp, pending *BlockID, noGrad bool) []BlockID {
+func (s *simTraining) runOps(ops []fwdOp, pending *alloc.BlockID, noGrad bool) []alloc.BlockID {
 	p := s.p
-	ids := make([]BlockID, len(ops))
+	ids := make([]alloc.BlockID, len(ops))
 	selective := s.w.Checkpointing == model.SelectiveCheckpointing
 	for i, op := range ops {
 		kept := op.keep && !noGrad && !(selective && op.core)
@@ -968,10 +969,10 @@ func keepLast(ops []fwdOp) []fwdOp {
 	return out
 }
 
-func (s *simTraining) forward() (layers [][]BlockID, headOps []fwdOp, head []BlockID) {
+func (s *simTraining) forward() (layers [][]alloc.BlockID, headOps []fwdOp, head []alloc.BlockID) {
 	p := s.p
 	s.saved = 0
-	var pending BlockID
+	var pending alloc.BlockID
 	full := s.w.Checkpointing == model.FullCheckpointing
 	inf := s.w.Inference
 	emb := s.embeddingOps()
@@ -1003,8 +1004,8 @@ func (s *simTraining) forward() (layers [][]BlockID, headOps []fwdOp, head []Blo
 
 // backward releases what forward kept, in reverse, allocating each
 // gradient as it goes and the parameters' gradients where their op is.
-func (s *simTraining) backward(layers [][]BlockID, headOps []fwdOp, head []BlockID) {
-	var grad BlockID
+func (s *simTraining) backward(layers [][]alloc.BlockID, headOps []fwdOp, head []alloc.BlockID) {
+	var grad alloc.BlockID
 	s.backOps(headOps, head, &grad)
 	full := s.w.Checkpointing == model.FullCheckpointing
 	selective := s.w.Checkpointing == model.SelectiveCheckpointing
@@ -1014,7 +1015,7 @@ func (s *simTraining) backward(layers [][]BlockID, headOps []fwdOp, head []Block
 		if full {
 			// recompute the layer with grad, keeping its output's block
 			out := ids[len(ids)-1]
-			var pending BlockID
+			var pending alloc.BlockID
 			ids = s.runOps(ops[:len(ops)-1], &pending, false)
 			s.p.free(pending)
 			ids = append(ids, out)
@@ -1031,7 +1032,7 @@ func (s *simTraining) backward(layers [][]BlockID, headOps []fwdOp, head []Block
 	s.p.free(grad)
 }
 
-func (s *simTraining) backOps(ops []fwdOp, ids []BlockID, grad *BlockID) {
+func (s *simTraining) backOps(ops []fwdOp, ids []alloc.BlockID, grad *alloc.BlockID) {
 	p := s.p
 	for i := len(ops) - 1; i >= 0; i-- {
 		op := ops[i]
@@ -1058,7 +1059,7 @@ func (s *simTraining) paramGrad(i int) {
 		p.free(p.alloc(n * s.dt.param))
 		return
 	}
-	var tmp BlockID
+	var tmp alloc.BlockID
 	if s.dt.autocast {
 		tmp = p.alloc(n * 2) // the 16-bit gradient before it is cast to the fp32 parameter's dtype
 	}
@@ -1079,7 +1080,7 @@ func (s *simTraining) optimizerStep(k int) {
 				s.state = append(s.state, p.alloc(prm.numel*s.dt.state), p.alloc(prm.numel*s.dt.state))
 			}
 		}
-		var tmp []BlockID
+		var tmp []alloc.BlockID
 		if s.dt.master {
 			for _, prm := range ps {
 				tmp = append(tmp, p.alloc(prm.numel*4)) // fp32 copy of the bf16 gradient
