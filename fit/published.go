@@ -37,16 +37,12 @@ type PublishedModel struct {
 // IsPublished reports whether the run records a published measurement.
 func (r Run) IsPublished() bool { return r.Result.Published != nil }
 
-// contextTerm is the breakdown's CUDA context term, which neither
-// torch.cuda counter includes.
-const contextTerm = "cuda_context"
-
 // PredictPublished computes every formula's prediction for the published
 // measurement in res, read from path (its config.json is looked up beside
-// it). On the max_memory_allocated and max_memory_reserved bases a
-// formula's CUDA context term is removed, since torch's counters do not
-// see the context; on the other bases the estimate is kept whole. A
-// measurement that is not evaluated gets no predictions.
+// it), each with its device-level peaks (analytic.PredictDevice with the
+// default context and allocator settings): a measurement is compared with
+// the figure of its own basis (PredictedOn). A measurement that is not
+// evaluated gets no predictions.
 func PredictPublished(path string, res *schema.Result) (*model.Arch, []analytic.Estimate, error) {
 	p := res.Published
 	if p == nil {
@@ -82,25 +78,36 @@ func PredictPublished(path string, res *schema.Result) (*model.Arch, []analytic.
 	}
 	var preds []analytic.Estimate
 	for _, f := range analytic.Formulas() {
-		e, err := analytic.Predict(f, a, *sc.Workload)
+		var e analytic.Estimate
+		err := analytic.PredictDevice(&e, f, a, *sc.Workload, analytic.DeviceOptions{})
 		if errors.Is(err, analytic.ErrNotApplicable) {
 			continue
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: formula %s: %w", path, f, err)
 		}
-		if p.Basis == schema.BasisAllocated || p.Basis == schema.BasisReserved {
-			if i := slices.IndexFunc(e.Terms, func(t analytic.Term) bool { return t.Name == contextTerm }); i >= 0 {
-				e.Terms = slices.Delete(e.Terms, i, i+1)
-				if err := e.Recompute(); err != nil {
-					return nil, nil, fmt.Errorf("%s: formula %s: %w", path, f, err)
-				}
-				e.Notes = append(e.Notes, "cuda_context removed: "+p.Basis+" does not count the CUDA context")
-			}
-		}
 		preds = append(preds, e)
 	}
 	return &a, preds, nil
+}
+
+// PredictedOn is the figure of e that a measurement of basis is compared
+// with: the device-level estimate's allocated, reserved or device peak
+// (analytic.Device), and the formula's own peak_bytes for a basis the
+// source does not state.
+func PredictedOn(e *analytic.Estimate, basis string) uint64 {
+	if e.Device == nil {
+		return e.Peak
+	}
+	switch basis {
+	case schema.BasisAllocated:
+		return e.Device.AllocatedPeak
+	case schema.BasisReserved:
+		return e.Device.ReservedPeak
+	case schema.BasisNVML:
+		return e.Device.DevicePeak
+	}
+	return e.Peak
 }
 
 // UpdatePublished returns res with scenario.arch and predictions computed
@@ -232,7 +239,8 @@ func (an *PublishedAnalysis) basis(f, basis string) BasisAnalysis {
 			continue
 		}
 		meas := float64(p.PeakBytes)
-		ba.Points = append(ba.Points, PublishedPoint{Run: i, Predicted: e.Peak, Measured: p.PeakBytes, Rel: RelError(float64(e.Peak), meas), CVRel: math.NaN()})
+		pred := PredictedOn(e, basis)
+		ba.Points = append(ba.Points, PublishedPoint{Run: i, Predicted: pred, Measured: p.PeakBytes, Rel: RelError(float64(pred), meas), CVRel: math.NaN()})
 		live = append(live, liveTerms(e, Peak))
 		y = append(y, meas)
 		src = append(src, p.Source.Name)
@@ -364,7 +372,7 @@ func (an *PublishedAnalysis) Markdown(w io.Writer) {
 	an.Counts(w)
 	fmt.Fprintf(w, "\nError = (predicted - measured) / measured of the peak; bias is the mean error (negative: the formula predicts too little). ")
 	fmt.Fprintf(w, "Each figure is compared on its own basis: max_memory_allocated (framework.max_allocated), max_memory_reserved (framework.max_reserved), nvidia-smi/NVML used (summary.peak_device_bytes); figures whose basis the source does not state are reported apart and never mixed in. ")
-	fmt.Fprintf(w, "On the allocated and reserved bases a formula's CUDA context term is left out, as torch's counters do not see it. ")
+	fmt.Fprintf(w, "Each basis is compared with the matching figure of the estimate's device-level peaks: allocated_peak_bytes, reserved_peak_bytes (the step played through the caching-allocator model; formulas without a tensor timeline take reserved = allocated) or device_peak_bytes (reserved + CUDA context + workspaces + non-torch memory); a basis not stated is compared with the formula's peak_bytes. The OOM table uses device_peak_bytes. ")
 	fmt.Fprintf(w, "Calibrated: each formula's term-category factors and constant refitted by non-negative relative least squares on all other sources, then applied to the held-out source.\n\n")
 	fmt.Fprintf(w, "## Headline\n\n")
 	an.Headline(w)
@@ -382,7 +390,8 @@ func (an *PublishedAnalysis) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |", r.Name(), p.Source.Name, basisLabel[p.Basis], GiB(float64(p.PeakBytes)))
 		for _, f := range an.Formulas {
 			if e := r.Prediction(f); e != nil {
-				fmt.Fprintf(w, " %s (%s) |", GiB(float64(e.Peak)), spct(RelError(float64(e.Peak), float64(p.PeakBytes))))
+				pred := PredictedOn(e, p.Basis)
+				fmt.Fprintf(w, " %s (%s) |", GiB(float64(pred)), spct(RelError(float64(pred), float64(p.PeakBytes))))
 			} else {
 				fmt.Fprintf(w, " - |")
 			}
@@ -406,10 +415,10 @@ func (an *PublishedAnalysis) Markdown(w io.Writer) {
 				switch {
 				case e == nil:
 					fmt.Fprintf(w, " - |")
-				case r.TotalBytes > 0 && e.Peak > r.TotalBytes:
-					fmt.Fprintf(w, " %s: predicted the OOM |", GiB(float64(e.Peak)))
+				case r.TotalBytes > 0 && e.DevicePeak() > r.TotalBytes:
+					fmt.Fprintf(w, " %s: predicted the OOM |", GiB(float64(e.DevicePeak())))
 				default:
-					fmt.Fprintf(w, " %s: missed it |", GiB(float64(e.Peak)))
+					fmt.Fprintf(w, " %s: missed it |", GiB(float64(e.DevicePeak())))
 				}
 			}
 			fmt.Fprintln(w)

@@ -220,14 +220,25 @@ func TestPredictPublishedErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
-	// Allocated basis: no CUDA context term.
+	// Each basis is compared with its own device-level figure.
 	_, preds, err := PredictPublished("x/result.json", base(`{"model":{"preset":"gpt2"},"workload":{"batch":2,"seq":128}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range preds {
-		if _, ok := e.Term(contextTerm); ok {
-			t.Errorf("%s: cuda_context kept on the allocated basis", e.Formula)
+		d := e.Device
+		if d == nil {
+			t.Errorf("%s: no device-level peaks", e.Formula)
+			continue
+		}
+		for basis, want := range map[string]uint64{schema.BasisAllocated: d.AllocatedPeak, schema.BasisReserved: d.ReservedPeak,
+			schema.BasisNVML: d.DevicePeak, schema.BasisNotStated: e.Peak} {
+			if got := PredictedOn(&e, basis); got != want {
+				t.Errorf("%s, %s: compared with %d, want %d", e.Formula, basis, got, want)
+			}
+		}
+		if !(d.AllocatedPeak <= d.ReservedPeak && d.ReservedPeak < d.DevicePeak) {
+			t.Errorf("%s: peaks %d, %d, %d not ordered", e.Formula, d.AllocatedPeak, d.ReservedPeak, d.DevicePeak)
 		}
 	}
 	if _, _, err := PredictPublished("x", &schema.Result{}); err == nil || !errors.Is(err, err) || !strings.Contains(err.Error(), "published") {
