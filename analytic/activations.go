@@ -8,7 +8,7 @@ import (
 
 // Notes carried by activation terms.
 const (
-	noteMeasured = "measured: torch 1.13 CPU saved_tensors_hooks (scenarios/train.py)"
+	noteMeasured = "measured: torch 2.x CPU saved_tensors_hooks (scenarios/train.py, torch 2.11)"
 	noteDerived  = "derived, not yet measured"
 	// noteHeldLogits is the breakdown's note on logits.output.
 	noteHeldLogits = "held by the training loop until the step ends (not saved for backward)"
@@ -250,7 +250,9 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	}
 	s.gelunew = act == "gelu_new"
 	s.actSaves = act != "relu"
-	s.flash = w.Attention == model.FlashAttention && s.cuda
+	// torch 2.x's CPU has a flash SDPA kernel, without dropout (with it,
+	// SDPA falls back to its math path, taken here as eager attention).
+	s.flash = w.Attention == model.FlashAttention && (s.cuda || !s.dropout)
 
 	H, qd, kvd := s.H, s.h*s.hd, s.kv*s.hd
 	s.linearWeights = H*qd + 2*H*kvd + qd*H + 2*H*s.F
@@ -422,7 +424,7 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	if s.flash || s.ckpt == model.SelectiveCheckpointing {
 		b.add("attn.qkv", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
 		if s.flash {
-			b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
+			s.sdpaOut(b, BSq)
 			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*s.L, "B*h*S*L", 4)
 		}
 	} else {
@@ -443,12 +445,21 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	case s.actSaves:
 		b.add("mlp.act", GroupActivations, BSF, "B*S*F*L", s.a)
 	}
-	if s.gelunew {
-		b.add("mlp.act_scalars", GroupActivations, 3*s.L, "3*L", 8)
-	}
+	// gelu_new's three Python float constants: torch 1.13 saved them as
+	// float64 0-dim tensors (24 bytes a layer); torch 2.x saves none.
 	b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
 	if s.autocast {
 		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*s.L, "linear params", 2)
+	}
+}
+
+// sdpaOut adds flash SDPA's saved output. On torch 2.x's CPU it is laid out
+// as (B, S, h, d), so the merge of the heads is a view and the output is
+// the storage attn.proj_in counts already (measured); the CUDA term is
+// derived.
+func (s *actShape) sdpaOut(b *actBuilder, BSq float64) {
+	if s.cuda {
+		b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
 	}
 }
 
@@ -476,7 +487,7 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 		b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
 	}
 	if rms {
-		b.add("lnf.fp32", GroupActivations, 2*BS*s.H, "2*B*S*H", 4) // x^2 and x*rsqrt or x.to(float32)
+		b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
 		b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
 		if s.r != 4 {
 			b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
@@ -521,8 +532,9 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 	if s.r == 4 { // a 16-bit input is kept only as its fp32 copy (ln.fp32)
 		b.add("ln.in", GroupActivations, 2*BSH, "2*B*S*H*L", s.r)
 	}
-	// x^2 and, per norm, x*rsqrt (fp32 residual) or x.to(float32) (16-bit).
-	b.add("ln.fp32", GroupActivations, 4*BSH, "4*B*S*H*L", 4)
+	// Per norm, x*rsqrt (fp32 residual) or x.to(float32) (16-bit). torch
+	// 1.13's mean also saved x^2 (4*B*S*H*L in all); torch 2.x's saves none.
+	b.add("ln.fp32", GroupActivations, 2*BSH, "2*B*S*H*L", 4)
 	if s.r != 4 {
 		b.add("ln.normed16", GroupActivations, 2*BSH, "2*B*S*H*L", s.r) // (x*rsqrt).to(bf16)
 	}
@@ -536,22 +548,23 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 	}
 	switch {
 	case s.flash || s.ckpt == model.SelectiveCheckpointing:
-		// q and k after rotary are fp32 under autocast (cos and sin are).
+		// q and k after rotary are fp32 under autocast (cos and sin are);
+		// torch 2.x's CPU SDPA keeps its own 16-bit copies instead (measured).
 		qk := s.a
-		if s.autocast {
+		if s.autocast && (s.cuda || s.ckpt == model.SelectiveCheckpointing) {
 			qk = 4
 		}
 		b.add("attn.qk", GroupActivations, 2*BSq, "2*B*S*h*d*L", qk)
 		b.add("attn.v", GroupActivations, BSq, "B*S*h*d*L", s.a)
 		if s.flash {
-			b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
+			s.sdpaOut(b, BSq)
 			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
 		}
 	default:
 		// q and k after rotary (autocast: promoted to fp32 by cos/sin, so
 		// matmul keeps 16-bit copies), v expanded to h heads.
 		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		b.add("attn.scale", GroupActivations, L, "L", 8)
+		// the scale is a Python float: torch 2.x saves no tensor for it
 		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4) // softmax(dtype=float32)
 		if s.a != 4 {
 			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)

@@ -28,8 +28,12 @@ func tinyLlama(t testing.TB) model.Arch {
 }
 
 // TestSavedActivationsMeasured compares with bytes scenarios/train.py
-// measured with saved_tensors_hooks on torch 1.13 (CPU), B=2, S=32. The
-// script's own test (scenarios) repeats this against live torch.
+// measured with saved_tensors_hooks on torch 2.11.0 (CPU; PyPI's build, the
+// hand-built program: impl hand), B=2, S=32. The script's own test
+// (scenarios) repeats this against live torch. On torch 1.13 the same
+// programs saved 48 bytes more for GPT-2 (gelu_new's float64 constants) and
+// 49160 more for this Llama (RMSNorm's x^2, saved by mean; the float64
+// attention scale).
 func TestSavedActivationsMeasured(t *testing.T) {
 	cases := []struct {
 		arch    string
@@ -38,17 +42,17 @@ func TestSavedActivationsMeasured(t *testing.T) {
 		ckpt    model.Checkpointing
 		want    uint64
 	}{
-		{"gpt2", model.FP32, 0, model.NoCheckpointing, 1267692},
-		{"gpt2", model.FP32, 0.1, model.NoCheckpointing, 1480684},
-		{"gpt2", model.BF16Mixed, 0, model.NoCheckpointing, 1125352},
-		{"gpt2", model.BF16Mixed, 0.1, model.NoCheckpointing, 1240040},
-		{"gpt2", model.BF16Pure, 0, model.NoCheckpointing, 634502},
-		{"gpt2", model.BF16Pure, 0.1, model.NoCheckpointing, 740998},
+		{"gpt2", model.FP32, 0, model.NoCheckpointing, 1267644},
+		{"gpt2", model.FP32, 0.1, model.NoCheckpointing, 1480636},
+		{"gpt2", model.BF16Mixed, 0, model.NoCheckpointing, 1125304},
+		{"gpt2", model.BF16Mixed, 0.1, model.NoCheckpointing, 1239992},
+		{"gpt2", model.BF16Pure, 0, model.NoCheckpointing, 634454},
+		{"gpt2", model.BF16Pure, 0.1, model.NoCheckpointing, 740950},
 		{"gpt2", model.FP32, 0.1, model.FullCheckpointing, 331700},
-		{"gpt2", model.FP32, 0.1, model.SelectiveCheckpointing, 1284068},
+		{"gpt2", model.FP32, 0.1, model.SelectiveCheckpointing, 1284020},
 		{"gpt2", model.BF16Mixed, 0, model.FullCheckpointing, 435124},
-		{"llama", model.FP32, 0, model.NoCheckpointing, 729020},
-		{"llama", model.BF16Mixed, 0, model.NoCheckpointing, 842684},
+		{"llama", model.FP32, 0, model.NoCheckpointing, 679860},
+		{"llama", model.BF16Mixed, 0, model.NoCheckpointing, 793524},
 	}
 	for _, c := range cases {
 		name := fmt.Sprintf("%s/%s/p%.1f/%s", c.arch, c.prec, c.dropout, c.ckpt)
@@ -240,7 +244,7 @@ func ExampleSavedActivations() {
 	korth := L * S * B * H * (34 + 5*h*S/H)
 	fmt.Printf("seed %.2f GiB, korthikanti %.2f GiB\n", seed/float64(GiB), korth/float64(GiB))
 	// Output:
-	// 25 terms, 15.73 GiB saved for backward
+	// 24 terms, 15.73 GiB saved for backward
 	// seed 3.66 GiB, korthikanti 8.02 GiB
 }
 

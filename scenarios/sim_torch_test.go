@@ -114,7 +114,7 @@ func TestSimSavedMatchesTorch(t *testing.T) {
 	jobs := make([]scenarios.TrainJob, len(cases))
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
-		jobs[i] = scenarios.TrainJob{Arch: cases[i].a, Workload: cases[i].w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true}
+		jobs[i] = scenarios.TrainJob{Arch: cases[i].a, Workload: cases[i].w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true, Impl: "hand"}
 	}
 	truth := torchSaved(t, jobs)
 	for i, c := range cases {

@@ -8,7 +8,21 @@ Usage:
 
 A job is {"arch": <model.Arch JSON>, "layer": <model.Layer JSON>,
 "workload": <model.Workload JSON>, "steps": N, "warmup": W, "seed": S,
-"device": "auto|cuda|cpu", "measure_saved": true, "params_only": false}.
+"device": "auto|cuda|cpu", "measure_saved": true, "params_only": false,
+"impl": "auto|transformers|hand", "hf_config": {...}, "config_path": "...",
+"optim_impl": "default|foreach|fused|for-loop", "list_saved": false}.
+
+Two ways to build the model (job "impl"):
+  - transformers: the model class users train with, from_config of the
+    Auto class for the task (AutoModelForCausalLM) on the job's "hf_config"
+    (a config.json dict written from the arch by scenarios/hfconfig.go) or
+    the config.json at "config_path"; attention eager (math) or sdpa
+    (flash), the library's own activation checkpointing (re-entrant, as
+    the hand-built path), the loss the model computes from labels.
+  - hand: the model written out below from the family table's layer (the
+    fallback for hosts without transformers, e.g. Debian's torch 1.13).
+  - auto (the default): transformers when it is importable and can run the
+    job (it has no attention-only checkpointing), else hand.
 
 The model is built from the arch's fields and the layer, memval's family
 table's description of what one layer computes: its ops in order (norm, qkv,
@@ -21,9 +35,12 @@ without a layer (a family the table describes only approximately) and arch
 fields the script does not build are refused with exit code 2.
 
 Reports:
-  - stdout: one JSON line per job: {"job", "params", "saved_bytes": [per
-    step], "attention", "device", "torch"}; a human line "params: N" goes to
-    stderr.
+  - stdout: one JSON line per job: {"job", "params", "trainable",
+    "saved_bytes": [per step], "attention", "device", "torch", "impl",
+    "transformers", "optimizer_state_bytes", and with list_saved (or
+    MEMVAL_SAVED_DEBUG=1) "saved_tensors": [[op, shape, dtype, bytes], ...]
+    of the first step, op naming the autograd node that saved it}; a human
+    line "params: N" goes to stderr.
   - the side channel (file named by MEMVAL_EVENTS; none when unset): JSON
     lines as profiler/events.go describes (info, phase, saved, error).
 
@@ -356,6 +373,101 @@ def build_classes(torch):
     return LM
 
 
+# The Auto classes train.py builds, by the job's task.
+HF_TASKS = {"causal-lm": "AutoModelForCausalLM"}
+
+
+def transformers_module():
+    """transformers, or None when it is not importable."""
+    try:
+        import transformers
+    except ImportError:
+        return None
+    return transformers
+
+
+def choose_impl(job, w):
+    """The model's implementation for job: "transformers" or "hand", and
+    why when auto picks hand."""
+    want = job.get("impl") or "auto"
+    if want not in ("auto", "transformers", "hand"):
+        raise JobError("impl %r: use auto, transformers or hand" % want)
+    if want == "hand":
+        return "hand", None
+    why = None
+    if transformers_module() is None:
+        why = "transformers is not importable"
+    elif w["checkpointing"] == "selective":
+        why = "transformers has no attention-only (selective) checkpointing"
+    elif not (job.get("hf_config") or job.get("config_path")):
+        why = "the job has no hf_config or config_path (arch.family %r has no config.json mapping)" % (
+            (job.get("arch") or {}).get("family"),)
+    if why is None:
+        return "transformers", None
+    if want == "transformers":
+        raise JobError("impl transformers: %s" % why)
+    return "hand", why
+
+
+def hf_config_dict(job):
+    if job.get("config_path"):
+        path = job["config_path"]
+        try:
+            with open(path) as f:
+                cfg = json.load(f)
+        except (OSError, ValueError) as e:
+            raise JobError("config_path %s: %s" % (path, e))
+    else:
+        cfg = dict(job["hf_config"])
+    if not isinstance(cfg, dict) or not cfg.get("model_type"):
+        raise JobError("hf_config: want a config.json object with a model_type")
+    cfg["use_cache"] = False  # training keeps no KV cache
+    return cfg
+
+
+class HFModel:
+    """A transformers model called as the hand-built LM is: ids in, (loss,
+    logits) out, the loss the model computes from labels=ids."""
+
+    def __init__(self, torch, job, w, dev):
+        tf = transformers_module()
+        cfg = hf_config_dict(job)
+        task = job.get("task") or "causal-lm"
+        if task not in HF_TASKS:
+            raise JobError("task %r: train.py builds %s" % (task, ", ".join(sorted(HF_TASKS))))
+        model_type = cfg.pop("model_type")
+        for k in ("architectures", "transformers_version", "torch_dtype", "dtype", "_name_or_path"):
+            cfg.pop(k, None)
+        try:
+            config = tf.AutoConfig.for_model(model_type, **cfg)
+        except (ValueError, KeyError) as e:
+            raise JobError("hf_config model_type %r: transformers %s: %s" % (model_type, tf.__version__, e))
+        attn = "sdpa" if w["attention"] == "flash" else "eager"
+        auto = getattr(tf, HF_TASKS[task])
+        with torch.device(dev):
+            try:
+                self.model = auto.from_config(config, attn_implementation=attn, dtype=torch.float32)
+            except TypeError:  # transformers before 4.56 names it torch_dtype
+                self.model = auto.from_config(config, attn_implementation=attn, torch_dtype=torch.float32)
+        self.attn = attn
+        if w["checkpointing"] == "full":
+            kw = {"use_reentrant": True}
+            if hasattr(self.model, "activation_checkpointing_enable"):
+                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+            else:
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+        elif w["checkpointing"] != "none":
+            raise JobError("workload.checkpointing %s: transformers has none such; use impl hand"
+                           % w["checkpointing"])
+
+    def __call__(self, ids):
+        out = self.model(input_ids=ids, labels=ids, use_cache=False)
+        return out.loss, out.logits
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
 def normalize_workload(w):
     w = dict(w)
     w.setdefault("precision", "fp32")
@@ -394,6 +506,7 @@ class SavedCounter:
         self.seen = set()
         self.bytes = 0
         self.debug = debug
+        self.tensors = []  # (data pointer, shape, dtype, bytes) with debug
 
     def pack(self, t):
         ptr, n = storage_key(t)
@@ -401,7 +514,7 @@ class SavedCounter:
             self.seen.add(ptr)
             self.bytes += n
             if self.debug:
-                sys.stderr.write("saved %s %s %d\n" % (tuple(t.shape), t.dtype, n))
+                self.tensors.append((ptr, list(t.shape), str(t.dtype).replace("torch.", ""), n))
         return t
 
     @staticmethod
@@ -432,13 +545,30 @@ def cuda_stats(torch, dev):
     return st
 
 
-def make_optimizer(torch, name, params):
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=1e-4)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=1e-3)
-    if name == "sgd-momentum":
-        return torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+def make_optimizer(torch, name, params, impl=None):
+    """The workload's optimizer; impl picks torch.optim's implementation:
+    default (torch's choice: foreach on CUDA), foreach, fused or for-loop."""
+    impl = impl or "default"
+    kw = {}
+    if impl == "foreach":
+        kw["foreach"] = True
+    elif impl == "for-loop":
+        kw["foreach"] = False
+    elif impl == "fused":
+        kw["fused"] = True
+    elif impl != "default":
+        raise JobError("optim_impl %r: use default, foreach, fused or for-loop" % impl)
+    if kw and name == "adam8bit":
+        raise JobError("optim_impl %s: adam8bit is bitsandbytes' own optimizer; use default" % impl)
+    try:
+        if name == "adamw":
+            return torch.optim.AdamW(params, lr=1e-4, **kw)
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=1e-3, **kw)
+        if name == "sgd-momentum":
+            return torch.optim.SGD(params, lr=1e-3, momentum=0.9, **kw)
+    except (TypeError, RuntimeError, ValueError) as e:
+        raise JobError("optim_impl %s with optimizer %s: torch %s says: %s" % (impl, name, torch.__version__, e))
     if name == "adam8bit":
         try:
             import bitsandbytes as bnb  # noqa: F401
@@ -449,24 +579,71 @@ def make_optimizer(torch, name, params):
     raise JobError("workload.optimizer %r: use adamw, sgd, sgd-momentum or adam8bit" % name)
 
 
+def optimizer_state_bytes(torch, opt):
+    """Bytes of the tensors in the optimizer's state (each storage once;
+    AdamW's 0-dim step counters included)."""
+    seen, n = set(), 0
+    for st in opt.state.values():
+        for v in st.values():
+            if torch.is_tensor(v):
+                ptr, nb = storage_key(v)
+                if ptr not in seen:
+                    seen.add(ptr)
+                    n += nb
+    return n
+
+
+def saved_ops(loss):
+    """Maps the data pointer of each tensor an autograd node saved, reachable
+    from loss, to "Node._saved_name" (the first found)."""
+    names, seen, stack = {}, set(), [loss.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        for attr in dir(fn):
+            if not attr.startswith("_saved_"):
+                continue
+            try:
+                v = getattr(fn, attr)
+            except Exception:  # noqa: BLE001 - freed or unreadable: skip
+                continue
+            for t in v if isinstance(v, (tuple, list)) else (v,):
+                if hasattr(t, "untyped_storage") or hasattr(t, "storage"):
+                    try:
+                        names.setdefault(storage_key(t)[0], "%s.%s" % (fn.name(), attr[len("_saved_"):]))
+                    except Exception:  # noqa: BLE001
+                        pass
+        stack.extend(f for f, _ in fn.next_functions)
+    return names
+
+
 def run_job(torch, LM, job, index, ev):
     a, w = job.get("arch") or {}, normalize_workload(job.get("workload") or {})
     fam = a.get("family", "")
     layer = job.get("layer")
-    if not layer:
-        raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
-                       "table describes that family's layers only approximately)" % fam)
     for k in ("layers", "hidden", "heads", "vocab"):
         if not isinstance(a.get(k), int) or a[k] < 1:
             raise JobError("arch.%s must be a positive integer (got %r)" % (k, a.get(k)))
+    impl, why = choose_impl(job, w)
+    if impl == "hand" and not layer:
+        raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
+                       "table describes that family's layers only approximately)%s"
+                       % (fam, "; transformers could build it, but %s" % why if why else ""))
     seed = int(job.get("seed") or 0)
     torch.manual_seed(seed)
 
+    def build(dev):
+        if impl == "transformers":
+            return HFModel(torch, job, w, dev)
+        return LM(a, w, layer, dev)
+
     if job.get("params_only"):
-        model = LM(a, w, layer, "meta")
+        model = build("meta")
         n = sum(p.numel() for p in model.parameters())
         sys.stderr.write("params: %d\n" % n)
-        print(json.dumps({"job": index, "params": n, "saved_bytes": []}), flush=True)
+        print(json.dumps({"job": index, "params": n, "saved_bytes": [], "impl": impl}), flush=True)
         return
 
     dev = pick_device(torch, job.get("device"))
@@ -475,26 +652,35 @@ def run_job(torch, LM, job, index, ev):
         raise JobError("workload.precision fp16: autocast on the CPU supports bf16 only; use bf16 or a GPU")
     attention = w["attention"]
     if attention == "flash" and not hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+        if impl == "transformers":
+            raise JobError("workload.attention flash: torch %s has no scaled_dot_product_attention" % torch.__version__)
         attention = "math"
         msg = ("memval: torch %s has no scaled_dot_product_attention; flash attention falls back to math"
                % torch.__version__)
         sys.stderr.write(msg + "\n")
     ev.emit("phase", phase="start", data={"job": index})
-    model = LM(a, w, layer, dev)
+    model = build(dev)
     if prec == "bf16-pure":
         model.to(torch.bfloat16)
     model.train()
     n = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     sys.stderr.write("params: %d\n" % n)
+    tf = transformers_module() if impl == "transformers" else None
     info = {"job": index, "torch": torch.__version__, "cuda": torch.version.cuda, "params": n,
-            "backend": dev, "attention": attention, "precision": prec, "family": fam,
+            "backend": dev, "attention": attention, "precision": prec, "family": fam, "impl": impl,
             "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu"}
+    if tf is not None:
+        info["transformers"] = tf.__version__
+    if why:
+        info["impl_reason"] = why
     if attention != w["attention"]:
         info["attention_fallback"] = "no scaled_dot_product_attention in this torch"
     ev.emit("info", data=info)
     ev.emit("phase", phase="model_on_device", data={"job": index}, **cuda_stats(torch, dev))
 
-    opt = make_optimizer(torch, w["optimizer"], model.parameters())
+    opt = make_optimizer(torch, w["optimizer"], [p for p in model.parameters() if p.requires_grad],
+                         job.get("optim_impl"))
     exclude = {storage_key(t)[0] for t in list(model.parameters()) + list(model.buffers())}
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(a["vocab"], (w["batch"], w["seq"]), generator=gen).to(dev)
@@ -504,8 +690,8 @@ def run_job(torch, LM, job, index, ev):
     else:
         autocast = None
     scaler = torch.cuda.amp.GradScaler() if prec == "fp16" else None
-    debug = os.environ.get("MEMVAL_SAVED_DEBUG") == "1"
-    saved_all = []
+    debug = os.environ.get("MEMVAL_SAVED_DEBUG") == "1" or bool(job.get("list_saved"))
+    saved_all, listed = [], None
     total = int(job.get("warmup") or 0) + int(job.get("steps") or 1)
     for step in range(total):
         warm = step < int(job.get("warmup") or 0)
@@ -523,6 +709,12 @@ def run_job(torch, LM, job, index, ev):
         finally:
             if ctx is not None:
                 ctx.__exit__(None, None, None)
+        if counter.debug:
+            ops = saved_ops(loss)
+            listed = [[ops.get(ptr, "?"), shape, dtype, nb] for ptr, shape, dtype, nb in counter.tensors]
+            if os.environ.get("MEMVAL_SAVED_DEBUG") == "1":
+                for row in listed:
+                    sys.stderr.write("saved %s %s %s %d\n" % tuple(row))
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -540,8 +732,14 @@ def run_job(torch, LM, job, index, ev):
             saved_all.append(counter.bytes)
             ev.emit("saved", step=step, saved_bytes=counter.bytes, data={"job": index})
     ev.emit("phase", phase="done", data={"job": index})
-    print(json.dumps({"job": index, "params": n, "saved_bytes": saved_all, "attention": attention,
-                      "device": dev, "torch": torch.__version__}), flush=True)
+    res = {"job": index, "params": n, "trainable": trainable, "saved_bytes": saved_all, "attention": attention,
+           "device": dev, "torch": torch.__version__, "impl": impl,
+           "optimizer_state_bytes": optimizer_state_bytes(torch, opt)}
+    if tf is not None:
+        res["transformers"] = tf.__version__
+    if listed is not None:
+        res["saved_tensors"] = listed
+    print(json.dumps(res), flush=True)
 
 
 def is_oom(torch, e):

@@ -34,6 +34,20 @@ type scriptResult struct {
 // one result per job.
 func runJobs(t *testing.T, jobs []TrainJob) []scriptResult {
 	t.Helper()
+	lines := runJobLines(t, jobs)
+	res := make([]scriptResult, len(lines))
+	for i, l := range lines {
+		if err := json.Unmarshal(l, &res[i]); err != nil {
+			t.Fatalf("train.py printed %s: %v", l, err)
+		}
+	}
+	return res
+}
+
+// runJobLines runs train.py --jobs on jobs in one Python process and
+// returns its output line of each job.
+func runJobLines(t *testing.T, jobs []TrainJob) [][]byte {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jobs.json")
 	if err := WriteJobs(path, jobs); err != nil {
@@ -51,14 +65,11 @@ func runJobs(t *testing.T, jobs []TrainJob) []scriptResult {
 	if err != nil {
 		t.Fatalf("train.py: %v\n%s", err, stderr.String())
 	}
-	var res []scriptResult
+	var res [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
-		var r scriptResult
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("train.py printed %q: %v", sc.Text(), err)
-		}
-		res = append(res, r)
+		res = append(res, append([]byte(nil), sc.Bytes()...))
 	}
 	if len(res) != len(jobs) {
 		t.Fatalf("got %d results, want %d\n%s", len(res), len(jobs), stderr.String())
@@ -98,17 +109,20 @@ func TestTrainScriptMatchesAnalytic(t *testing.T) {
 	cases = append(cases,
 		tc{"S>H", long, model.Workload{Batch: 2, Seq: 96, Dropout: 0.1}},
 		tc{"S>H bf16", long, model.Workload{Batch: 1, Seq: 96, Precision: model.BF16Mixed}},
-		tc{"flash falls back", small, model.Workload{Batch: 2, Seq: 32, Attention: model.FlashAttention}},
+		tc{"flash (CPU SDPA)", small, model.Workload{Batch: 2, Seq: 32, Attention: model.FlashAttention}},
 		tc{"llama", llama, model.Workload{Batch: 2, Seq: 32}},
 		tc{"llama bf16", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed}},
 		tc{"llama bf16-pure", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Pure}},
 		tc{"llama bf16-pure full", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Pure, Checkpointing: model.FullCheckpointing}},
+		tc{"flash (CPU SDPA) bf16", small, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Attention: model.FlashAttention}},
+		tc{"llama flash (CPU SDPA)", llama, model.Workload{Batch: 2, Seq: 32, Attention: model.FlashAttention}},
+		tc{"llama flash (CPU SDPA) bf16", llama, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Attention: model.FlashAttention}},
 	)
 	jobs := make([]TrainJob, len(cases))
 	for i, c := range cases {
 		c.w.Backend = model.CPU
 		cases[i].w = c.w
-		jobs[i] = TrainJob{Arch: c.a, Workload: c.w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true}
+		jobs[i] = TrainJob{Arch: c.a, Workload: c.w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true, Impl: "hand"}
 	}
 	res := runJobs(t, jobs)
 	for i, c := range cases {
@@ -161,7 +175,7 @@ func TestTrainScriptStarterParams(t *testing.T) {
 			t.Fatal(err)
 		}
 		want[i] = pb.Total
-		jobs[i] = TrainJob{Arch: a, Workload: model.Workload{Batch: 1, Seq: 8, Precision: w.Precision}, Device: "cpu", ParamsOnly: true}
+		jobs[i] = TrainJob{Arch: a, Workload: model.Workload{Batch: 1, Seq: 8, Precision: w.Precision}, Device: "cpu", ParamsOnly: true, Impl: "hand"}
 	}
 	for i, r := range runJobs(t, jobs) {
 		if r.Params != want[i] {

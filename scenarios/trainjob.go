@@ -48,6 +48,23 @@ type TrainJob struct {
 	// ParamsOnly builds the model on PyTorch's meta device, prints its
 	// parameter count and trains nothing (no memory is allocated).
 	ParamsOnly bool `json:"params_only,omitempty"`
+
+	// Impl is how the script builds the model: "transformers" (the
+	// library's class from HFConfig or ConfigPath), "hand" (written out from
+	// Layer) or "auto" (empty: transformers when it is importable and can
+	// run the job, else hand). See scenarios/train.py.
+	Impl string `json:"impl,omitempty"`
+	// HFConfig is the config.json the transformers path builds from;
+	// WriteJob fills it from Arch (HFConfig) unless ConfigPath is set.
+	HFConfig map[string]any `json:"hf_config,omitempty"`
+	// ConfigPath is a config.json file to build from instead of HFConfig.
+	ConfigPath string `json:"config_path,omitempty"`
+	// OptimImpl is torch.optim's implementation: "" or default (torch's
+	// choice), foreach, fused or for-loop.
+	OptimImpl string `json:"optim_impl,omitempty"`
+	// ListSaved asks for the saved tensors of the first step, each with the
+	// autograd node that saved it (result field saved_tensors).
+	ListSaved bool `json:"list_saved,omitempty"`
 }
 
 // Validate checks the fields the script needs before a process is started.
@@ -56,6 +73,16 @@ func (j TrainJob) Validate() error {
 	case "", "auto", "cuda", "cpu":
 	default:
 		return fmt.Errorf("train job: device %q: use auto, cuda or cpu", j.Device)
+	}
+	switch j.Impl {
+	case "", "auto", "transformers", "hand":
+	default:
+		return fmt.Errorf("train job: impl %q: use auto, transformers or hand", j.Impl)
+	}
+	switch j.OptimImpl {
+	case "", "default", "foreach", "fused", "for-loop":
+	default:
+		return fmt.Errorf("train job: optim_impl %q: use default, foreach, fused or for-loop", j.OptimImpl)
 	}
 	if j.Steps < 0 || j.Warmup < 0 {
 		return fmt.Errorf("train job: steps %d and warmup %d must not be negative", j.Steps, j.Warmup)
@@ -72,14 +99,20 @@ func (j TrainJob) Validate() error {
 	return nil
 }
 
-// withDefaults is j as written for the script: device auto, and the
-// family's layer where the table describes it exactly.
+// withDefaults is j as written for the script: device auto, the family's
+// layer where the table describes it exactly, and its config.json (for the
+// transformers path) where the family has one.
 func (j TrainJob) withDefaults() TrainJob {
 	if j.Device == "" {
 		j.Device = "auto"
 	}
 	if fam, ok := model.FamilyOf(j.Arch.Family); ok && fam.Measured && j.Layer == nil {
 		j.Layer = fam.Layer
+	}
+	if j.HFConfig == nil && j.ConfigPath == "" && j.Impl != "hand" {
+		if m, err := HFConfig(j.Arch, j.Workload); err == nil {
+			j.HFConfig = m
+		}
 	}
 	return j
 }

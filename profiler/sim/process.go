@@ -263,11 +263,11 @@ type fwdOp struct {
 }
 
 // simRules are the per-backend choices of what a saved tensor's dtype is.
-// CPU is PyTorch 1.13's CPU backend (what scenarios/train.py measures in
+// CPU is PyTorch 2.x's CPU backend (what scenarios/train.py measures in
 // CI), CUDA that of PyTorch 2.x on a GPU.
 type simRules struct {
 	cpu      bool
-	flash    bool   // SDPA flash attention (CUDA only: torch 1.13's CPU has none and falls back to math)
+	flash    bool   // SDPA flash attention (on the CPU only without dropout: torch 2.x's CPU flash kernel has none and falls back to math)
 	a        uint64 // matmul outputs (16-bit under autocast)
 	p        uint64 // weights, embedding outputs
 	r        uint64 // the residual stream
@@ -279,7 +279,7 @@ type simRules struct {
 
 func newSimRules(w model.Workload, dt simDtypes) simRules {
 	cpu := w.Backend == model.CPU
-	r := simRules{cpu: cpu, flash: w.Attention == model.FlashAttention && !cpu,
+	r := simRules{cpu: cpu, flash: w.Attention == model.FlashAttention && (!cpu || w.Dropout == 0),
 		a: dt.act, p: dt.param, r: dt.resid, stat: 4, mask: 1, smax: dt.act, powBytes: dt.act}
 	if cpu {
 		r.stat, r.mask = dt.norm, dt.act
@@ -372,7 +372,7 @@ func (m *simModel) norm(o *opList, names []string, T uint64, dt simDtypes, ru si
 		if in != 4 {
 			o.save(T * H * 4) // x.to(float32)
 		}
-		o.save(T * H * 4) // x.pow(2), saved by mean
+		o.temp(T * H * 4) // x.pow(2): torch 2.x's mean saves no input (1.13 saved it)
 		o.save(T * 4)     // rsqrt(var)
 		if in != 4 {
 			o.temp(T * H * 4) // x * rsqrt(var)
@@ -489,7 +489,7 @@ func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 				smax = 4
 			}
 			if ly.ScaleFloat64 {
-				scalar = 8
+				scalar = 0 // a Python float: torch 2.x saves no wrapped-number tensor
 			}
 			if ly.RepeatKV {
 				kvCore = q
@@ -549,7 +549,8 @@ func (m *simModel) mlpOps(o *opList, pf string, T uint64, dt simDtypes, ru simRu
 				} else {
 					o.keep(Fe*a, up...) // saved by pow
 				}
-				o.scalar(24, false)      // three wrapped float64 constants
+				// its three Python float constants: torch 2.x saves no
+				// wrapped-number tensors (torch 1.13 saved 24 bytes)
 				o.temp(Fe * ru.powBytes) // the polynomial
 				o.save(Fe * ru.powBytes) // tanh output
 				o.save(Fe * ru.powBytes) // 1 + tanh
