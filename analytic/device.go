@@ -20,6 +20,9 @@ type DeviceOptions struct {
 	// (--context).
 	Context      uint64
 	ContextGiven bool
+	// ContextFigure, when its Kind is set, is the given context with its
+	// source (a context file: ParseContextOption).
+	ContextFigure Figure
 	// EagerLoading is CUDA_MODULE_LOADING=EAGER: the larger context.
 	EagerLoading bool
 	// Timeline keeps the allocator's figures after every event of the
@@ -120,6 +123,9 @@ func fillDevice(d *Device, e *Estimate, in *inputs, opts DeviceOptions) {
 	d.Context = CUDAContext(opts.EagerLoading)
 	if opts.ContextGiven {
 		d.Context = Figure{opts.Context, "given", "--context", ""}
+		if opts.ContextFigure.Kind != "" {
+			d.Context = opts.ContextFigure
+		}
 	}
 	if in.w.Backend == model.CPU {
 		d.Context = Figure{0, "derived", "cpu backend", ""}
