@@ -20,6 +20,9 @@ type DeviceOptions struct {
 	// (--context).
 	Context      uint64
 	ContextGiven bool
+	// ContextFigure, when its Kind is set, is the given context with its
+	// source (a context file: ParseContextOption).
+	ContextFigure Figure
 	// EagerLoading is CUDA_MODULE_LOADING=EAGER: the larger context.
 	EagerLoading bool
 	// Timeline keeps the allocator's figures after every event of the
@@ -53,12 +56,17 @@ type Device struct {
 	Timeline []Point `json:"-"`
 }
 
-// Point is the allocator after one event of a played step.
+// Point is the allocator after one event of a played step. The event is
+// a request of Bytes that returned ID, or, when Free, the free of ID: a
+// timeline can be played again through another allocator.
 type Point struct {
 	Phase     string
 	Step      int
 	Allocated uint64
 	Reserved  uint64
+	Free      bool
+	Bytes     uint64
+	ID        alloc.BlockID
 }
 
 // PredictDevice is PredictInto followed by the device-level peaks (see
@@ -115,6 +123,9 @@ func fillDevice(d *Device, e *Estimate, in *inputs, opts DeviceOptions) {
 	d.Context = CUDAContext(opts.EagerLoading)
 	if opts.ContextGiven {
 		d.Context = Figure{opts.Context, "given", "--context", ""}
+		if opts.ContextFigure.Kind != "" {
+			d.Context = opts.ContextFigure
+		}
 	}
 	if in.w.Backend == model.CPU {
 		d.Context = Figure{0, "derived", "cpu backend", ""}
@@ -160,6 +171,15 @@ type player struct {
 	states []alloc.BlockID
 	tmp    []alloc.BlockID
 	timed  bool
+	// The step's repeated parts, found once per step from the terms.
+	layer     []uint64   // a layer's saved tensors in forward
+	recompute []piecesOf // tensors recomputed per layer in backward
+}
+
+// piecesOf is a term played as k tensors of each bytes.
+type piecesOf struct {
+	each uint64
+	k    int
 }
 
 var players = sync.Pool{New: func() any { return new(player) }}
@@ -169,19 +189,22 @@ func putPlayer(p *player) { p.d = nil; players.Put(p) }
 
 func (p *player) malloc(bytes uint64) alloc.BlockID {
 	id, _ := p.a.Malloc(bytes) // no capacity: never fails
-	p.mark()
+	if p.timed {
+		p.mark(false, bytes, id)
+	}
 	return id
 }
 
 func (p *player) free(id alloc.BlockID) {
 	p.a.Free(id)
-	p.mark()
+	if p.timed {
+		p.mark(true, 0, id)
+	}
 }
 
-func (p *player) mark() {
-	if p.timed {
-		p.d.Timeline = append(p.d.Timeline, Point{Phase: p.phase, Step: p.step, Allocated: p.a.Allocated(), Reserved: p.a.Reserved()})
-	}
+func (p *player) mark(free bool, bytes uint64, id alloc.BlockID) {
+	p.d.Timeline = append(p.d.Timeline, Point{Phase: p.phase, Step: p.step, Allocated: p.a.Allocated(), Reserved: p.a.Reserved(),
+		Free: free, Bytes: bytes, ID: id})
 }
 
 // tensorShapes fills p.params with the model's parameter tensors, layer by
@@ -405,18 +428,23 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 			head = append(head, p.malloc(t.Bytes))
 		}
 	}
+	// A layer's saved tensors, the same for every layer: found once.
+	p.layer = p.layer[:0]
+	for i := range terms {
+		t := &terms[i]
+		if t.Phase != PhaseForward || !perLayer(t) || t.Bytes == 0 {
+			continue
+		}
+		k := pieces(t)
+		each := t.Bytes / uint64(L*k)
+		for j := 0; j < k; j++ {
+			p.layer = append(p.layer, each)
+		}
+	}
 	for l := 0; l < L; l++ {
 		acts := p.acts[l][:0]
-		for i := range terms {
-			t := &terms[i]
-			if t.Phase != PhaseForward || !perLayer(t) || t.Bytes == 0 {
-				continue
-			}
-			k := pieces(t)
-			each := t.Bytes / uint64(L*k)
-			for j := 0; j < k; j++ {
-				acts = append(acts, p.malloc(each))
-			}
+		for _, each := range p.layer {
+			acts = append(acts, p.malloc(each))
 		}
 		p.acts[l] = acts
 	}
@@ -481,18 +509,22 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 		p.free(id)
 	}
 	p.phase = "backward"
+	// Recomputed tensors, per term: pieces allocated then freed.
+	p.recompute = p.recompute[:0]
+	for i := range terms {
+		if t := &terms[i]; t.Phase == PhaseRecompute && t.Bytes > 0 {
+			k := pieces(t)
+			p.recompute = append(p.recompute, piecesOf{t.Bytes / uint64(k), k})
+		}
+	}
 	for l := L - 1; l >= 0; l-- {
-		for i := range terms {
-			t := &terms[i]
-			if t.Phase == PhaseRecompute && t.Bytes > 0 {
-				k := pieces(t)
-				p.tmp = p.tmp[:0]
-				for j := 0; j < k; j++ {
-					p.tmp = append(p.tmp, p.malloc(t.Bytes/uint64(k)))
-				}
-				for _, id := range p.tmp {
-					p.free(id)
-				}
+		for _, r := range p.recompute {
+			p.tmp = p.tmp[:0]
+			for j := 0; j < r.k; j++ {
+				p.tmp = append(p.tmp, p.malloc(r.each))
+			}
+			for _, id := range p.tmp {
+				p.free(id)
 			}
 		}
 		if perTensorGrads {

@@ -75,44 +75,40 @@ type segment struct {
 // pool is PyTorch's BlockPool for one stream: the cached free blocks of one
 // size class ordered by (size, segment, offset), so that the best fit is the
 // first block not smaller than a request (BlockComparatorSize; segments
-// stand in for addresses).
+// stand in for addresses). The blocks are kept in buckets of one size
+// each, by size; a bucket lists its blocks by address, the lowest last, so
+// that the best fit is taken from, and the blocks a backward pass frees
+// (highest address first) are added at, the end of a slice.
 type pool struct {
 	stream int
 	small  bool
-	free   []entry
-	expSeg int32 // the pool's expandable segment, or none
+	free   []bucket  // by size
+	lists  [][]entry // the buckets' blocks, by bucket.list
+	spare  []int32   // lists of emptied buckets, for reuse
+	expSeg int32     // the pool's expandable segment, or none
 }
 
-// entry is a cached block with its sort key inline: size, then segment and
-// offset (in 512 B units) as one number.
+// bucket is the cached blocks of one size: pool.lists[list], by key,
+// descending. It holds no pointer, so moving buckets is a plain copy.
+type bucket struct {
+	size uint64
+	list int32
+}
+
+// entry is a cached block with its address as one number: segment and
+// offset (in 512 B units).
 type entry struct {
-	size, key uint64
-	b         int32
+	key uint64
+	b   int32
 }
 
-func (x entry) less(y entry) bool { return x.size < y.size || x.size == y.size && x.key < y.key }
-
-func (a *Allocator) entryOf(b int32) entry {
+func (a *Allocator) keyOf(b int32) uint64 {
 	blk := &a.blocks[b]
-	return entry{blk.size, uint64(blk.seg)<<32 | blk.offset/MinBlockSize, b}
+	return uint64(blk.seg)<<32 | blk.offset/MinBlockSize
 }
 
-// search returns the index of the first entry not less than x.
-func search(s []entry, x entry) int {
-	lo, hi := 0, len(s)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if s[m].less(x) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
-
-// searchSize returns the index of the first entry of at least size bytes.
-func searchSize(s []entry, size uint64) int {
+// searchSize returns the index of the first bucket of at least size bytes.
+func searchSize(s []bucket, size uint64) int {
 	lo, hi := 0, len(s)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -123,6 +119,79 @@ func searchSize(s []entry, size uint64) int {
 		}
 	}
 	return lo
+}
+
+// searchKey returns the index of the first entry of s (descending) whose
+// key is not above key.
+func searchKey(s []entry, key uint64) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s[m].key > key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// insert adds block b of size bytes at address key.
+func (pl *pool) insert(size, key uint64, b int32) {
+	s := pl.free
+	i := searchSize(s, size)
+	if i == len(s) || s[i].size != size {
+		var l int32
+		if n := len(pl.spare); n > 0 {
+			l = pl.spare[n-1]
+			pl.spare = pl.spare[:n-1]
+		} else {
+			pl.lists = append(pl.lists, nil)
+			l = int32(len(pl.lists) - 1)
+		}
+		s = append(s, bucket{})
+		copy(s[i+1:], s[i:])
+		s[i] = bucket{size, l}
+		pl.free = s
+	}
+	bs := &pl.lists[s[i].list]
+	x := entry{key, b}
+	if n := len(*bs); n == 0 || (*bs)[n-1].key > key {
+		*bs = append(*bs, x)
+		return
+	}
+	j := searchKey(*bs, key)
+	*bs = append(*bs, entry{})
+	copy((*bs)[j+1:], (*bs)[j:])
+	(*bs)[j] = x
+}
+
+// blocksOf is bucket i's blocks.
+func (pl *pool) blocksOf(i int) []entry { return pl.lists[pl.free[i].list] }
+
+// remove takes entry j out of bucket i, and the bucket out when it empties.
+func (pl *pool) remove(i, j int) {
+	l := pl.free[i].list
+	bs := pl.lists[l]
+	if n := len(bs) - 1; j == n {
+		bs = bs[:n]
+	} else {
+		bs = append(bs[:j], bs[j+1:]...)
+	}
+	pl.lists[l] = bs
+	if len(bs) == 0 {
+		pl.spare = append(pl.spare, l)
+		pl.free = append(pl.free[:i], pl.free[i+1:]...)
+	}
+}
+
+// cached is the number of cached blocks of the pool.
+func (pl *pool) cached() int {
+	n := 0
+	for i := range pl.free {
+		n += len(pl.blocksOf(i))
+	}
+	return n
 }
 
 // Allocator models PyTorch's native CUDA caching allocator on one device
@@ -136,6 +205,7 @@ func searchSize(s []entry, size uint64) int {
 // not safe for concurrent use.
 type Allocator struct {
 	cfg        Config
+	divisions  bool   // cfg.hasDivisions(), kept: round_size asks at every request
 	capacity   uint64 // cudaMalloc fails past this many reserved bytes; 0: unlimited
 	allowedMax uint64 // torch.cuda.set_per_process_memory_fraction's limit; 0: not set
 
@@ -146,6 +216,7 @@ type Allocator struct {
 	nSegs    int
 
 	largeSearches int64 // get_free_blocks_call_count of the large pools (GC only)
+	scratch       []int32
 
 	allocated, reserved       uint64
 	maxAllocated, maxReserved uint64
@@ -159,7 +230,7 @@ func NewAllocator(capacity uint64) *Allocator { return New(Config{}, capacity) }
 // reserve at most capacity bytes (0 means no limit): past it cudaMalloc
 // fails and the allocator releases its cache and retries, as PyTorch does.
 func New(cfg Config, capacity uint64) *Allocator {
-	a := &Allocator{cfg: cfg, capacity: capacity}
+	a := &Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity}
 	a.poolOf(0, true)
 	a.poolOf(0, false)
 	return a
@@ -169,10 +240,16 @@ func New(cfg Config, capacity uint64) *Allocator {
 // memory: a caller that plays many steps allocates nothing once warm.
 func (a *Allocator) Reset(cfg Config, capacity uint64) {
 	for i := range a.pools {
-		a.pools[i].free = a.pools[i].free[:0]
+		pl := &a.pools[i]
+		for j := range pl.free {
+			l := pl.free[j].list
+			pl.lists[l] = pl.lists[l][:0]
+			pl.spare = append(pl.spare, l)
+		}
+		pl.free = pl.free[:0]
 	}
 	pools := a.pools[:0]
-	*a = Allocator{cfg: cfg, capacity: capacity, blocks: a.blocks[:0], spare: a.spare[:0], segments: a.segments[:0], pools: pools}
+	*a = Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity, blocks: a.blocks[:0], spare: a.spare[:0], segments: a.segments[:0], pools: pools, scratch: a.scratch[:0]}
 	a.poolOf(0, true)
 	a.poolOf(0, false)
 }
@@ -237,27 +314,32 @@ func (a *Allocator) poolOf(stream int, small bool) int32 {
 // cache puts free block b into pool p's free list (insert_into_blocks).
 func (a *Allocator) cache(p int32, b int32) {
 	pl := &a.pools[p]
+	blk := &a.blocks[b]
 	if !pl.small {
-		a.blocks[b].gcBase = a.largeSearches
+		blk.gcBase = a.largeSearches
 	}
-	x := a.entryOf(b)
-	s := pl.free
-	i := search(s, x)
-	s = append(s, entry{})
-	copy(s[i+1:], s[i:])
-	s[i] = x
-	pl.free = s
+	pl.insert(blk.size, uint64(blk.seg)<<32|blk.offset/MinBlockSize, b)
 }
 
 // uncache takes free block b out of pool p's free list.
 func (a *Allocator) uncache(p int32, b int32) {
 	pl := &a.pools[p]
-	s := pl.free
-	i := search(s, a.entryOf(b))
-	if i >= len(s) || s[i].b != b {
-		panic("alloc: free list is inconsistent")
+	blk := &a.blocks[b]
+	i := searchSize(pl.free, blk.size)
+	if i < len(pl.free) && pl.free[i].size == blk.size {
+		bs := pl.blocksOf(i)
+		n := len(bs) - 1
+		if n >= 0 && bs[n].b == b { // the lowest address: the common case
+			pl.remove(i, n)
+			return
+		}
+		key := uint64(blk.seg)<<32 | blk.offset/MinBlockSize
+		if j := searchKey(bs, key); j < len(bs) && bs[j].b == b {
+			pl.remove(i, j)
+			return
+		}
 	}
-	pl.free = append(s[:i], s[i+1:]...)
+	panic("alloc: free list is inconsistent")
 }
 
 func (a *Allocator) newBlock(seg int32, offset, size uint64) int32 {
@@ -289,7 +371,7 @@ func (a *Allocator) roundSize(size uint64) uint64 {
 	if size < MinBlockSize {
 		return MinBlockSize
 	}
-	if !a.cfg.hasDivisions() {
+	if !a.divisions {
 		return (size + MinBlockSize - 1) / MinBlockSize * MinBlockSize
 	}
 	if d := a.cfg.divisions(size); d > 1 && size > MinBlockSize*d {
@@ -394,23 +476,28 @@ func (a *Allocator) getFreeBlock(p int32, rounded uint64) int32 {
 	if !pl.small && a.cfg.GarbageCollectionThreshold > 0 && a.allowedMax > 0 {
 		a.largeSearches++
 	}
-	s := pl.free
-	i := searchSize(s, rounded)
-	if i == len(s) {
+	i := searchSize(pl.free, rounded)
+	if i == len(pl.free) {
 		return none
 	}
-	if a.cfg.ExpandableSegments && a.isExpandableTail(s[i].b) && i+1 < len(s) {
+	j := len(pl.blocksOf(i)) - 1
+	if a.cfg.ExpandableSegments && a.isExpandableTail(pl.blocksOf(i)[j].b) {
 		// A block that can grow into unmapped pages counts as that large
 		// for best fit: prefer the next block that fits as it is.
-		i++
+		if j > 0 {
+			j--
+		} else if i+1 < len(pl.free) {
+			i++
+			j = len(pl.blocksOf(i)) - 1
+		}
 	}
-	b, size := s[i].b, s[i].size
+	b, size := pl.blocksOf(i)[j].b, pl.free[i].size
 	if ms := a.cfg.maxSplit(); rounded < ms && size >= ms {
 		return none // do not return an oversized block for a smaller request
 	} else if rounded >= ms && size >= rounded+a.cfg.maxNonSplitRounding() {
 		return none // an oversized block serves only requests close to its size
 	}
-	pl.free = append(s[:i], s[i+1:]...)
+	pl.remove(i, j)
 	return b
 }
 
@@ -641,29 +728,43 @@ func (a *Allocator) releaseAvailable(p int32, rounded uint64) bool {
 		return false
 	}
 	key := max(rounded, ms)
-	s := a.pools[p].free
-	i := searchSize(s, key)
-	if i < len(s) {
-		seg := a.blocks[s[i].b].seg
+	pl := &a.pools[p]
+	free := pl.free
+	if i := searchSize(free, key); i < len(free) {
+		bs := pl.blocksOf(i)
+		seg := a.blocks[bs[len(bs)-1].b].seg
 		if !a.wholeFree(seg) || a.segments[seg].expandable {
 			return false
 		}
 		a.releaseSegment(seg)
 		return true
 	}
+	// From the largest cached block down: buckets from the last, each
+	// from its highest address (its first entry). Releasing a block takes
+	// only that entry out, so the walk collects first and releases after.
 	var released uint64
-	for j := len(s) - 1; j >= 0 && released < key; j-- {
-		b := a.pools[p].free[j].b
-		if a.blocks[b].size < ms {
+	segs := a.scratch[:0]
+walk:
+	for i := len(free) - 1; i >= 0; i-- {
+		if free[i].size < ms {
 			break
 		}
-		seg := a.blocks[b].seg
-		if !a.wholeFree(seg) || a.segments[seg].expandable {
-			continue
+		for _, x := range pl.blocksOf(i) {
+			if released >= key {
+				break walk
+			}
+			seg := a.blocks[x.b].seg
+			if !a.wholeFree(seg) || a.segments[seg].expandable {
+				continue
+			}
+			released += free[i].size
+			segs = append(segs, seg)
 		}
-		released += a.blocks[b].size
+	}
+	for _, seg := range segs {
 		a.releaseSegment(seg)
 	}
+	a.scratch = segs[:0]
 	return released >= key
 }
 
@@ -684,13 +785,15 @@ func (a *Allocator) garbageCollect() {
 		if a.pools[p].small {
 			continue
 		}
-		for _, x := range a.pools[p].free {
-			b := x.b
-			blk := &a.blocks[b]
-			if blk.prev == none && blk.next == none && !a.segments[blk.seg].expandable {
-				totalAge += a.largeSearches - blk.gcBase
-				count++
-				cands = append(cands, b)
+		for i := range a.pools[p].free {
+			for _, x := range a.pools[p].blocksOf(i) {
+				b := x.b
+				blk := &a.blocks[b]
+				if blk.prev == none && blk.next == none && !a.segments[blk.seg].expandable {
+					totalAge += a.largeSearches - blk.gcBase
+					count++
+					cands = append(cands, b)
+				}
 			}
 		}
 	}

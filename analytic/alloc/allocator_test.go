@@ -309,7 +309,7 @@ func checkInvariants(t *testing.T, a *Allocator) {
 	}
 	cached := 0
 	for _, p := range a.pools {
-		cached += len(p.free)
+		cached += p.cached()
 	}
 	if reserved != a.Reserved() || allocated != a.Allocated() || free != cached {
 		t.Fatalf("books: reserved %d allocated %d free %d, walked %d %d %d", a.Reserved(), a.Allocated(), cached, reserved, allocated, free)

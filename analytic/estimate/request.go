@@ -44,7 +44,8 @@ type Request struct {
 	// PYTORCH_CUDA_ALLOC_CONF syntax (--alloc-conf); "" is PyTorch's
 	// default.
 	AllocConf string
-	// Context is the CUDA context in bytes, e.g. "520MiB" (--context);
+	// Context is the CUDA context in bytes, e.g. "520MiB", or a context
+	// file written by memval devices --measure-context --write (--context);
 	// "" takes memval's figure for the module loading mode.
 	Context string
 	// EagerLoading is CUDA_MODULE_LOADING=EAGER (--module-loading eager).
@@ -63,11 +64,11 @@ func (req Request) device() (analytic.DeviceOptions, error) {
 	}
 	opts.Alloc = cfg
 	if req.Context != "" {
-		b, err := analytic.ParseBytes(req.Context)
+		f, err := analytic.ParseContextOption(req.Context)
 		if err != nil {
 			return opts, inputf("--context: %w", err)
 		}
-		opts.Context, opts.ContextGiven = b, true
+		opts.Context, opts.ContextGiven, opts.ContextFigure = f.Bytes, true, f
 	}
 	return opts, nil
 }

@@ -15,23 +15,40 @@ import (
 
 // devicesOptions are `memval devices`' flags.
 type devicesOptions struct {
-	device string
-	json   bool
+	device         string
+	json           bool
+	measureContext bool
+	gpu            int
+	write          string
 
 	streams streams
+	// probe and open are replaced by tests: the context probe's command,
+	// and the device (nil: profiler.Open).
+	probe contextProbe
+	open  func() (profiler.Device, []string, error)
 }
 
-func newDevicesCmd(s streams) *cobra.Command {
-	opts := &devicesOptions{streams: s}
+func newDevicesCmd(s streams) *cobra.Command { return newDevicesCmdWith(&devicesOptions{streams: s}) }
+
+// newDevicesCmdWith is newDevicesCmd for opts (tests set opts.probe and
+// opts.open).
+func newDevicesCmdWith(opts *devicesOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "devices",
 		Short: "List the GPUs memval can measure, with driver, NVML and CUDA versions",
 		Long: `devices lists every GPU the selected device sees: index, name, total and
 used memory, and the driver, NVML and CUDA versions, and says whether NVML's
 v2 memory query (used and driver-reserved memory apart) works. Without an
-NVIDIA driver, --device auto lists the simulated H100 node and says so.`,
+NVIDIA driver, --device auto lists the simulated H100 node and says so.
+
+--measure-context measures a bare CUDA context on a real GPU: it reads the
+GPU's NVML used memory, runs $MEMVAL_PYTHON with PyTorch to create the
+context and a 1-element tensor, reads used memory again while that process
+holds them, and reports the growth less the tensor's reserved segment.
+--write FILE keeps the measurement for memval estimate --context FILE.`,
 		Example: `  memval devices
-  memval devices --device sim --json`,
+  memval devices --device sim --json
+  memval devices --measure-context --gpu 0 --write context.json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runDevices(c.Context(), opts)
@@ -39,6 +56,9 @@ NVIDIA driver, --device auto lists the simulated H100 node and says so.`,
 	}
 	c.Flags().StringVar(&opts.device, "device", "auto", "which device: "+profiler.DeviceChoices)
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON instead of a table")
+	c.Flags().BoolVar(&opts.measureContext, "measure-context", false, "measure a bare CUDA context on --gpu: runs $MEMVAL_PYTHON with PyTorch (torch.cuda.init() and a 1-element tensor) and reads NVML used memory before and during; the GPU should be idle")
+	c.Flags().IntVar(&opts.gpu, "gpu", 0, "with --measure-context: the GPU's index")
+	c.Flags().StringVar(&opts.write, "write", "", "with --measure-context: write the measured context to `FILE`, for memval estimate --context FILE")
 	return c
 }
 
@@ -60,8 +80,15 @@ type deviceGPUReport struct {
 	MemoryError   string `json:"memory_error,omitempty"`
 }
 
-func runDevices(_ context.Context, opts *devicesOptions) error {
-	dev, notices, err := profiler.Open(opts.device, sim.Opener(sim.Config{}))
+func runDevices(ctx context.Context, opts *devicesOptions) error {
+	if !opts.measureContext && (opts.write != "" || opts.gpu != 0) {
+		return asUsage(errors.New("--write and --gpu go with --measure-context"))
+	}
+	open := opts.open
+	if open == nil {
+		open = func() (profiler.Device, []string, error) { return profiler.Open(opts.device, sim.Opener(sim.Config{})) }
+	}
+	dev, notices, err := open()
 	if errors.Is(err, profiler.ErrUnknownDevice) {
 		return asUsage(err)
 	}
@@ -69,6 +96,9 @@ func runDevices(_ context.Context, opts *devicesOptions) error {
 		return err
 	}
 	defer dev.Close()
+	if opts.measureContext {
+		return runMeasureContext(ctx, dev, opts)
+	}
 	gpus, err := dev.GPUs()
 	if err != nil {
 		return fmt.Errorf("list gpus: %w", err)

@@ -90,7 +90,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.BoolVar(&opts.maxSeq, "max-seq", false, "find the longest sequence whose peak fits (needs --gpu or --budget)")
 	f.StringVar(&opts.calibration, "calibration", "", "`FILE`: a calibration.json written by memval fit; apply its fitted coefficients")
 	f.StringVar(&opts.allocConf, "alloc-conf", "", "the caching allocator's PYTORCH_CUDA_ALLOC_CONF, e.g. expandable_segments:True,max_split_size_mb:128")
-	f.StringVar(&opts.context, "context", "", "`BYTES` of CUDA context instead of memval's figure, e.g. 520MiB")
+	f.StringVar(&opts.context, "context", "", "`BYTES` of CUDA context instead of memval's figure, e.g. 520MiB, or a FILE written by memval devices --measure-context --write")
 	f.StringVar(&opts.loading, "module-loading", "lazy", "CUDA_MODULE_LOADING: lazy (PyTorch's default) or eager (a larger CUDA context)")
 	f.StringVar(&opts.plot, "plot", "", "`FILE` (.svg or .png): draw allocated and reserved over the step's phases, with the GPU's capacity and the peak")
 	f.BoolVar(&opts.decimal, "decimal", false, "print sizes in GB/MB (decimal) instead of GiB/MiB")
