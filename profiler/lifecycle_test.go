@@ -183,8 +183,10 @@ func TestRunInterruptEndsWholeTree(t *testing.T) {
 }
 
 // lineNotifier passes output to w and sends SIGINT on seen once n lines
-// starting with want have passed, as a user who waits for the workload to
-// be up would.
+// starting with want have passed and each process they name runs its
+// command (not the shell's fork that has yet to set up its signals and
+// exec, which a SIGINT would end before memval has anything to do), as a
+// user who waits for the workload to be up would.
 type lineNotifier struct {
 	w    *syncBuffer
 	want string
@@ -197,9 +199,21 @@ func (l *lineNotifier) Write(p []byte) (int, error) {
 	n, err := l.w.Write(p)
 	if !l.sent && strings.Count(l.w.String(), l.want) >= l.n {
 		l.sent = true
+		for _, pid := range pidsFrom(l.w.String()) {
+			waitExec(pid, "sleep", 5*time.Second)
+		}
 		l.seen <- syscall.SIGINT
 	}
 	return n, err
+}
+
+// waitExec waits, up to limit, until process pid runs command name.
+func waitExec(pid int, name string, limit time.Duration) {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && strings.TrimSpace(string(b)) == name {
+			return
+		}
+	}
 }
 
 // A descendant still running when the main process has exited is ended
