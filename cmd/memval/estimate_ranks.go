@@ -92,8 +92,8 @@ func rankOf(rep *estimate.Report) string {
 // TP, as estimate takes them.
 type distOptions struct {
 	pp, interleave, microbatches, cp int
-	offload, engine                         string
-	bucketView                              bool
+	offload, engine                  string
+	bucketView                       bool
 }
 
 func (d *distOptions) bind(f *pflag.FlagSet) {

@@ -75,4 +75,3 @@ func (c *clusterOptions) write(w io.Writer, name, grid, out string, n int) error
 	}
 	return usagef("--emit %q: use slurm or k8s", c.emit)
 }
-
