@@ -350,6 +350,7 @@ func (p *player) play(e *Estimate, in *inputs, opts DeviceOptions, d *Device) {
 	if m := stateBytes(e, "master_weights"); m > 0 {
 		p.flatOrPer(m, zero >= 1, false)
 	}
+	p.commBlocks(e, "", nil)    // DDP buckets, DeepSpeed's reduce bucket (memory_parallel.go)
 	p.malloc(d.Workspace.Bytes) // cuBLAS, at the first matmul
 	if in.w.Inference {
 		p.inference(e, in)
@@ -412,7 +413,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	zero := in.w.ZeRO
 	terms := e.Terms
 	var logits, ids alloc.BlockID
-	var head, loss, lossTmp, gather []alloc.BlockID
+	var head, loss, lossTmp, gather, comm []alloc.BlockID
 	p.phase = "forward"
 	ids = p.malloc(uint64(stateBytes(e, "input_ids")))
 	for i := range terms {
@@ -421,6 +422,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 			gather = append(gather, p.malloc(t.Bytes))
 		}
 	}
+	gather = p.commBlocks(e, PhaseForward, gather) // freed with the gather buffers
 	// Embedding outputs first, then layer by layer.
 	for i := range terms {
 		t := &terms[i]
@@ -453,7 +455,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	for i := range terms {
 		t := &terms[i]
 		if t.Phase == PhaseForward && !perLayer(t) && t.Bytes > 0 && !strings.HasPrefix(t.Name, "loss.") &&
-			!strings.HasPrefix(t.Name, "embed") && !strings.HasPrefix(t.Name, "dropout.embed") && !strings.HasPrefix(t.Name, "input.") && t.Name != "zero3_gather_buffer" && t.Name != "allocator_fragmentation" {
+			!strings.HasPrefix(t.Name, "embed") && !strings.HasPrefix(t.Name, "dropout.embed") && !strings.HasPrefix(t.Name, "input.") && t.Name != "zero3_gather_buffer" && t.Name != "allocator_fragmentation" && t.Group != GroupComm {
 			head = append(head, p.malloc(t.Bytes))
 		}
 	}
@@ -486,6 +488,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 			lg = append(lg, p.malloc(t.Bytes/2), p.malloc(t.Bytes/2))
 		}
 	}
+	comm = p.commBlocks(e, PhaseBackward, comm)
 	gb := stateBytes(e, "gradients")
 	perTensorGrads := zero < 2 && gb > 0
 	p.grads = p.grads[:0]
@@ -558,6 +561,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	for _, id := range gather {
 		p.free(id)
 	}
+	comm = p.freeBlocks(comm)
 	// Optimizer step: states at the first step, then the foreach
 	// temporaries, all at once, freed at the end.
 	p.phase = "optimizer"
@@ -582,9 +586,11 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	if tb := stateBytes(e, "optimizer_step_temporaries"); tb > 0 {
 		p.flatOrPer(tb, zero >= 1, true)
 	}
+	comm = p.commBlocks(e, PhaseOptimizer, comm)
 	for _, id := range p.tmp {
 		p.free(id)
 	}
+	p.freeBlocks(comm)
 	// zero_grad(set_to_none=True); del loss, logits; the next batch.
 	p.phase = "zero_grad"
 	for _, id := range p.grads {

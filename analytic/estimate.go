@@ -49,6 +49,8 @@ type Estimate struct {
 	// Device, from PredictDevice, is what the device shows: the allocated,
 	// reserved and device (NVML) peaks.
 	Device *Device `json:"device,omitempty"`
+	// Host, with offloading, is the host memory per rank (memory_parallel.go).
+	Host *Host `json:"host,omitempty"`
 }
 
 // EncodeEstimates writes each estimate as the raw JSON object result.json

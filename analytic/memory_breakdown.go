@@ -134,6 +134,11 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	if steady, peak, ok := b.tally.totals(); ok {
 		e.Steady, e.Peak, in.totalled = steady, peak, true
 	}
+	defer func() {
+		if in.par.active { // after the notes: pipeline, cp, offload, engine buffers
+			in.parallelTerms(e, c)
+		}
+	}()
 	switch {
 	case in.t > 1:
 		e.notes(breakdownTPNotes)

@@ -189,7 +189,7 @@ func (in *inputs) largestModuleParams() float64 {
 // whole step). It returns the parameters per GPU whose optimizer states it
 // counted.
 func (in *inputs) modelStateTerms(e *Estimate, c stateCoefs, gradPhase, gatherPhase string) float64 {
-	ntp := in.tpParams()
+	ntp := in.tpParams() * in.stateParamsFrac() // a pipeline stage holds its share
 	wp, gp, op := ntp, ntp, ntp
 	z := in.w.ZeRO
 	if z >= 1 {

@@ -88,7 +88,9 @@ type inputs struct {
 
 	L, H, h, kv, hd, ffn, V float64 // layers, hidden, heads, kv heads, head dim, d_ff, vocab
 	B, S                    float64 // micro-batch, sequence
-	t, dp                   float64 // tensor- and data-parallel degrees
+	t, dp                   float64 // tensor- and data-parallel degrees (dp: ZeRO's sharding group, times cp)
+
+	par parallel // pipeline stage, context parallelism, offload, engine (memory_parallel.go)
 
 	// totalled is set by a formula that has filled in every term's Bytes
 	// and e.Steady and e.Peak exactly as Recompute would (see tally), so
@@ -137,6 +139,9 @@ func PredictInto(e *Estimate, name string, a model.Arch, w model.Workload) error
 	var in inputs
 	if err := in.prepare(a, w); err != nil {
 		return err
+	}
+	if in.par.active && f.name != "breakdown" {
+		return fmt.Errorf("%s: %w: pp, cp, offload and engine are modelled by the breakdown formula only", name, ErrNotApplicable)
 	}
 	if n := f.maxTerms(); cap(terms) < n {
 		terms = make([]Term, 0, n)
@@ -218,7 +223,7 @@ func (in *inputs) prepare(a model.Arch, w model.Workload) error {
 	in.kv, in.hd, in.ffn, in.V = float64(a.KVHeads), float64(a.HeadDim), float64(a.FFN), float64(a.Vocab)
 	in.B, in.S = float64(w.Batch), float64(w.Seq)
 	in.t, in.dp = float64(w.TP), float64(w.DP)
-	return nil
+	return in.prepareParallel()
 }
 
 // archCache remembers the last Arch normalized and counted, since Normalize

@@ -69,8 +69,14 @@ type RunOptions struct {
 	// 5 s more before SIGKILL); 0: DefaultInterruptGrace; at most
 	// MaxInterruptGrace.
 	InterruptGrace time.Duration
-	Tool           string   // Result.Tool, e.g. "memval v0.1.0"
-	Notices        []string // copied into Result.Notices (e.g. a fallback to the simulated device)
+	Tool           string // Result.Tool, e.g. "memval v0.1.0"
+	// Environ looks up the processes' environments for their ranks; nil:
+	// /proc (or the Device, when it is an EnvironSource).
+	Environ EnvironSource
+	// Sampling, when set, is called with the sampler once sampling starts
+	// (e.g. to serve its figures as Prometheus metrics).
+	Sampling func(*Sampler)
+	Notices  []string // copied into Result.Notices (e.g. a fallback to the simulated device)
 }
 
 // oomMarkers are what PyTorch prints when CUDA runs out of memory.
@@ -111,7 +117,7 @@ func Run(ctx context.Context, opts RunOptions) (*schema.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	smp, err := NewSampler(dev, SamplerOptions{Interval: opts.Interval, Trace: tw})
+	smp, err := NewSampler(dev, SamplerOptions{Interval: opts.Interval, Trace: tw, RanksPath: filepath.Join(opts.OutDir, RanksFile), Environ: opts.Environ})
 	if err != nil {
 		tw.Close()
 		return nil, fmt.Errorf("run: %w", err)
@@ -174,6 +180,9 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 	sctx, stopSampler := context.WithCancel(context.Background())
 	samplerDone := make(chan error, 1)
 	go func() { samplerDone <- r.smp.Run(sctx) }()
+	if opts.Sampling != nil {
+		opts.Sampling(r.smp)
+	}
 	time.Sleep(min(3*r.smp.Interval(), 100*time.Millisecond))
 
 	startNS := r.smp.Now()
@@ -336,6 +345,9 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 	if err := r.elog.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := r.smp.ranks.close(); err != nil {
+		errs = append(errs, err)
+	}
 	tr, err := ReadTraceFile(filepath.Join(opts.OutDir, TraceFile))
 	if err != nil {
 		errs = append(errs, err)
@@ -364,6 +376,7 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 		Framework: FrameworkFromEvents(events),
 
 		KilledProcesses: r.killedList(),
+		Ranks:           r.smp.rankPeaks(),
 	}
 	if sw, ok := r.dev.(interface{ SimulatedWorkload() string }); ok {
 		res.SimulatedWorkload = sw.SimulatedWorkload()

@@ -23,6 +23,11 @@ const (
 type SamplerOptions struct {
 	Interval time.Duration // default DefaultInterval; at least MinInterval
 	Trace    *TraceWriter  // where rows go; nil: none (peaks are still tracked)
+	// RanksPath, when set, is where per-process rows of ranked processes
+	// go (ranks.csv, see RanksFile); Environ looks processes' environments
+	// up (nil: /proc, or the Device when it is an EnvironSource).
+	RanksPath string
+	Environ   EnvironSource
 }
 
 // Sampler polls every GPU of a Device at a fixed interval, writes each
@@ -57,10 +62,13 @@ type Sampler struct {
 	timeBase time.Time
 
 	err error // the first trace write error
+
+	ranks *rankTracker // per-process attribution to ranks (ranks.go)
 }
 
 type liveGPU struct {
 	used, peak, process, peakProcess atomic.Uint64
+	reserved                         atomic.Uint64
 }
 
 // LiveGPU is one GPU's figures so far, in bytes.
@@ -91,6 +99,11 @@ func NewSampler(dev Device, opts SamplerOptions) (*Sampler, error) {
 		return nil, fmt.Errorf("device %s has no GPU", dev.Kind())
 	}
 	s := &Sampler{dev: dev, gpus: gpus, interval: iv, trace: opts.Trace, live: make([]liveGPU, len(gpus))}
+	env := opts.Environ
+	if es, ok := dev.(EnvironSource); ok && env == nil {
+		env = es
+	}
+	s.ranks = newRankTracker(env, opts.RanksPath)
 	s.monoBase, s.timeBase = MonotonicNS(), time.Now()
 	return s, nil
 }
@@ -165,9 +178,11 @@ func (s *Sampler) sampleGPU(now int64, i int) {
 		case len(procs) > 0:
 			s.procForeign.Add(1)
 		}
+		s.ranks.observe(now, g, procs, set)
 	}
 	l := &s.live[i]
 	l.used.Store(row.Used)
+	l.reserved.Store(row.Reserved)
 	if row.Used > l.peak.Load() {
 		l.peak.Store(row.Used)
 	}

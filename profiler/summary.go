@@ -473,6 +473,9 @@ func WriteSummary(w io.Writer, r *schema.Result) error {
 		exit += ", out of memory"
 	}
 	fmt.Fprintf(&b, "exit:      %s\n", exit)
+	for _, rk := range r.Ranks { // a distributed job: each rank's peak on its GPU
+		fmt.Fprintf(&b, "rank %-4d  %s peak on GPU %d (pid %d, local rank %d of world %d)\n", rk.Rank, FormatBytes(rk.PeakBytes), rk.GPU, rk.PID, rk.LocalRank, rk.WorldSize)
+	}
 	if s.TraceError != "" {
 		fmt.Fprintf(&b, "trace:     INCOMPLETE, covers %.3f s: %s\n", s.TraceCoveredSeconds, s.TraceError)
 	}

@@ -48,6 +48,20 @@ type Spec struct {
 	Attention     model.Attention     `json:"attention,omitempty"`     // default math; "sdpa" is read as flash
 	Backend       model.Backend       `json:"backend,omitempty"`       // default cuda
 
+	// Distributed settings, as memval estimate takes them (model.Workload):
+	// estimated per rank; train.py runs one process and refuses them.
+	ZeRO         int           `json:"zero,omitempty"`
+	DP           int           `json:"dp,omitempty"`
+	TP           int           `json:"tp,omitempty"`
+	SP           bool          `json:"sp,omitempty"`
+	PP           int           `json:"pp,omitempty"`
+	PPInterleave int           `json:"pp_interleave,omitempty"`
+	Microbatches int           `json:"microbatches,omitempty"`
+	CP           int           `json:"cp,omitempty"`
+	Offload      model.Offload `json:"offload,omitempty"`
+	Engine       model.Engine  `json:"engine,omitempty"`
+	BucketView   bool          `json:"bucket_view,omitempty"`
+
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
 	Tolerance float64 `json:"tolerance,omitempty"` // relative peak error that passes; default DefaultTolerance
@@ -262,7 +276,8 @@ func join(prefix, key string) string {
 
 // specKeys are the fields a spec (or a grid's inline base) may hold.
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
-	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect"}
+	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
+	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -331,6 +346,8 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Seed, err = p.nonNegative(v, field)
 		case "expect":
 			s.Expect, err = p.oneOf(v, field, []string{ExpectFit, ExpectOOM})
+		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view":
+			err = p.distributed(key, v, field, s)
 		default:
 			err = p.errf(k, field, "unknown field: want one of %s", strings.Join(specKeys, ", "))
 		}
@@ -620,6 +637,9 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 	}
 	if s.Dropout != nil {
 		w.Dropout = *s.Dropout
+	}
+	if err := s.distributedInto(&w); err != nil {
+		return model.Arch{}, model.Workload{}, err
 	}
 	if w.Precision == "" {
 		w.Precision = model.FP32

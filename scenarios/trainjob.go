@@ -90,6 +90,10 @@ func (j TrainJob) Validate() error {
 	if j.Arch.Family == "" {
 		return errors.New("train job: arch.family is empty; give the model family (e.g. gpt2)")
 	}
+	if w := j.Workload; w.Distributed() || w.DP > 1 || w.TP > 1 || w.ZeRO > 0 || w.SP {
+		return fmt.Errorf("train job: %w: train.py runs one process on one GPU, not zero/dp/tp/pp/cp/offload/engine: "+
+			"estimate it with memval estimate, or profile the real launcher (memval profile -- torchrun ...)", ErrInvalid)
+	}
 	if j.Workload.Precision == model.BF16Master {
 		// train.py refuses it too (exit 2); saying so here stops a run
 		// before the profiler starts.

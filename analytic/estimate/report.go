@@ -21,6 +21,7 @@ import (
 //	  "results": [{"formula", "fits", "free_bytes", "short_bytes", "max_batch", "max_seq", "unbounded", "reason", "warnings"}],
 //	  "skipped": ["megatron: formula does not apply to inference", ...],
 //	  "seed_rules": [{"dtype", "model_bytes", "inference_bytes", "training_bytes"}], // with the seed formula
+//	  "ranks": [{"pp_stage", "ranks", "estimates", "results"}],  // with pp, cp, offload or engine
 //	  "warnings": ["calibration fitted on simulated data ...", "batch 64 is outside the fitted range 1..40: extrapolating"] // with a calibration
 //	}
 //
@@ -45,6 +46,10 @@ type Report struct {
 	// Warnings, with a calibration: simulated data, extrapolation beyond
 	// the fitted range (also in the calibrated result's warnings).
 	Warnings []string `json:"warnings,omitempty"`
+	// Ranks, with pp, cp, offload or an engine (Workload.Distributed):
+	// each kind of rank's estimates; the top-level ones are those of the
+	// rank that decides (see ranks.go).
+	Ranks []Rank `json:"ranks,omitempty"`
 }
 
 // Model is the model estimated and its parameter count.

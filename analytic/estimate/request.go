@@ -146,6 +146,8 @@ var workloadFlags = map[string]string{
 	"batch": "--batch", "seq": "--seq", "precision": "--precision", "optimizer": "--optimizer",
 	"dropout": "--dropout", "attention": "--attention", "checkpointing": "--checkpointing",
 	"backend": "--backend", "zero": "--zero", "dp": "--dp", "tp": "--tp",
+	"pp": "--pp", "pp_interleave": "--pp-interleave", "microbatches": "--microbatches", "pp_stage": "--pp-stage",
+	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "inference": "--inference",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag

@@ -62,6 +62,11 @@ func Run(req Request) (*Report, error) {
 	if len(rep.Estimates) == 0 {
 		return nil, inputf("no formula applies: %s", strings.Join(rep.Skipped, "; "))
 	}
+	if w.Distributed() {
+		if err := req.ranks(rep, formulas, w, gpu, cal, &dev); err != nil {
+			return nil, err
+		}
+	}
 	rep.Model = Model{Arch: req.Arch, Params: rep.Estimates[0].Params}
 	if slices.Contains(formulas, "seed") {
 		if rep.SeedRules, err = seedRules(rep.Model.Params); err != nil {

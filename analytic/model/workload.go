@@ -72,6 +72,18 @@ type Workload struct {
 	SP   bool `json:"sp"`   // sequence parallelism (with TP)
 
 	Inference bool `json:"inference,omitempty"` // weights + KV cache only
+
+	// Distributed settings beyond ZeRO and TP (see parallel.go); every
+	// zero value means "not used", so workloads without them encode as
+	// before.
+	PP           int     `json:"pp,omitempty"`            // pipeline-parallel stages; 0 means 1
+	PPInterleave int     `json:"pp_interleave,omitempty"` // virtual stages (model chunks) per pipeline rank; 0 means 1 (plain 1F1B)
+	Microbatches int     `json:"microbatches,omitempty"`  // micro-batches per step (gradient accumulation); 0 means enough to fill the pipeline
+	PPStage      int     `json:"pp_stage,omitempty"`      // the pipeline stage estimated, 0 (first) .. PP-1 (last)
+	CP           int     `json:"cp,omitempty"`            // context-parallel degree; 0 means 1
+	Offload      Offload `json:"offload,omitempty"`       // CPU offload: "", optimizer or params
+	Engine       Engine  `json:"engine,omitempty"`        // whose communication buffers to count: "", ddp, fsdp, fsdp2, deepspeed
+	BucketView   bool    `json:"bucket_view,omitempty"`   // DDP gradient_as_bucket_view=True: no bucket copies of the gradients
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -119,6 +131,9 @@ func (w Workload) WithDefaults() (Workload, error) {
 	}
 	if w.TP == 0 {
 		w.TP = 1
+	}
+	if err := w.checkParallel(); err != nil {
+		return w, err
 	}
 	if !(w.Dropout >= 0 && w.Dropout < 1) {
 		return w, &FieldError{Field: "dropout", Value: w.Dropout, Reason: "must be a probability in [0, 1)"}

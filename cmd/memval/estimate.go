@@ -26,6 +26,7 @@ type estimateOptions struct {
 	backend       string
 	zero, dp, tp  int
 	sp, inference bool
+	dist          distOptions
 
 	formula     string
 	gpu, budget string
@@ -83,6 +84,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.IntVar(&opts.tp, "tp", 1, "tensor-parallel degree")
 	f.BoolVar(&opts.sp, "sp", false, "sequence parallelism (with --tp)")
 	f.BoolVar(&opts.inference, "inference", false, "inference: weights, KV cache and logits")
+	opts.dist.bind(f)
 	f.StringVar(&opts.formula, "formula", "breakdown", "formula: "+strings.Join(analytic.Formulas(), ", ")+", or all")
 	f.StringVar(&opts.gpu, "gpu", "", "GPU to fit on, e.g. h100-80gb (see the list in the error for an unknown name)")
 	f.StringVar(&opts.budget, "budget", "", "memory budget instead of --gpu, e.g. 80GiB or 24GB")
@@ -126,6 +128,8 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 			Dropout: dropout, Attention: model.Attention(o.attention),
 			Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),
 			ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
+			PP: oneIsUnset(o.dist.pp), PPInterleave: oneIsUnset(o.dist.interleave), Microbatches: o.dist.microbatches,
+			CP: oneIsUnset(o.dist.cp), Offload: model.Offload(o.dist.offload), Engine: model.Engine(o.dist.engine), BucketView: o.dist.bucketView,
 		},
 		Formula: o.formula,
 		GPU:     o.gpu, Budget: o.budget,

@@ -37,6 +37,7 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 			b.WriteString(" sp")
 		}
 	}
+	b.WriteString(distributedHeader(w))
 	b.WriteString("\n")
 	for i, e := range rep.Estimates {
 		fmt.Fprintf(&b, "\nformula %s", e.Formula)
@@ -75,6 +76,12 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 			fmt.Fprintf(tw, "  device\tdevice peak\t%12s\tNVML used: reserved + CUDA context %s (%s) + non-torch %s\n",
 				size(d.DevicePeak), size(d.Context.Bytes), d.Context.Kind, size(d.NonTorch.Bytes))
 		}
+		if h := e.Host; h != nil {
+			for _, t := range h.Terms {
+				fmt.Fprintf(tw, "  host	%s	%12s	offloaded, per rank\n", t.Name, size(t.Bytes))
+			}
+			fmt.Fprintf(tw, "  host	host RAM	%12s	per rank, beside the GPU memory\n", size(h.Bytes))
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
@@ -104,6 +111,9 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 		for _, wn := range rep.Warnings {
 			fmt.Fprintf(&b, "warning: %s\n", wn)
 		}
+	}
+	if err := printRanks(&b, rep, size); err != nil {
+		return err
 	}
 	if len(rep.Estimates) > 1 {
 		b.WriteString("\nsummary\n")

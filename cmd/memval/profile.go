@@ -19,6 +19,7 @@ import (
 
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
+	"github.com/memval/memval/profiler/metrics"
 	"github.com/memval/memval/profiler/schema"
 	"github.com/memval/memval/profiler/sim"
 )
@@ -37,6 +38,8 @@ type profileOptions struct {
 	simPrecision string
 	simSteps     int
 	simSeed      int64
+	simRanks     int
+	metrics      string
 
 	command []string
 }
@@ -83,6 +86,8 @@ stdout (and CMD's stdout to stderr).`,
 	f.StringVar(&opts.simPrecision, "sim-precision", "bf16", "simulated device: "+orList(model.Precisions()))
 	f.IntVar(&opts.simSteps, "sim-steps", 10, "simulated device: training steps")
 	f.Int64Var(&opts.simSeed, "sim-seed", 1, "simulated device: seed (same seed, same run)")
+	f.IntVar(&opts.simRanks, "sim-ranks", 1, "simulated device: ranks of a torchrun-like job, one process per GPU (1 to 8)")
+	f.StringVar(&opts.metrics, "metrics", "", "`ADDR` (host:port) to serve /metrics on in the Prometheus text format while sampling")
 	return cmd
 }
 
@@ -102,6 +107,9 @@ func (o *profileOptions) validate() error {
 	}
 	if len(o.command) == 0 && (o.device == "auto" || o.device == "nvml") {
 		return usagef("no command to profile: give one after --, e.g. memval profile -- python3 train.py (only --device sim or replay:FILE run without one)")
+	}
+	if o.simRanks < 0 || o.simRanks > 8 { // 0, as 1: one process
+		return usagef("--sim-ranks %d: the simulated node has 8 GPUs, give 1 to 8", o.simRanks)
 	}
 	if o.simBatch < 1 || o.simSeq < 1 || o.simSteps < 1 {
 		return usagef("--sim-batch %d, --sim-seq %d, --sim-steps %d: want positive numbers", o.simBatch, o.simSeq, o.simSteps)
@@ -124,6 +132,7 @@ func (o *profileOptions) simConfig() (sim.Config, error) {
 		Workload: model.Workload{Batch: o.simBatch, Seq: o.simSeq, Precision: p, Optimizer: model.AdamW},
 		Steps:    o.simSteps,
 		Seed:     o.simSeed,
+		Ranks:    o.simRanks,
 	}, nil
 }
 
@@ -152,6 +161,14 @@ func runProfile(ctx context.Context, s streams, opts *profileOptions) error {
 	if err != nil {
 		return err
 	}
+	var msrv *metrics.Server
+	if opts.metrics != "" {
+		if msrv, err = metrics.Listen(opts.metrics); err != nil {
+			return asUsage(err)
+		}
+		defer msrv.Close()
+		fmt.Fprintf(s.err, "memval: serving metrics at http://%s/metrics\n", msrv.Addr())
+	}
 
 	// Signals go to the program (Run forwards them); the command's context
 	// is cancelled by the same signals, so Run gets one that is not.
@@ -169,6 +186,9 @@ func runProfile(ctx context.Context, s streams, opts *profileOptions) error {
 	}
 	if isTerminal(s.err) {
 		ropts.Progress = s.err
+	}
+	if msrv != nil {
+		ropts.Sampling = func(smp *profiler.Sampler) { msrv.Serve(smp) }
 	}
 	res, err := profiler.Run(context.WithoutCancel(ctx), ropts)
 	if res == nil {

@@ -19,6 +19,7 @@ type sweepOptions struct {
 	out  string
 	jobs int
 	measureOptions
+	cluster clusterOptions
 
 	streams streams
 }
@@ -43,14 +44,20 @@ result.json to run that scenario again; interrupted, errored and incomplete
 ones are always rerun). Sweeps may share --out, on one machine or several
 over a shared file system with file locks: each scenario is claimed with a
 lock the kernel releases when its holder dies, so no two sweeps run the
-same one. Ctrl-C marks the running scenario interrupted and stops.
+same one. --shard K/N runs part K (0..N-1) of the grid (scenario i when
+i mod N is K), for one task of a cluster job; --emit slurm or --emit k8s
+writes that job instead of running: a Slurm job array script or a
+Kubernetes Indexed Job manifest, N tasks of one GPU each sharing --out.
+Any later sweep of the grid into --out completes what a shard left; merge
+by reading the folder (memval fit OUT). Ctrl-C marks the running scenario interrupted and stops.
 Failures and out-of-memory runs are results.
 
 Exit codes: 0 when every scenario has a result (misses included: see the
 table), 1 when memval could not run some, 130 when interrupted, 2 for bad
 input.`,
 		Example: `  memval sweep scenarios/grids/ci.yaml --device sim --out out/ci
-  memval sweep scenarios/grids/starter.yaml --out results/h100/$(date +%F)`,
+  memval sweep scenarios/grids/starter.yaml --out results/h100/$(date +%F)
+  memval sweep scenarios/grids/starter.yaml --out /shared/h100 --emit slurm --shards 8 > sweep.sbatch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.grid = args[0]
@@ -62,6 +69,7 @@ input.`,
 		"relative peak error that passes, e.g. 0.1 or 10% (default: each spec's)")
 	f.StringVar(&opts.out, "out", "", "the sweep's folder, one subfolder per scenario (default out/<grid name>)")
 	f.IntVar(&opts.jobs, "jobs", 1, "scenarios run at once (keep 1 on a real GPU: runs would share its memory)")
+	opts.cluster.bind(c)
 	return c
 }
 
@@ -90,9 +98,20 @@ func runSweep(ctx context.Context, opts *sweepOptions) error {
 	if out == "" {
 		out = filepath.Join("out", grid.Name)
 	}
+	if opts.cluster.emit != "" {
+		return opts.cluster.write(opts.streams.out, grid.Name, opts.grid, out, len(specs))
+	}
+	all := len(specs)
+	if specs, err = opts.cluster.select_(specs); err != nil {
+		return err
+	}
 	errw := opts.streams.err
 	bar := newSweepProgress(errw, isTerminal(errw))
-	fmt.Fprintf(errw, "sweep %s: %d scenario(s) into %s\n", grid.Name, len(specs), out)
+	if opts.cluster.shard != "" {
+		fmt.Fprintf(errw, "sweep %s shard %s: %d of %d scenario(s) into %s\n", grid.Name, opts.cluster.shard, len(specs), all, out)
+	} else {
+		fmt.Fprintf(errw, "sweep %s: %d scenario(s) into %s\n", grid.Name, len(specs), out)
+	}
 	rep, err := scenarios.Sweep(ctx, specs, scenarios.SweepOptions{
 		OutDir:   out,
 		Jobs:     opts.jobs,

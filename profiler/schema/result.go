@@ -28,6 +28,9 @@ type Result struct {
 	// to end (after an interruption's grace period, or still running after
 	// the main process exited).
 	KilledProcesses []KilledProcess `json:"killed_processes,omitempty"`
+	// Ranks, when the profiled processes are ranks of a distributed job,
+	// has each rank's peak on its GPU (per-reading rows in ranks.csv).
+	Ranks []RankPeak `json:"ranks,omitempty"`
 
 	Scenario json.RawMessage `json:"scenario,omitempty"` // the scenario spec as validated (scenarios.Spec)
 	// Predictions are the formulas' estimates, each a JSON object as
@@ -145,4 +148,16 @@ type KilledProcess struct {
 	PID     int    `json:"pid"`
 	Command string `json:"command"` // its command line as /proc shows it
 	Signal  string `json:"signal"`  // the last signal memval sent it: SIGTERM or SIGKILL
+}
+
+// RankPeak is one rank's process of a distributed job (torchrun's RANK,
+// LOCAL_RANK and WORLD_SIZE in its environment) and the most memory NVML
+// attributed to it on its GPU.
+type RankPeak struct {
+	Rank      int    `json:"rank"`
+	LocalRank int    `json:"local_rank"` // -1 when not set
+	WorldSize int    `json:"world_size"` // 0 when not set
+	PID       int    `json:"pid"`
+	GPU       int    `json:"gpu"`
+	PeakBytes uint64 `json:"peak_bytes"`
 }

@@ -41,6 +41,11 @@ type Config struct {
 	IdleUsedBytes uint64
 	// PID is the simulated process's PID in Processes; default 31337.
 	PID int
+	// Ranks, when above 1, plays a torchrun-like job: Ranks processes, rank
+	// r on GPU GPU+r with PID PID+r, each running the workload, rank r
+	// holding r x RankSkewBytes more (so that ranks are told apart); their
+	// environments (Environ) name RANK, LOCAL_RANK and WORLD_SIZE.
+	Ranks int
 	// NoMemoryV2 makes the mock driver answer FUNCTION_NOT_FOUND to the v2
 	// memory query, as an old driver does, so readings come from v1.
 	NoMemoryV2 bool
@@ -109,6 +114,9 @@ func New(cfg Config) (*Device, error) {
 	}
 	if cfg.GPU < 0 || cfg.GPU >= simGPUs {
 		return nil, fmt.Errorf("sim: gpu %d does not exist: the simulated node has %d (indices 0 to %d)", cfg.GPU, simGPUs, simGPUs-1)
+	}
+	if cfg.Ranks < 0 || cfg.GPU+max(cfg.Ranks, 1) > simGPUs {
+		return nil, fmt.Errorf("sim: %d ranks from gpu %d do not fit the node's %d GPUs: use at most %d", cfg.Ranks, cfg.GPU, simGPUs, simGPUs-cfg.GPU)
 	}
 	if cfg.StepDuration < 0 {
 		return nil, fmt.Errorf("sim: step duration %v must not be negative", cfg.StepDuration)
@@ -247,8 +255,9 @@ func (s *Device) Events(nowNS int64) []profiler.Event {
 func (s *Device) reading(gpu int, off int64, started bool) (profiler.Memory, uint64) {
 	m := profiler.Memory{Total: simTotal, Reserved: s.idle, InfoVersion: 2}
 	var proc uint64
-	if started && s.plan != nil && gpu == s.cfg.GPU && off >= s.plan.ctxAt && off < s.plan.exitAt {
-		proc = s.ctx
+	rank := gpu - s.cfg.GPU
+	if started && s.plan != nil && rank >= 0 && rank < max(s.cfg.Ranks, 1) && off >= s.plan.ctxAt && off < s.plan.exitAt {
+		proc = s.ctx + uint64(rank)*RankSkewBytes
 		pts := s.plan.points
 		if i := sort.Search(len(pts), func(i int) bool { return pts[i].t > off }); i > 0 {
 			proc += pts[i-1].reserved
@@ -274,7 +283,7 @@ func (s *Device) mockMemory(gpu int) (profiler.Memory, error) {
 func (s *Device) mockProcesses(gpu int) ([]profiler.ProcessMemory, error) {
 	off, started := s.since(s.cfg.Clock())
 	if _, proc := s.reading(gpu, off, started); proc > 0 {
-		return []profiler.ProcessMemory{{PID: s.cfg.PID, Used: proc}}, nil
+		return []profiler.ProcessMemory{{PID: s.cfg.PID + gpu - s.cfg.GPU, Used: proc}}, nil
 	}
 	return []profiler.ProcessMemory{}, nil
 }
@@ -308,6 +317,10 @@ func (s *Device) SimulatedWorkload() string {
 	prec := string(w.Precision)
 	if prec == "" {
 		prec = "fp32"
+	}
+	if s.cfg.Ranks > 1 {
+		return fmt.Sprintf("%s training, batch %d, seq %d, %s, %d steps, seed %d, %d ranks on GPUs %d-%d",
+			name, w.Batch, w.Seq, prec, s.cfg.Steps, s.cfg.Seed, s.cfg.Ranks, s.cfg.GPU, s.cfg.GPU+s.cfg.Ranks-1)
 	}
 	return fmt.Sprintf("%s training, batch %d, seq %d, %s, %d steps, seed %d, on GPU %d",
 		name, w.Batch, w.Seq, prec, s.cfg.Steps, s.cfg.Seed, s.cfg.GPU)
