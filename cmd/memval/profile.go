@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/memval/memval/analytic/model"
 	"github.com/memval/memval/profiler"
@@ -240,11 +238,4 @@ func runFolder(dir string, now time.Time) (string, error) {
 			return "", fmt.Errorf("create run folder: %w", err)
 		}
 	}
-}
-
-// isTerminal reports whether w is a terminal (live progress goes there; shared
-// by the commands that show progress).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
