@@ -77,9 +77,12 @@ const (
 //
 // Preconditions: positive Layers, Hidden, Heads, Vocab, Batch and Seq;
 // zero HeadDim, KVHeads and FFN take Hidden/Heads, Heads and 4*Hidden. The
-// workload's zero fields take their documented defaults. Mixture-of-experts
-// models are not modelled (error). Errors wrap ErrOverflow for sizes over
-// MaxBytes.
+// workload's zero fields take their documented defaults. A family whose
+// layer has the sparse block (model.OpMoE: mixtral, qwen2_moe, qwen3_moe)
+// saves the router's, the routed experts' and the shared expert's tensors
+// instead of the MLP's (see moeShape). Errors: *model.FieldError for an
+// expert-parallel degree or imbalance the model cannot have; ErrOverflow
+// for sizes over MaxBytes.
 func SavedActivations(a model.Arch, w model.Workload) ([]Term, error) {
 	return appendSavedActivations(make([]Term, 0, 28), a, w)
 }

@@ -60,21 +60,11 @@ func (s *actShape) initMoE(a *model.Arch, w *model.Workload, sparse bool) error 
 		}
 		return nil
 	}
+	if err := checkEP(a, w); err != nil {
+		return err
+	}
 	E, k := float64(a.Experts), float64(max(1, a.ExpertsPerToken))
-	ep := float64(w.EP)
-	if a.Experts%w.EP != 0 {
-		return &model.FieldError{Field: "ep", Value: w.EP,
-			Reason: fmt.Sprintf("does not divide the %d experts; choose a divisor of %d", a.Experts, a.Experts)}
-	}
-	if w.DP%w.EP != 0 {
-		return &model.FieldError{Field: "ep", Value: w.EP,
-			Reason: fmt.Sprintf("must divide dp %d: the experts are sharded over ep of the data-parallel ranks", w.DP)}
-	}
-	imb := w.MoEImbalance
-	if imb > E/k {
-		return &model.FieldError{Field: "moe_imbalance", Value: imb,
-			Reason: fmt.Sprintf("is more than experts/experts_per_token = %g: an expert gets each token at most once", E/k)}
-	}
+	ep, imb := float64(w.EP), w.MoEImbalance
 	T := float64(w.Batch) * float64(w.Seq)
 	R := k * T
 	if ep > 1 && E > 1 {
@@ -85,6 +75,58 @@ func (s *actShape) initMoE(a *model.Arch, w *model.Workload, sparse bool) error 
 		sharedGate: a.SharedExpertGate, normTopK: a.NormTopK, aux: a.RouterAuxLoss,
 		routerFP32: fam.Layer.RouterFP32}
 	return nil
+}
+
+// checkEP checks the expert-parallel fields of a workload w (defaults
+// filled) against the model a: ep divides the experts and dp, the
+// imbalance is at most experts/k; ep above 1 needs experts.
+func checkEP(a *model.Arch, w *model.Workload) error {
+	if a.Experts == 0 {
+		if w.EP > 1 {
+			return &model.FieldError{Field: "ep", Value: w.EP,
+				Reason: fmt.Sprintf("expert parallelism applies to mixture-of-experts models only (%s has no experts); use 1", a.Family)}
+		}
+		return nil
+	}
+	if a.Experts%w.EP != 0 {
+		return &model.FieldError{Field: "ep", Value: w.EP,
+			Reason: fmt.Sprintf("does not divide the %d experts; choose a divisor of %d", a.Experts, a.Experts)}
+	}
+	if w.DP%w.EP != 0 {
+		return &model.FieldError{Field: "ep", Value: w.EP,
+			Reason: fmt.Sprintf("must divide dp %d: the experts are sharded over ep of the data-parallel ranks", w.DP)}
+	}
+	if k := max(1, a.ExpertsPerToken); w.MoEImbalance > float64(a.Experts)/float64(k) {
+		return &model.FieldError{Field: "moe_imbalance", Value: w.MoEImbalance,
+			Reason: fmt.Sprintf("is more than experts/experts_per_token = %d/%d: an expert gets each token at most once", a.Experts, k)}
+	}
+	return nil
+}
+
+// expertParams is the routed experts' parameters over all layers, what
+// expert parallelism shards.
+func (in *inputs) expertParams() float64 {
+	if in.a.Experts == 0 {
+		return 0
+	}
+	mats, bias := 2.0, in.ffn+in.H
+	if in.a.GatedMLP {
+		mats, bias = 3, 2*in.ffn+in.H
+	}
+	mlp := mats * in.H * in.ffn
+	if in.a.MLPBias {
+		mlp += bias
+	}
+	return in.L * float64(in.a.Experts) * mlp
+}
+
+// epLocalParams is ntp, the parameters a tensor-parallel rank holds,
+// less the experts the other ep-1 expert-parallel ranks hold.
+func (in *inputs) epLocalParams(ntp float64) float64 {
+	if in.w.EP <= 1 {
+		return ntp
+	}
+	return ntp - in.expertParams()/in.t*(1-1/float64(in.w.EP))
 }
 
 // linearWeights is the weights of one layer's nn.Linear layers, which
@@ -165,4 +207,17 @@ func (m *moeShape) extraTerms(b *actBuilder, s *actShape, slot int) {
 		x = 4
 	}
 	b.put("moe.all_to_all", GroupActivations, (m.k*m.T+m.R)*s.H, "(k*B*S+R)*H", x, slot, noteDerived)
+}
+
+// denseActivations is the error of a formula whose activations are those
+// of a dense layer (a 4h MLP: Korthikanti et al.'s sbh(34 + 5as/h), the
+// seed article's, Megatron's Table 2) asked about training a
+// mixture-of-experts model, whose routed experts, router and dispatch
+// buffers those papers do not count; nil for a dense model.
+func (in *inputs) denseActivations(formula string) error {
+	if in.a.Experts == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w to training %s: its activations are a dense layer's, without the router, the routed experts' k*B*S rows or the dispatch buffers of a mixture-of-experts layer; use breakdown",
+		formula, ErrNotApplicable, in.a.Family)
 }

@@ -47,6 +47,9 @@ type Spec struct {
 	Checkpointing model.Checkpointing `json:"checkpointing,omitempty"` // default none
 	Attention     model.Attention     `json:"attention,omitempty"`     // default math; "sdpa" is read as flash
 	Backend       model.Backend       `json:"backend,omitempty"`       // default cuda
+	// MoEImbalance is a mixture-of-experts model's busiest expert's routed
+	// tokens over the mean (model.Workload.MoEImbalance); 0: balanced.
+	MoEImbalance float64 `json:"moe_imbalance,omitempty"`
 
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
@@ -262,7 +265,7 @@ func join(prefix, key string) string {
 
 // specKeys are the fields a spec (or a grid's inline base) may hold.
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
-	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect"}
+	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect", "moe_imbalance"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -313,6 +316,11 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			var x string
 			x, err = p.oneOf(v, field, backends)
 			s.Backend = model.Backend(x)
+		case "moe_imbalance":
+			s.MoEImbalance, err = p.float(v, field)
+			if err == nil && !(s.MoEImbalance >= 1) {
+				err = p.errf(v, field, "%v: must be at least 1 (the busiest expert's tokens over the mean; 1 is balanced)", s.MoEImbalance)
+			}
 		case "steps":
 			s.Steps, err = p.positive(v, field)
 			if err == nil && s.Steps > MaxSteps {
@@ -617,6 +625,7 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 		Attention:     s.Attention,
 		Checkpointing: s.Checkpointing,
 		Backend:       s.Backend,
+		MoEImbalance:  s.MoEImbalance,
 	}
 	if s.Dropout != nil {
 		w.Dropout = *s.Dropout

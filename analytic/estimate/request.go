@@ -145,6 +145,7 @@ var workloadFlags = map[string]string{
 	"batch": "--batch", "seq": "--seq", "precision": "--precision", "optimizer": "--optimizer",
 	"dropout": "--dropout", "attention": "--attention", "checkpointing": "--checkpointing",
 	"backend": "--backend", "zero": "--zero", "dp": "--dp", "tp": "--tp",
+	"ep": "--ep", "moe_imbalance": "--moe-imbalance",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag
@@ -158,7 +159,11 @@ func predictError(formula string, err error) error {
 		}
 		return inputf("model: %w", err)
 	case errors.Is(err, analytic.ErrNotApplicable):
-		return inputf("--formula %s: %v; drop --inference or choose another formula", formula, err)
+		// The formulas say "to inference" when inference is what they lack.
+		if strings.Contains(err.Error(), "to inference") {
+			return inputf("--formula %s: %v; drop --inference or choose another formula", formula, err)
+		}
+		return inputf("--formula %s: %v; choose another formula", formula, err)
 	case errors.Is(err, analytic.ErrOverflow):
 		return inputf("%s: the sizes overflow (more than 2^62 bytes); use a smaller --batch or --seq", formula)
 	}
