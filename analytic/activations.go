@@ -77,9 +77,12 @@ const (
 //
 // Preconditions: positive Layers, Hidden, Heads, Vocab, Batch and Seq;
 // zero HeadDim, KVHeads and FFN take Hidden/Heads, Heads and 4*Hidden. The
-// workload's zero fields take their documented defaults. Mixture-of-experts
-// models are not modelled (error). Errors wrap ErrOverflow for sizes over
-// MaxBytes.
+// workload's zero fields take their documented defaults. A family whose
+// layer has the sparse block (model.OpMoE: mixtral, qwen2_moe, qwen3_moe)
+// saves the router's, the routed experts' and the shared expert's tensors
+// instead of the MLP's (see moeShape). Errors: *model.FieldError for an
+// expert-parallel degree or imbalance the model cannot have; ErrOverflow
+// for sizes over MaxBytes.
 func SavedActivations(a model.Arch, w model.Workload) ([]Term, error) {
 	return appendSavedActivations(make([]Term, 0, 28), a, w)
 }
@@ -156,6 +159,9 @@ func (s *actShape) extraTerms(b *actBuilder) {
 	if s.autocast && logitsDT != 4 {
 		b.put("logits.fp32_copy", GroupLogits, bsv, "B*(S-1)*V", 4, loss, b.note)
 	}
+	if s.moe != nil {
+		s.moe.extraTerms(b, s, recompute)
+	}
 	switch s.ckpt {
 	case model.FullCheckpointing:
 		var one actShape = *s
@@ -192,7 +198,8 @@ type actShape struct {
 	linearWeights               float64 // weights of one layer's linear layers
 	headWeights                 float64 // the LM head's weight (tied or not)
 
-	llama, gelunew, actSaves bool // family path; gelu_new written out; activation saves its input
+	moe                      *moeShape // the sparse block in place of the MLP (nil: dense)
+	llama, gelunew, actSaves bool      // family path; gelu_new written out; activation saves its input
 	learnedPos, measured     bool
 	autocast, cuda, flash    bool
 	dropout                  bool
@@ -215,9 +222,6 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
 		return &model.FieldError{Field: "layers", Value: a.Layers,
 			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
-	}
-	if a.Experts > 0 {
-		return fmt.Errorf("saved activations of mixture-of-experts models (%s) are not modelled: %w", a.Family, ErrNotApplicable)
 	}
 	hd, kv, ffn := a.HeadDim, a.KVHeads, a.FFN
 	if hd == 0 {
@@ -253,11 +257,17 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	// torch 2.x's CPU has a flash SDPA kernel, without dropout (with it,
 	// SDPA falls back to its math path, taken here as eager attention).
 	s.flash = w.Attention == model.FlashAttention && (s.cuda || !s.dropout)
+	if err := s.initMoE(a, w, known && fam.Layer.HasOp(model.OpMoE)); err != nil {
+		return err
+	}
 
 	H, qd, kvd := s.H, s.h*s.hd, s.kv*s.hd
 	s.linearWeights = H*qd + 2*H*kvd + qd*H + 2*H*s.F
 	if s.llama || a.GatedMLP {
 		s.linearWeights += H * s.F
+	}
+	if s.moe != nil {
+		s.linearWeights = s.moe.linearWeights(H, qd, kvd)
 	}
 	s.headWeights = H * s.V
 
@@ -281,7 +291,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		s.mask = 0 // the input's dtype: set per tensor
 	}
 	s.note = noteMeasured
-	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama {
+	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
 	return nil
@@ -517,6 +527,9 @@ func (s *actShape) llamaTerms(b *actBuilder) {
 	b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
 	s.layerTerms(b)
 	s.headTerms(b, true)
+	if s.moe != nil {
+		s.moe.auxLossTerms(b, s)
+	}
 }
 
 // llamaLayer is one eager LlamaDecoderLayer times L: two RMSNorms (input,
@@ -542,7 +555,11 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 	// The norms' outputs as the linear layers keep them: shared in fp32 or
 	// pure bf16, one autocast copy per linear layer (q, k, v; gate, up).
 	if s.autocast {
-		b.add("ln.out_copies", GroupActivations, 5*BSH, "5*B*S*H*L", 2)
+		if s.moe != nil {
+			s.moe.normCopies(b, s, BSH)
+		} else {
+			b.add("ln.out_copies", GroupActivations, 5*BSH, "5*B*S*H*L", 2)
+		}
 	} else {
 		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)
 	}
@@ -577,8 +594,12 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 		}
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
-	b.add("mlp.act", GroupActivations, 3*BSF, "3*B*S*F*L", s.a) // gate out, act(gate), up out
-	b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
+	if s.moe != nil {
+		s.moe.layerTerms(b, s)
+	} else {
+		b.add("mlp.act", GroupActivations, 3*BSF, "3*B*S*F*L", s.a) // gate out, act(gate), up out
+		b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
+	}
 	if s.autocast {
 		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
 	}

@@ -183,6 +183,7 @@ func TestSavedActivationsScaling(t *testing.T) {
 
 func TestSavedActivationsErrors(t *testing.T) {
 	a := tinyGPT2(t)
+	moe := model.Arch{Family: "mixtral", Layers: 1, Hidden: 8, Heads: 2, Vocab: 10, FFN: 8, Experts: 8, ExpertsPerToken: 2}
 	cases := []struct {
 		name string
 		a    model.Arch
@@ -191,7 +192,11 @@ func TestSavedActivationsErrors(t *testing.T) {
 		{"zero batch", a, model.Workload{Seq: 8}},
 		{"bad precision", a, model.Workload{Batch: 1, Seq: 8, Precision: "fp8"}},
 		{"zero layers", model.Arch{Family: "gpt2", Hidden: 8, Heads: 2, Vocab: 10}, model.Workload{Batch: 1, Seq: 8}},
-		{"moe", model.Arch{Family: "mixtral", Layers: 1, Hidden: 8, Heads: 2, Vocab: 10, FFN: 8, Experts: 8}, model.Workload{Batch: 1, Seq: 8}},
+		{"ep on a dense model", a, model.Workload{Batch: 1, Seq: 8, EP: 2, DP: 2}},
+		{"ep not dividing the experts", moe, model.Workload{Batch: 1, Seq: 8, EP: 3, DP: 3}},
+		{"ep not dividing dp", moe, model.Workload{Batch: 1, Seq: 8, EP: 2}},
+		{"imbalance below 1", moe, model.Workload{Batch: 1, Seq: 8, MoEImbalance: 0.5}},
+		{"imbalance above experts/k", moe, model.Workload{Batch: 1, Seq: 8, MoEImbalance: 5}},
 	}
 	for _, c := range cases {
 		if _, err := SavedActivations(c.a, c.w); err == nil {

@@ -24,6 +24,9 @@ func predictMegatron(e *Estimate, in *inputs) error {
 	if in.w.Inference {
 		return fmt.Errorf("megatron: %w to inference", ErrNotApplicable)
 	}
+	if err := in.denseActivations("megatron"); err != nil {
+		return err
+	}
 	per := 18.0
 	if in.w.ZeRO >= 1 {
 		per = 6 + 12/in.dp
@@ -101,6 +104,9 @@ func predictEleuther(e *Estimate, in *inputs) error {
 		e.addPeak("inference_overhead", GroupOverhead, n, "params", 0.2*w, "").Note = "the 20% rule"
 		e.notes(eleutherInferenceNotes)
 		return nil
+	}
+	if err := in.denseActivations("eleuther"); err != nil {
+		return err
 	}
 	var opt float64
 	switch in.w.Optimizer {

@@ -190,16 +190,20 @@ func (in *inputs) largestModuleParams() float64 {
 // counted.
 func (in *inputs) modelStateTerms(e *Estimate, c stateCoefs, gradPhase, gatherPhase string) float64 {
 	ntp := in.tpParams() * in.stateParamsFrac() // a pipeline stage holds its share
-	wp, gp, op := ntp, ntp, ntp
+	// With expert parallelism a rank holds its ep-th of the experts; ZeRO
+	// shards those over the dp/ep ranks that hold the same experts, which
+	// comes to ntp/dp in all (see epLocalParams).
+	local := in.epLocalParams(ntp)
+	wp, gp, op := local, local, local
 	z := in.w.ZeRO
 	if z >= 1 {
-		op /= in.dp
+		op = ntp / in.dp
 	}
 	if z >= 2 {
-		gp /= in.dp
+		gp = ntp / in.dp
 	}
 	if z >= 3 {
-		wp /= in.dp
+		wp = ntp / in.dp
 	}
 	e.add("weights", GroupWeights, wp, "params", c.weight)
 	if c.master > 0 {

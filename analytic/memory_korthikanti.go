@@ -60,6 +60,9 @@ func predictKorthikanti(e *Estimate, in *inputs) error {
 	if in.w.Inference {
 		return fmt.Errorf("korthikanti: %w to inference (activations of training only); use breakdown", ErrNotApplicable)
 	}
+	if err := in.denseActivations("korthikanti"); err != nil {
+		return err
+	}
 	c := coefsFor(in.w.Precision, in.w.Optimizer)
 	in.modelStateTerms(e, c, "", "")
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)

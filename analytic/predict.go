@@ -218,6 +218,9 @@ func (in *inputs) prepare(a model.Arch, w model.Workload) error {
 		return &model.FieldError{Field: "tp", Value: w.TP,
 			Reason: fmt.Sprintf("neither divides nor is a multiple of the %d key/value heads", a.KVHeads)}
 	}
+	if err := checkEP(&a, &w); err != nil {
+		return err
+	}
 	in.a, in.w, in.n = a, w, n
 	in.L, in.H, in.h = float64(a.Layers), float64(a.Hidden), float64(a.Heads)
 	in.kv, in.hd, in.ffn, in.V = float64(a.KVHeads), float64(a.HeadDim), float64(a.FFN), float64(a.Vocab)

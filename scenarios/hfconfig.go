@@ -20,8 +20,8 @@ import (
 // encoder without an LM head (bert), which no causal-LM class builds, and
 // for a family whose layer the family table describes only approximately
 // (model.Family.Measured false): train.py runs none of those, and their
-// configs have switches (falcon's decoder layout, Qwen-MoE's shared
-// expert) this writer does not invert.
+// configs have switches (falcon's decoder layout) this writer does not
+// invert.
 func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	fam, ok := model.FamilyOf(a.Family)
 	if !ok || fam.Config == nil {
@@ -70,7 +70,15 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		m["word_embed_proj_dim"] = a.EmbedProj
 	}
 	if a.Experts > 0 {
-		m["num_local_experts"], m["num_experts_per_tok"] = a.Experts, a.ExpertsPerToken
+		// mixtral's and Qwen's names for the routing; each class keeps the
+		// other's as a plain attribute
+		m["num_local_experts"], m["num_experts"], m["num_experts_per_tok"] = a.Experts, a.Experts, a.ExpertsPerToken
+		m["norm_topk_prob"], m["output_router_logits"], m["qkv_bias"] = a.NormTopK, a.RouterAuxLoss, a.QKVBias
+		if a.SharedFFN > 0 {
+			m["shared_expert_intermediate_size"] = a.SharedFFN
+		} else if a.SharedExpertGate {
+			return nil, fmt.Errorf("hf config: arch.family %q: shared_ffn is 0, but its config.json has no form without the gated shared expert; give shared_ffn", a.Family)
+		}
 	}
 	for _, d := range k.Dropouts {
 		m[d.Key] = w.Dropout

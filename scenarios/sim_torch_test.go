@@ -111,6 +111,18 @@ func TestSimSavedMatchesTorch(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{"gpt2 flash falls back", small, model.Workload{Batch: 2, Seq: 32, Attention: model.FlashAttention, Dropout: 0.1}})
+	// the Mixtral-style and Qwen-MoE-style models (scenarios.moeArchs's)
+	mixtral := norm(model.Arch{Family: "mixtral", Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 96, Vocab: 1000, Experts: 4, ExpertsPerToken: 2})
+	qwen := norm(model.Arch{Family: "qwen2_moe", Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 48, Vocab: 1000, Experts: 6, ExpertsPerToken: 3, SharedFFN: 80})
+	qwenAux := qwen
+	qwenAux.RouterAuxLoss, qwenAux.NormTopK = true, true
+	for _, prec := range precs {
+		for _, ck := range []model.Checkpointing{model.NoCheckpointing, model.FullCheckpointing} {
+			cases = append(cases, tc{"mixtral", mixtral, model.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck}},
+				tc{"qwen2_moe", qwen, model.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck}})
+		}
+		cases = append(cases, tc{"qwen2_moe aux", qwenAux, model.Workload{Batch: 2, Seq: 32, Precision: prec}})
+	}
 	jobs := make([]scenarios.TrainJob, len(cases))
 	for i := range cases {
 		cases[i].w.Backend = model.CPU

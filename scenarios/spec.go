@@ -47,6 +47,9 @@ type Spec struct {
 	Checkpointing model.Checkpointing `json:"checkpointing,omitempty"` // default none
 	Attention     model.Attention     `json:"attention,omitempty"`     // default math; "sdpa" is read as flash
 	Backend       model.Backend       `json:"backend,omitempty"`       // default cuda
+	// MoEImbalance is a mixture-of-experts model's busiest expert's routed
+	// tokens over the mean (model.Workload.MoEImbalance); 0: balanced.
+	MoEImbalance float64 `json:"moe_imbalance,omitempty"`
 
 	// Distributed settings, as memval estimate takes them (model.Workload):
 	// estimated per rank; train.py runs one process and refuses them.
@@ -277,7 +280,7 @@ func join(prefix, key string) string {
 // specKeys are the fields a spec (or a grid's inline base) may hold.
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
-	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view"}
+	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -328,6 +331,11 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			var x string
 			x, err = p.oneOf(v, field, backends)
 			s.Backend = model.Backend(x)
+		case "moe_imbalance":
+			s.MoEImbalance, err = p.float(v, field)
+			if err == nil && !(s.MoEImbalance >= 1) {
+				err = p.errf(v, field, "%v: must be at least 1 (the busiest expert's tokens over the mean; 1 is balanced)", s.MoEImbalance)
+			}
 		case "steps":
 			s.Steps, err = p.positive(v, field)
 			if err == nil && s.Steps > MaxSteps {
@@ -634,6 +642,7 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 		Attention:     s.Attention,
 		Checkpointing: s.Checkpointing,
 		Backend:       s.Backend,
+		MoEImbalance:  s.MoEImbalance,
 	}
 	if s.Dropout != nil {
 		w.Dropout = *s.Dropout

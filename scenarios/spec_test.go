@@ -263,3 +263,25 @@ func FuzzParseSpec(f *testing.F) {
 		}
 	})
 }
+
+// TestSpecMoEImbalance: moe_imbalance reaches the workload; below 1 it is
+// refused naming the field.
+func TestSpecMoEImbalance(t *testing.T) {
+	s, err := ParseSpec([]byte("model: mixtral-8x7b\nbatch: 1\nseq: 128\nmoe_imbalance: 2.5\n"), "moe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, w, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.MoEImbalance != 2.5 {
+		t.Errorf("workload moe_imbalance %v, want 2.5", w.MoEImbalance)
+	}
+	for _, bad := range []string{"0.5", "-1", "x"} {
+		_, err := ParseSpec([]byte("model: mixtral-8x7b\nbatch: 1\nseq: 128\nmoe_imbalance: "+bad+"\n"), "moe.yaml")
+		if err == nil || !strings.Contains(err.Error(), "moe_imbalance") {
+			t.Errorf("moe_imbalance %s: got %v, want an error naming moe_imbalance", bad, err)
+		}
+	}
+}

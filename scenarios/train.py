@@ -247,10 +247,10 @@ def build_classes(torch):
     class MLP(nn.Module):
         """GPT-2's c_fc, activation, c_proj or a gated gate/up/down MLP."""
 
-        def __init__(self, a, layer, device):
+        def __init__(self, a, layer, device, ffn=None):
             super().__init__()
             H, b = a["hidden"], a.get("mlp_bias", False)
-            ff = a.get("ffn") or 4 * H
+            ff = ffn or a.get("ffn") or 4 * H
             self.gated = a.get("gated_mlp", False)
             if self.gated:
                 self.gate_proj = make_linear(layer, H, ff, b, device)
@@ -263,6 +263,117 @@ def build_classes(torch):
                 return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
             return self.down_proj(self.act(self.up_proj(x)))
 
+    class GroupedMM(torch.autograd.Function):
+        """x @ w[e] for the rows of each expert e (offs: the cumulative row
+        counts), saving what torch's grouped_mm saves (x, w, offs), for a
+        torch without F.grouped_mm."""
+
+        @staticmethod
+        def forward(ctx, x, w, offs):
+            out = x.new_zeros(x.size(0), w.size(2))
+            start = 0
+            for e, end in enumerate(offs.tolist()):
+                if end > start:
+                    out[start:end] = x[start:end] @ w[e]
+                start = end
+            ctx.save_for_backward(x, w, offs)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w, offs = ctx.saved_tensors
+            gx, gw = torch.zeros_like(x), torch.zeros_like(w)
+            start = 0
+            for e, end in enumerate(offs.tolist()):
+                if end > start:
+                    gx[start:end] = g[start:end] @ w[e].T
+                    gw[e] = x[start:end].T @ g[start:end]
+                start = end
+            return gx, gw, None
+
+    def grouped_mm(x, w, offs):
+        x = x.to(w.dtype)  # grouped_mm is on no autocast list: the experts run in the weights' dtype
+        fn = getattr(F, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
+        if fn is not None and (x.device.type != "cpu" or hasattr(F, "grouped_mm")):
+            return fn(x, w, offs=offs)
+        return GroupedMM.apply(x, w, offs)
+
+    class MoE(nn.Module):
+        """The sparse block as transformers 5.x's MixtralSparseMoeBlock and
+        Qwen2MoeSparseMoeBlock run it with their default grouped experts: a
+        router and its softmax, top-k (renormalized with norm_topk_prob),
+        the k*B*S rows sorted by expert and gathered, grouped gate|up and
+        down matmuls, the rows weighted, unsorted and summed per token, and
+        a shared gated MLP with its sigmoid gate where the arch has one."""
+
+        def __init__(self, a, layer, device):
+            super().__init__()
+            H, E = a["hidden"], a["experts"]
+            F_ = a.get("ffn") or 4 * H
+            self.E, self.k, self.H = E, a.get("experts_per_token") or 2, H
+            self.fp32 = layer.get("router_fp32", False)
+            self.norm_topk = a.get("norm_topk_prob", False)
+            if a.get("mlp_bias"):
+                raise JobError("arch.mlp_bias: train.py builds experts without biases")
+            self.router = nn.Linear(H, E, bias=False, device=device)
+            self.gate_up = nn.Parameter(torch.empty(E, 2 * F_, H, device=device))
+            self.down = nn.Parameter(torch.empty(E, H, F_, device=device))
+            nn.init.normal_(self.gate_up, std=0.02)
+            nn.init.normal_(self.down, std=0.02)
+            self.act = activation(a.get("activation") or "silu")
+            self.shared = MLP(a, layer, device, a["shared_ffn"]) if a.get("shared_ffn") else None
+            self.shared_gate = None
+            if a.get("shared_expert_gate"):
+                if self.shared is None:
+                    raise JobError("arch.shared_expert_gate needs arch.shared_ffn")
+                self.shared_gate = nn.Linear(H, 1, bias=False, device=device)
+
+        def forward(self, x):
+            B, S, H = x.shape
+            h = x.view(-1, H)
+            shared = self.shared(h) if self.shared is not None else None
+            logits = self.router(h)
+            if self.fp32:
+                probs = F.softmax(logits.float(), dim=-1)
+            else:
+                probs = F.softmax(logits, dtype=torch.float32, dim=-1)
+            top, idx = torch.topk(probs, self.k, dim=-1)
+            if self.norm_topk:
+                top /= top.sum(dim=-1, keepdim=True)
+            if not self.fp32:
+                top = top.to(logits.dtype)
+            ids_g, perm = torch.sort(idx.reshape(-1))
+            xg = h[perm // self.k]
+            wg = top.reshape(-1)[perm]
+            counts = torch.histc(ids_g.float(), bins=self.E, min=0, max=self.E - 1)
+            offs = torch.cumsum(counts, dim=0, dtype=torch.int32)
+            out = grouped_mm(xg, self.gate_up.transpose(-2, -1), offs)
+            g, u = out.chunk(2, dim=-1)
+            out = grouped_mm(self.act(g) * u, self.down.transpose(-2, -1), offs)
+            out = out * wg.unsqueeze(-1)
+            inv = torch.empty_like(perm)
+            inv[perm] = torch.arange(perm.size(0), device=perm.device)
+            out = out[inv].view(B * S, self.k, H).sum(dim=1).to(h.dtype)
+            if self.shared_gate is not None:
+                out = out + torch.sigmoid(self.shared_gate(h)) * shared
+            elif shared is not None:
+                out = out + shared
+            return out.view(B, S, H), logits
+
+    def load_balancing_loss(logits, E, k):
+        """The auxiliary loss of transformers' load_balancing_loss_func
+        (no attention mask): assignment counts times mean probabilities."""
+        tokens = torch.zeros(E, dtype=torch.float32, device=logits[0].device)
+        probs = torch.zeros(E, dtype=torch.float32, device=logits[0].device)
+        rows = 0.0
+        for g in logits:
+            w = F.softmax(g, dim=-1)
+            _, sel = torch.topk(w, k, dim=-1)
+            tokens = tokens + torch.histc(sel.reshape(-1).to(torch.float32), bins=E, min=0, max=E)
+            probs = probs + w.float().sum(dim=0)
+            rows = rows + w.shape[0]
+        return torch.sum((tokens / rows) * (probs / rows).unsqueeze(0)) * E
+
     class Block(nn.Module):
         """One transformer layer, run op by op as the family table's layer
         lists them (job["layer"]["ops"])."""
@@ -271,12 +382,18 @@ def build_classes(torch):
             super().__init__()
             self.ops = list(layer["ops"])
             unknown = sorted(set(self.ops) - {"norm", "qkv", "rotary", "attention", "out_proj", "dropout",
-                                              "residual", "mlp"})
+                                              "residual", "mlp", "moe"})
             if unknown:
                 raise JobError("layer.ops: train.py does not know %s" % ", ".join(unknown))
             self.norms = nn.ModuleList([make_norm(a, layer, device) for _ in range(self.ops.count("norm"))])
             self.attn = Attention(a, w, layer, device)
-            self.mlp = MLP(a, layer, device)
+            if "moe" in self.ops:
+                if not a.get("experts"):
+                    raise JobError("layer.ops has moe but arch.experts is %r" % a.get("experts"))
+                self.mlp = MoE(a, layer, device)
+            else:
+                self.mlp = MLP(a, layer, device)
+            self.router_logits = []  # the moe op's logits of the last forward (for the aux loss)
             self.drop = nn.Dropout(w["dropout"])
             self.selective = w["checkpointing"] == "selective"
 
@@ -301,6 +418,9 @@ def build_classes(torch):
                     h = x
                 elif op == "mlp":
                     h = self.mlp(h)
+                elif op == "moe":
+                    h, logits = self.mlp(h)
+                    self.router_logits.append(logits)
             return x
 
     class LM(nn.Module):
@@ -312,8 +432,9 @@ def build_classes(torch):
             super().__init__()
             H, V = a["hidden"], a["vocab"]
             # Fields this script does not build are refused by name.
-            for field in ("experts", "token_types", "embed_proj", "pooler", "embed_norm", "no_head",
-                          "parallel_block"):
+            if a.get("experts") and "moe" not in layer["ops"]:
+                raise JobError("arch.experts %r: the layer has no moe op" % a["experts"])
+            for field in ("token_types", "embed_proj", "pooler", "embed_norm", "no_head", "parallel_block"):
                 if a.get(field):
                     raise JobError("arch.%s: train.py does not build it (got %r)" % (field, a[field]))
             norms = layer["ops"].count("norm")
@@ -339,6 +460,8 @@ def build_classes(torch):
                 self.lm_head = nn.Linear(H, V, bias=a.get("head_bias", False), device=device)
             self.hd = a.get("head_dim") or H // a["heads"]
             self.full = w["checkpointing"] == "full"
+            self.aux = a.get("router_aux_loss", False) and "moe" in layer["ops"]
+            self.E, self.k = a.get("experts"), a.get("experts_per_token") or 2
 
         def forward(self, ids):
             S = ids.size(1)
@@ -356,6 +479,7 @@ def build_classes(torch):
                 emb = torch.cat((torch.outer(t, inv),) * 2, dim=-1)
                 cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
             for blk in self.h:
+                blk.router_logits = []
                 if self.full:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 else:
@@ -368,6 +492,12 @@ def build_classes(torch):
             shift_logits = logits[..., :-1, :].contiguous()
             shift_labels = ids[..., 1:].contiguous()
             loss = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
+            if self.aux:
+                # transformers' router_aux_loss_coef default; under full
+                # (re-entrant) checkpointing the logits are the no-grad
+                # forward's, as transformers' output recorder sees them
+                loss = loss + 0.001 * load_balancing_loss([g for blk in self.h for g in blk.router_logits[:1]],
+                                                          self.E, self.k)
             return loss, logits
 
     return LM

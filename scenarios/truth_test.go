@@ -18,6 +18,9 @@ func TestHFConfigRoundTrip(t *testing.T) {
 	built := 0
 	for _, fam := range model.ConfigFamilies() {
 		a := model.Arch{Family: fam, Layers: 2, Hidden: 64, Heads: 4, FFN: 256, Vocab: 1000}
+		if f, _ := model.FamilyOf(fam); f.SharedGate {
+			a.SharedFFN = 128
+		}
 		if err := a.Normalize(); err != nil {
 			t.Fatalf("%s: %v", fam, err)
 		}
@@ -110,7 +113,7 @@ func hfDelta(a model.Arch, w model.Workload) map[string]float64 {
 	if kv == 0 {
 		kv = h
 	}
-	llama := a.Family == "llama"
+	llama := model.LayerOf(a.Family) != nil && model.LayerOf(a.Family).Name == model.LlamaLayerName
 	ad, r := 4.0, 4.0 // matmul and residual bytes
 	switch w.Precision {
 	case model.BF16Mixed:

@@ -148,6 +148,7 @@ var workloadFlags = map[string]string{
 	"backend": "--backend", "zero": "--zero", "dp": "--dp", "tp": "--tp",
 	"pp": "--pp", "pp_interleave": "--pp-interleave", "microbatches": "--microbatches", "pp_stage": "--pp-stage",
 	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "inference": "--inference",
+	"ep": "--ep", "moe_imbalance": "--moe-imbalance",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag
@@ -161,7 +162,11 @@ func predictError(formula string, err error) error {
 		}
 		return inputf("model: %w", err)
 	case errors.Is(err, analytic.ErrNotApplicable):
-		return inputf("--formula %s: %v; drop --inference or choose another formula", formula, err)
+		// The formulas say "to inference" when inference is what they lack.
+		if strings.Contains(err.Error(), "to inference") {
+			return inputf("--formula %s: %v; drop --inference or choose another formula", formula, err)
+		}
+		return inputf("--formula %s: %v; choose another formula", formula, err)
 	case errors.Is(err, analytic.ErrOverflow):
 		return inputf("%s: the sizes overflow (more than 2^62 bytes); use a smaller --batch or --seq", formula)
 	}

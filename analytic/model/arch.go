@@ -55,6 +55,12 @@ type Arch struct {
 	// SharedExpertGate: the shared expert's output is scaled by a
 	// sigmoid gate, a Linear(hidden, 1) without bias (qwen2_moe).
 	SharedExpertGate bool `json:"shared_expert_gate,omitempty"`
+	// NormTopK: the top-k routing weights are divided by their sum
+	// (mixtral always; qwen2_moe and qwen3_moe when norm_topk_prob).
+	NormTopK bool `json:"norm_topk_prob,omitempty"`
+	// RouterAuxLoss: training adds the auxiliary load-balancing loss over
+	// every layer's router logits (config output_router_logits).
+	RouterAuxLoss bool `json:"router_aux_loss,omitempty"`
 
 	// QKNorm is a norm (of kind Norm) on the queries and keys before
 	// rotary: QKNormHead normalizes each head over HeadDim with one weight

@@ -35,7 +35,16 @@ const (
 	OpOutProj   Op = "out_proj"  // the attention's output projection
 	OpDropout   Op = "dropout"   // a residual dropout
 	OpResidual  Op = "residual"  // the residual add (the stream the next op reads)
-	OpMLP       Op = "mlp"       // the feed-forward block (Arch.GatedMLP, Arch.Act, experts)
+	OpMLP       Op = "mlp"       // the feed-forward block (Arch.GatedMLP, Arch.Act)
+	// OpMoE is a sparse mixture-of-experts block as transformers 5.x's
+	// grouped experts run it: a router Linear(hidden, experts) and its
+	// softmax, top-k selection (Arch.ExpertsPerToken, Arch.NormTopK), the
+	// k*B*S (token, expert) rows sorted by expert and gathered, one grouped
+	// matmul for every expert's gate and up projections and one for its
+	// down projection, the rows weighted, unsorted and summed per token;
+	// plus a shared gated MLP of Arch.SharedFFN with its sigmoid gate
+	// (Arch.SharedExpertGate) where the family has one.
+	OpMoE Op = "moe"
 )
 
 // Layer is what one transformer layer of a family computes as its Hugging
@@ -74,6 +83,11 @@ type Layer struct {
 	LogitsFP32 bool `json:"logits_fp32"`
 	// Dropout: the family has residual and embedding dropout layers.
 	Dropout bool `json:"dropout"`
+	// RouterFP32: the router's softmax reads logits.float() and the
+	// routing weights stay fp32 (Mixtral); false: softmax(dtype=float32)
+	// and the weights cast back to the logits' dtype (Qwen MoE). Only
+	// with OpMoE.
+	RouterFP32 bool `json:"router_fp32,omitempty"`
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -92,7 +106,35 @@ var (
 	llamaLayer = &Layer{Name: LlamaLayerName,
 		Ops:      []Op{OpNorm, OpQKV, OpRotary, OpAttention, OpOutProj, OpResidual, OpNorm, OpMLP, OpResidual},
 		SplitQKV: true, RepeatKV: true, AdditiveMask: true, FP32Norm: true, SoftmaxFP32: true, ScaleFloat64: true, LogitsFP32: true}
+	// The Llama layer with its MLP replaced by the sparse block (Mixtral's
+	// MixtralSparseMoeBlock, Qwen's Qwen2MoeSparseMoeBlock).
+	mixtralLayer = moeLayer(true)
+	qwenMoELayer = moeLayer(false)
 )
+
+// moeLayer is llamaLayer with OpMoE in place of OpMLP.
+func moeLayer(routerFP32 bool) *Layer {
+	l := *llamaLayer
+	l.Ops = make([]Op, len(llamaLayer.Ops))
+	for i, op := range llamaLayer.Ops {
+		if op == OpMLP {
+			op = OpMoE
+		}
+		l.Ops[i] = op
+	}
+	l.RouterFP32 = routerFP32
+	return &l
+}
+
+// HasOp says whether the layer computes op.
+func (l *Layer) HasOp(op Op) bool {
+	for _, o := range l.Ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
 
 // Family is one model family: a Hugging Face model_type (or "vanilla", the
 // seed article's layer).
@@ -124,6 +166,7 @@ type Family struct {
 	DefaultExperts int    // the configuration class's number of experts (0: 8)
 	DefaultTopK    int    // the configuration class's experts per token (0: 2)
 	SharedGate     bool   // a shared expert with a sigmoid gate (Arch.SharedExpertGate)
+	NormTopK       bool   // top-k routing weights renormalized (Arch.NormTopK) when the config does not say
 	QKNorm         string // norms on q and k (Arch.QKNorm)
 	FusedQKVModule bool   // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
 	EmbedProj      bool   // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
@@ -217,7 +260,8 @@ var families = map[string]*Family{
 	"mistral": {Name: "mistral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
 		Act: "silu", Context: 4096 * 32, Layer: llamaLayer, Measured: true, Config: llamaKeys(nil)},
 	"mixtral": {Name: "mixtral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
-		Act: "silu", Context: 4096 * 32, MoE: true, Layer: llamaLayer, Config: llamaKeys(readMixtral)},
+		Act: "silu", Context: 4096 * 32, MoE: true, NormTopK: true, Layer: mixtralLayer, Measured: true,
+		Config: llamaKeys(readMixtral)},
 	"qwen2": {Name: "qwen2", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, GatedMLP: true,
 		Positions: RotaryPositions, Act: "silu", Context: 32768, Layer: llamaLayer, Measured: true, Config: llamaKeys(nil)},
 	"gemma": {Name: "gemma", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, TiedHead: true,
@@ -252,7 +296,7 @@ var families = map[string]*Family{
 	// Linear(hidden, num_experts) without bias.
 	"qwen3_moe": {Name: "qwen3_moe", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true,
 		Positions: RotaryPositions, Act: "silu", Context: 32768, QKNorm: QKNormHead, MoE: true, DefaultExperts: 128,
-		DefaultTopK: 8, Layer: llamaLayer,
+		DefaultTopK: 8, Layer: qwenMoELayer,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readQwenMoE(128, 8, false))
 			k.FFN = []string{"moe_intermediate_size"}
@@ -264,7 +308,7 @@ var families = map[string]*Family{
 	// output a Linear(hidden, 1) sigmoid gate scales.
 	"qwen2_moe": {Name: "qwen2_moe", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, GatedMLP: true,
 		Positions: RotaryPositions, Act: "silu", Context: 8192, MoE: true, DefaultExperts: 60, DefaultTopK: 4,
-		SharedGate: true, Layer: llamaLayer,
+		SharedGate: true, Layer: qwenMoELayer, Measured: true,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readQwenMoE(60, 4, true))
 			k.FFN = []string{"moe_intermediate_size"}
@@ -453,6 +497,7 @@ func (f *Family) apply(a *Arch) {
 	a.Pooler = f.Pooler
 	a.QKNorm = f.QKNorm
 	a.SharedExpertGate = f.SharedGate
+	a.NormTopK = f.NormTopK
 	if a.PositionOffset == 0 {
 		a.PositionOffset = f.PositionOffset
 	}
@@ -531,7 +576,16 @@ func readMixtral(c *config, a *Arch) (err error) {
 	if a.Experts, err = c.int("experts", false, 8, "num_local_experts"); err != nil {
 		return err
 	}
-	a.ExpertsPerToken, err = c.int("experts_per_token", false, 2, "num_experts_per_tok")
+	if a.ExpertsPerToken, err = c.int("experts_per_token", false, 2, "num_experts_per_tok"); err != nil {
+		return err
+	}
+	return readRouterAuxLoss(c, a)
+}
+
+// readRouterAuxLoss reads output_router_logits, which makes the causal-LM
+// classes of the MoE families add the load-balancing loss.
+func readRouterAuxLoss(c *config, a *Arch) (err error) {
+	a.RouterAuxLoss, err = c.bool("output_router_logits", false)
 	return err
 }
 
@@ -630,6 +684,12 @@ func readQwenMoE(experts, topK int, shared bool) func(c *config, a *Arch) error 
 			return err
 		}
 		if a.ExpertsPerToken, err = c.int("experts_per_token", false, topK, "num_experts_per_tok"); err != nil {
+			return err
+		}
+		if a.NormTopK, err = c.bool("norm_topk_prob", false); err != nil {
+			return err
+		}
+		if err := readRouterAuxLoss(c, a); err != nil {
 			return err
 		}
 		if step, err := c.int("decoder_sparse_step", false, 1, "decoder_sparse_step"); err != nil {

@@ -70,6 +70,16 @@ type Workload struct {
 	DP   int  `json:"dp"`   // data-parallel degree; 0 means 1
 	TP   int  `json:"tp"`   // tensor-parallel degree; 0 means 1
 	SP   bool `json:"sp"`   // sequence parallelism (with TP)
+	// EP is the expert-parallel degree: a mixture-of-experts model's
+	// experts are sharded over EP of the DP data-parallel ranks, and the
+	// routed tokens travel to their experts' ranks and back (all-to-all);
+	// 0 means 1.
+	EP int `json:"ep,omitempty"`
+	// MoEImbalance is the busiest expert's routed tokens over the mean
+	// (k*B*S/experts per rank): 1 (0 means 1) is perfect balance. It sets
+	// the busiest expert-parallel rank's share of the routed rows; with
+	// EP 1 the grouped experts keep k*B*S rows whatever the balance.
+	MoEImbalance float64 `json:"moe_imbalance,omitempty"`
 
 	Inference bool `json:"inference,omitempty"` // weights + KV cache only
 
@@ -125,6 +135,19 @@ func (w Workload) WithDefaults() (Workload, error) {
 	}
 	if w.TP < 0 || w.TP > MaxDim {
 		return w, &FieldError{Field: "tp", Value: w.TP, Reason: "must be a positive integer (0 means 1)"}
+	}
+	if w.EP < 0 || w.EP > MaxDim {
+		return w, &FieldError{Field: "ep", Value: w.EP, Reason: "must be a positive integer (0 means 1)"}
+	}
+	if w.EP == 0 {
+		w.EP = 1
+	}
+	if w.MoEImbalance == 0 {
+		w.MoEImbalance = 1
+	}
+	if !(w.MoEImbalance >= 1 && w.MoEImbalance <= MaxDim) { // also rejects NaN
+		return w, &FieldError{Field: "moe_imbalance", Value: w.MoEImbalance,
+			Reason: "must be at least 1 (the busiest expert's tokens over the mean; 1 is balanced)"}
 	}
 	if w.DP == 0 {
 		w.DP = 1

@@ -27,6 +27,8 @@ type estimateOptions struct {
 	zero, dp, tp  int
 	sp, inference bool
 	dist          distOptions
+	ep            int     // expert-parallel degree
+	moeImbalance  float64 // the busiest expert's tokens over the mean
 
 	formula     string
 	gpu, budget string
@@ -83,6 +85,8 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.IntVar(&opts.dp, "dp", 1, "data-parallel degree")
 	f.IntVar(&opts.tp, "tp", 1, "tensor-parallel degree")
 	f.BoolVar(&opts.sp, "sp", false, "sequence parallelism (with --tp)")
+	f.IntVar(&opts.ep, "ep", 1, "expert-parallel degree: a mixture-of-experts model's experts sharded over ep of the --dp ranks")
+	f.Float64Var(&opts.moeImbalance, "moe-imbalance", 1, "mixture of experts: the busiest expert's routed tokens over the mean (1: balanced); sets the busiest --ep rank's share")
 	f.BoolVar(&opts.inference, "inference", false, "inference: weights, KV cache and logits")
 	opts.dist.bind(f)
 	f.StringVar(&opts.formula, "formula", "breakdown", "formula: "+strings.Join(analytic.Formulas(), ", ")+", or all")
@@ -110,6 +114,15 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if err := o.checkRanges(); err != nil {
 		return estimate.Request{}, err
 	}
+	// --ep and --moe-imbalance go into the workload only when given, so
+	// that a dense model's request and report are as before.
+	ep, imbalance := 0, 0.0
+	if o.model.changed("ep") {
+		ep = o.ep
+	}
+	if o.model.changed("moe-imbalance") {
+		imbalance = o.moeImbalance
+	}
 	dropout := o.dropout
 	if !o.model.changed("dropout") {
 		dropout = -1 // the model's own
@@ -130,6 +143,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 			ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
 			PP: oneIsUnset(o.dist.pp), PPInterleave: oneIsUnset(o.dist.interleave), Microbatches: o.dist.microbatches,
 			CP: oneIsUnset(o.dist.cp), Offload: model.Offload(o.dist.offload), Engine: model.Engine(o.dist.engine), BucketView: o.dist.bucketView,
+			EP: ep, MoEImbalance: imbalance,
 		},
 		Formula: o.formula,
 		GPU:     o.gpu, Budget: o.budget,

@@ -18,6 +18,12 @@ func (o *estimateOptions) checkRanges() error {
 	if o.model.changed("dropout") && !(o.dropout >= 0 && o.dropout < 1) {
 		return usagef("--dropout %v: must be a probability in [0, 1) (leave it out for the model's own)", o.dropout)
 	}
+	if o.ep < 1 {
+		return usagef("--ep %d: must be a positive integer (1: no expert parallelism)", o.ep)
+	}
+	if !(o.moeImbalance >= 1) {
+		return usagef("--moe-imbalance %v: must be at least 1 (the busiest expert's tokens over the mean; 1 is balanced)", o.moeImbalance)
+	}
 	if o.sp && o.tp < 2 {
 		return usagef("--sp needs --tp 2 or more: sequence parallelism splits activations across the tensor-parallel group (--tp is %d)", o.tp)
 	}

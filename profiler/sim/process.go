@@ -40,8 +40,9 @@ type simModel struct {
 	experts    int
 	topK       int
 	rmsNorm    bool
-	learnedPos int    // rows of the position table
-	act        string // the MLP's activation (lower case; empty: the family's default)
+	learnedPos int     // rows of the position table
+	act        string  // the MLP's activation (lower case; empty: the family's default)
+	moe        *simMoE // the sparse block's routing (nil: dense)
 
 	params []simParam
 	index  map[string]int
@@ -109,6 +110,7 @@ func newSimModel(a model.Arch) (*simModel, error) {
 	if m.experts > 0 && m.topK == 0 {
 		m.topK = 2
 	}
+	m.moe = newSimMoE(a, m.layer)
 	m.rmsNorm = a.Norm == model.RMSNorm || (a.Norm == "" && fam.Norm == model.RMSNorm)
 	if a.MaxPositions > 0 && !m.rotary {
 		m.learnedPos = a.MaxPositions + a.PositionOffset
@@ -436,6 +438,8 @@ func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 			switch {
 			case norms == 1 && ly.SplitQKV:
 				consumers = 3
+			case norms == 2 && m.moe != nil:
+				consumers = m.normConsumers()
 			case norms == 2 && m.gated:
 				consumers = 2
 			}
@@ -511,6 +515,9 @@ func (m *simModel) layerOps(l int, w model.Workload, dt simDtypes) []fwdOp {
 			o.keepIf(m.residSaved(dt), T*H*ru.r) // the residual add: the next norm's (or layer's) input
 		case model.OpMLP:
 			m.mlpOps(o, pf, T, dt, ru)
+		case model.OpMoE:
+			ep := uint64(max(1, w.EP))
+			m.moeOps(o, pf, T, dt, ru, ep, moeRows(uint64(m.topK), T, uint64(m.experts), ep, w.MoEImbalance))
 		}
 	}
 	return o.ops
@@ -997,7 +1004,7 @@ func (s *simTraining) forward() (layers [][]alloc.BlockID, headOps []fwdOp, head
 		}
 		layers = append(layers, s.runOps(ops, &pending, inf))
 	}
-	headOps = s.lossOps()
+	headOps = append(s.lossOps(), s.auxLossOps()...)
 	head = s.runOps(headOps, &pending, false)
 	p.free(pending)
 	return layers, headOps, head
