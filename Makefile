@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 MEMVAL_PYTHON ?= python3
 export MEMVAL_PYTHON
 
-.PHONY: build test bench lint demo fuzz clean truth-env truth-test
+.PHONY: build test bench lint demo fuzz clean truth-env truth-test peers-env peers
 
 # The truth environment (scenarios/requirements-truth.txt: torch 2.x,
 # transformers, peft, accelerate, bitsandbytes) in a virtualenv. A venv whose
@@ -32,6 +32,27 @@ truth-env:
 # The tests against the truth environment (what CI runs).
 truth-test: truth-env
 	$(MAKE) test MEMVAL_PYTHON=$(abspath $(TRUTH_VENV))/bin/python
+
+# The peer estimators (scenarios/requirements-peers.txt: llm-analysis,
+# DeepSpeed) added to the truth environment, which has torch, transformers
+# and accelerate; its own stamp, so a changed truth venv gets them again.
+PEERS_REQS := scenarios/requirements-peers.txt
+peers-env: truth-env
+	@want=$$(sha256sum $(PEERS_REQS) | cut -d' ' -f1); \
+	if [ "$$(cat $(TRUTH_VENV)/.memval-peers 2>/dev/null)" = "$$want" ]; then \
+	  echo "peers-env: $(TRUTH_VENV) has the peers"; exit 0; fi; \
+	start=$$(date +%s); \
+	"$(TRUTH_VENV)/bin/pip" install --quiet --no-deps $$(grep '^wheel==' $(PEERS_REQS)) && \
+	DS_BUILD_OPS=0 "$(TRUTH_VENV)/bin/pip" install --quiet --no-deps --no-build-isolation -r $(PEERS_REQS) && \
+	DS_ACCELERATOR=cpu "$(TRUTH_VENV)/bin/python" -c 'import llm_analysis.analysis, deepspeed.runtime.zero.stage3, accelerate.commands.estimate' 2>/dev/null && \
+	echo "$$want" > "$(TRUTH_VENV)/.memval-peers" && \
+	echo "peers-env: installed in $$(( $$(date +%s) - start )) s"
+
+# memval beside its peers on the CPU truth and the published corpus
+# (cmd/memval-peers, package peers): the table in $(PEERS_OUT)/report.md.
+PEERS_OUT ?= peers-out
+peers: peers-env
+	$(GO) run ./cmd/memval-peers -python $(abspath $(TRUTH_VENV))/bin/python -out $(PEERS_OUT)
 
 build:
 	CGO_ENABLED=1 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/memval
