@@ -66,7 +66,11 @@ func (s *actShape) lossSaved(b *actBuilder) {
 			b.add("loss.targets", GroupLogits, BS, "B*S", 8)
 		}
 		n := float64(s.loss.Chunks())
-		b.add("loss.total_weight", GroupLogits, n, "chunks", ls)
+		unit := "1"
+		if n > 1 {
+			unit = "chunks"
+		}
+		b.add("loss.total_weight", GroupLogits, n, unit, ls)
 		if n > 1 || s.lossKind() == model.ChunkedLoss {
 			b.add("loss.count", GroupLogits, 1, "1", 8) // torchtune divides the summed loss by the int64 count of labels
 		}
