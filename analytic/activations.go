@@ -142,6 +142,7 @@ func (s *actShape) extraTerms(b *actBuilder) {
 		held, loss, recompute, heldNote = slotAll, slotLoss, slotRecompute, noteHeldLogits
 	}
 	s.lossExtras(b, held, loss, heldNote)
+	s.everyNthRecompute(b, recompute)
 	switch s.ckpt {
 	case model.FullCheckpointing:
 		var one actShape = *s
@@ -184,6 +185,7 @@ type actShape struct {
 	dropout                  bool
 	ckpt                     model.Checkpointing
 	loss                     model.Loss // loss convention (loss.go)
+	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
 	freeLogits               bool
 	wbytes                   float64 // bytes per weight element
 
@@ -222,7 +224,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		L: float64(a.Layers), H: float64(a.Hidden), h: float64(a.Heads), kv: float64(kv), hd: float64(hd),
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
 		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
-		loss: w.Loss, freeLogits: w.FreeLogits, wbytes: 4,
+		loss: w.Loss, freeLogits: w.FreeLogits, wbytes: 4, ckptEvery: w.Checkpointing.EveryNth(),
 	}
 	if w.Precision == model.BF16Pure || w.Precision == model.BF16Master {
 		s.wbytes = 2
@@ -400,6 +402,10 @@ func (s *actShape) gpt2Terms(b *actBuilder) {
 // layerTerms adds the per-layer terms of the model's family (GPT-2 path or
 // Llama path), honouring checkpointing.
 func (s *actShape) layerTerms(b *actBuilder) {
+	if s.ckptEvery > 0 {
+		s.everyNthLayer(b) // checkpointing.go
+		return
+	}
 	BSH := s.B * s.S * s.H * s.L
 	if s.ckpt == model.FullCheckpointing {
 		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)

@@ -319,9 +319,7 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			}
 			s.Dropout = &d
 		case "checkpointing":
-			var x string
-			x, err = p.oneOf(v, field, checkpointings)
-			s.Checkpointing = model.Checkpointing(x)
+			err = p.checkpointing(v, field, s) // spec_conventions.go
 		case "attention":
 			var x string
 			x, err = p.oneOf(v, field, attentions)

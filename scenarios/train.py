@@ -339,6 +339,10 @@ def build_classes(torch):
                 self.lm_head = nn.Linear(H, V, bias=a.get("head_bias", False), device=device)
             self.hd = a.get("head_dim") or H // a["heads"]
             self.full = w["checkpointing"] == "full"
+            # layers:N, torchtitan's every-Nth-layer mode: layers whose number
+            # (from 1) is a multiple of N are checkpointed whole
+            n = every_nth(w["checkpointing"])
+            self.ckpt_layers = {i for i in range(a["layers"]) if self.full or (n and (i + 1) % n == 0)}
             self.loss = w["loss"]
 
         def forward(self, ids):
@@ -356,8 +360,8 @@ def build_classes(torch):
                 t = torch.arange(S, device=ids.device, dtype=torch.float32)
                 emb = torch.cat((torch.outer(t, inv),) * 2, dim=-1)
                 cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-            for blk in self.h:
-                if self.full:
+            for i, blk in enumerate(self.h):
+                if i in self.ckpt_layers:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 else:
                     x = blk(x, cos, sin)
@@ -397,6 +401,8 @@ def choose_impl(job, w):
         why = "transformers is not importable"
     elif w["checkpointing"] == "selective":
         why = "transformers has no attention-only (selective) checkpointing"
+    elif every_nth(w["checkpointing"]):
+        why = "transformers' gradient_checkpointing_enable checkpoints every layer, not layers:N"
     elif w["loss"][0] not in ("shift", "hf"):
         why = "transformers computes its own loss (ForCausalLMLoss, workload.loss hf), not %s" % w["loss"][0]
     elif not (job.get("hf_config") or job.get("config_path")):
@@ -466,6 +472,13 @@ class HFModel:
 
     def __getattr__(self, name):
         return getattr(self.model, name)
+
+
+def every_nth(ckpt):
+    """N of a "layers:N" checkpointing, else 0."""
+    if isinstance(ckpt, str) and ckpt.startswith("layers:") and ckpt[len("layers:"):].isdigit():
+        return int(ckpt[len("layers:"):])
+    return 0
 
 
 # workload.loss: the loss conventions of analytic/model/conventions.go, each
@@ -621,8 +634,8 @@ def normalize_workload(w):
                        % w["precision"])
     if w["attention"] not in ("math", "flash"):
         raise JobError("workload.attention %r: use math or flash" % w["attention"])
-    if w["checkpointing"] not in ("none", "full", "selective"):
-        raise JobError("workload.checkpointing %r: use none, full or selective" % w["checkpointing"])
+    if w["checkpointing"] not in ("none", "full", "selective") and every_nth(w["checkpointing"]) < 1:
+        raise JobError("workload.checkpointing %r: use none, full, selective or layers:N" % w["checkpointing"])
     if not 0.0 <= w["dropout"] < 1.0:
         raise JobError("workload.dropout %r must be in [0, 1)" % w["dropout"])
     return w

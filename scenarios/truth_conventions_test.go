@@ -9,7 +9,8 @@ import (
 	"github.com/memval/memval/analytic/model"
 )
 
-// TestLossConventionsTruth: for each loss convention (model.Loss), the
+// TestLossConventionsTruth: for each loss convention and each
+// checkpointing policy train.py writes out (layers:N) (model.Loss), the
 // hand-built program with the convention written out as its library
 // computes it (train.py's build_losses) saves what analytic.SavedActivations
 // says, within 0.1%, for tiny GPT-2 and Llama models in fp32, bf16 autocast
@@ -32,6 +33,15 @@ func TestLossConventionsTruth(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{gpt2, model.Workload{Batch: 1, Seq: 48, Loss: "chunked:3"}})
+	// torchtitan's every-Nth-layer checkpointing (layers:N), 3 layers
+	for _, a := range []model.Arch{gpt2, llama} {
+		a.Layers = 3
+		for _, ck := range []model.Checkpointing{"layers:1", "layers:2", "layers:4"} {
+			for _, prec := range []model.Precision{model.FP32, model.BF16Mixed} {
+				cases = append(cases, tc{a, model.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck}})
+			}
+		}
+	}
 	jobs := make([]TrainJob, len(cases))
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
@@ -40,7 +50,7 @@ func TestLossConventionsTruth(t *testing.T) {
 	}
 	res := runTruthJobs(t, jobs)
 	for i, c := range cases {
-		name := fmt.Sprintf("%s %s loss %s B%d", c.a.Family, c.w.Precision, c.w.Loss, c.w.Batch)
+		name := fmt.Sprintf("%s %s loss %s ckpt %s B%d", c.a.Family, c.w.Precision, c.w.Loss, c.w.Checkpointing, c.w.Batch)
 		terms, err := analytic.SavedActivations(c.a, c.w)
 		if err != nil {
 			t.Fatal(err)

@@ -105,3 +105,50 @@ func CheckLoss(field string, l Loss) error {
 func (w *Workload) checkConventions() error {
 	return CheckLoss("loss", w.Loss)
 }
+
+// LayersCheckpointingPrefix starts torchtitan's every-Nth-layer activation
+// checkpointing, "layers:N" (torchtitan/models/llama3/infra/parallelize.py
+// _apply_ac_to_transformer_block, selective_ac_option N): counting the
+// layers from 1, each whose number is a multiple of N is checkpointed whole
+// (only its input kept, recomputed in backward), the others keep all their
+// saved tensors.
+const LayersCheckpointingPrefix = "layers:"
+
+// EveryNth is N of a "layers:N" checkpointing, 0 for the others.
+func (c Checkpointing) EveryNth() int {
+	n, ok := strings.CutPrefix(string(c), LayersCheckpointingPrefix)
+	if !ok {
+		return 0
+	}
+	v, err := strconv.Atoi(n)
+	if err != nil || v < 1 {
+		return 0
+	}
+	return v
+}
+
+// CheckpointingChoices is Checkpointings plus the parameterised forms, for
+// flag help and error messages.
+func CheckpointingChoices() []string {
+	return append(Checkpointings(), LayersCheckpointingPrefix+"N")
+}
+
+// CheckCheckpointing returns a *FieldError naming field unless c is one of
+// Checkpointings or "layers:N" with N a positive integer.
+func CheckCheckpointing(field string, c Checkpointing) error {
+	if strings.HasPrefix(string(c), LayersCheckpointingPrefix) {
+		if c.EveryNth() < 1 || c.EveryNth() > MaxDim {
+			return &FieldError{Field: field, Value: fmt.Sprintf("%q", c), Reason: "layers:N needs N a positive integer (checkpoint every N-th layer), e.g. layers:2"}
+		}
+		return nil
+	}
+	return CheckEnum(field, string(c), Checkpointings())
+}
+
+// checkpointingOrDefault is c, or NoCheckpointing when empty, checked.
+func checkpointingOrDefault(c Checkpointing) (Checkpointing, error) {
+	if c == "" {
+		return NoCheckpointing, nil
+	}
+	return c, CheckCheckpointing("checkpointing", c)
+}

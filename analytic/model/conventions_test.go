@@ -61,3 +61,16 @@ func FuzzCheckLoss(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCheckCheckpointing(f *testing.F) {
+	for _, s := range []string{"", "none", "full", "selective", "layers:2", "layers:", "layers:-1", "ops:x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := Checkpointing(s)
+		err := CheckCheckpointing("checkpointing", c)
+		if err == nil && c.EveryNth() == 0 && CheckEnum("checkpointing", s, Checkpointings()) != nil {
+			t.Errorf("%q accepted but neither a plain value nor layers:N", s)
+		}
+	})
+}

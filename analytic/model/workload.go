@@ -117,7 +117,7 @@ func (w Workload) WithDefaults() (Workload, error) {
 	if w.Attention, err = enumOrDefault("attention", w.Attention, MathAttention, Attentions()); err != nil {
 		return w, err
 	}
-	if w.Checkpointing, err = enumOrDefault("checkpointing", w.Checkpointing, NoCheckpointing, Checkpointings()); err != nil {
+	if w.Checkpointing, err = checkpointingOrDefault(w.Checkpointing); err != nil {
 		return w, err
 	}
 	if w.Backend, err = enumOrDefault("backend", w.Backend, CUDA, Backends()); err != nil {

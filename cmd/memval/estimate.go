@@ -78,7 +78,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.StringVar(&opts.optimizer, "optimizer", "adamw", orList(model.Optimizers()))
 	f.Float64Var(&opts.dropout, "dropout", -1, "dropout probability (default: the model's own)")
 	f.StringVar(&opts.attention, "attention", "math", orList(model.Attentions()))
-	f.StringVar(&opts.checkpointing, "checkpointing", "none", "activation recomputation: "+orList(model.Checkpointings()))
+	f.StringVar(&opts.checkpointing, "checkpointing", "none", "activation recomputation: "+orList(model.CheckpointingChoices())+" (layers:N: every N-th layer, torchtitan)")
 	f.StringVar(&opts.backend, "backend", "cuda", orList(model.Backends()))
 	f.IntVar(&opts.zero, "zero", 0, "ZeRO stage 0..3 (3: FSDP full shard)")
 	f.IntVar(&opts.dp, "dp", 1, "data-parallel degree")
