@@ -144,24 +144,11 @@ func (s *actShape) extraTerms(b *actBuilder) {
 	if b.breakdown {
 		held, loss, recompute, heldNote = slotAll, slotLoss, slotRecompute, noteHeldLogits
 	}
-	bsv := s.B * (s.S - 1) * s.V
-	logitsDT := s.a
-	if s.llama {
-		logitsDT = 4 // HF Llama upcasts the logits with .float()
-		if s.a != 4 {
-			b.put("logits.output16", GroupLogits, s.B*s.S*s.V, "B*S*V", s.a, loss, b.note)
-		}
-	}
-	b.put("logits.output", GroupLogits, s.B*s.S*s.V, "B*S*V", logitsDT, held, heldNote)
-	if s.B > 1 {
-		b.put("logits.shifted", GroupLogits, bsv, "B*(S-1)*V", logitsDT, loss, b.note)
-	}
-	if s.autocast && logitsDT != 4 {
-		b.put("logits.fp32_copy", GroupLogits, bsv, "B*(S-1)*V", 4, loss, b.note)
-	}
+	s.lossExtras(b, held, loss, heldNote)
 	if s.moe != nil {
 		s.moe.extraTerms(b, s, recompute)
 	}
+	s.everyNthRecompute(b, recompute)
 	switch s.ckpt {
 	case model.FullCheckpointing:
 		var one actShape = *s
@@ -204,6 +191,10 @@ type actShape struct {
 	autocast, cuda, flash    bool
 	dropout                  bool
 	ckpt                     model.Checkpointing
+	loss                     model.Loss // loss convention (loss.go)
+	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
+	freeLogits               bool
+	wbytes                   float64 // bytes per weight element
 
 	r, a, stat, mask, score float64 // bytes per element
 	note                    string
@@ -237,6 +228,10 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		L: float64(a.Layers), H: float64(a.Hidden), h: float64(a.Heads), kv: float64(kv), hd: float64(hd),
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
 		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
+		loss: w.Loss, freeLogits: w.FreeLogits, wbytes: 4, ckptEvery: w.Checkpointing.EveryNth(),
+	}
+	if w.Precision == model.BF16Pure || w.Precision == model.BF16Master {
+		s.wbytes = 2
 	}
 	// The family table says which eager program a layer runs, whether its
 	// positions are a learned table and whether torch checked the terms.
@@ -417,6 +412,10 @@ func (s *actShape) gpt2Terms(b *actBuilder) {
 // layerTerms adds the per-layer terms of the model's family (GPT-2 path or
 // Llama path), honouring checkpointing.
 func (s *actShape) layerTerms(b *actBuilder) {
+	if s.ckptEvery > 0 {
+		s.everyNthLayer(b) // checkpointing.go
+		return
+	}
 	BSH := s.B * s.S * s.H * s.L
 	if s.ckpt == model.FullCheckpointing {
 		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)
@@ -505,19 +504,13 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 	} else {
 		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
 	}
-	b.add("head.in", GroupActivations, BS*s.H, "B*S*H", s.a)
-	if s.autocast {
-		b.add("autocast.head_weight_copy", GroupActivations, s.headWeights, "V*H", 2)
+	if !s.fusedLoss() { // a fused head and loss saves its gradients instead
+		b.add("head.in", GroupActivations, BS*s.H, "B*S*H", s.a)
+		if s.autocast {
+			b.add("autocast.head_weight_copy", GroupActivations, s.headWeights, "V*H", 2)
+		}
 	}
-	ls := float64(4)
-	if !s.autocast && s.a == 2 && !s.llama {
-		ls = 2 // pure 16-bit logits go into log_softmax as they are
-	}
-	b.add("loss.log_softmax", GroupLogits, s.B*(s.S-1)*s.V, "B*(S-1)*V", ls)
-	if s.B > 1 { // with B = 1 the shifted labels are a view of the ids
-		b.add("loss.targets", GroupLogits, s.B*(s.S-1), "B*(S-1)", 8)
-	}
-	b.add("loss.total_weight", GroupLogits, 1, "1", ls)
+	s.lossSaved(b)
 }
 
 // llamaTerms is the Llama model: token embedding, rotary tables, L layers,

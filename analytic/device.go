@@ -460,7 +460,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 		}
 	}
 	for i := range terms {
-		if terms[i].Name == "logits.output" {
+		if terms[i].Name == "logits.output" && terms[i].Phase == "" { // freed before backward: a loss-phase term
 			logits = p.malloc(terms[i].Bytes)
 		}
 	}

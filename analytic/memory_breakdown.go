@@ -111,13 +111,10 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	e.Terms = b.terms
 	actBytes := b.features
 	last := len(e.Terms)
-	lg := 8.0
-	if in.w.Precision == model.BF16Pure {
-		lg = 4
-	}
-	e.addPeak("logits_grad", GroupLogits, in.B*in.S*in.V, "B*S*V", lg*logitScale, PhaseBackward).Note =
+	lgF, lgUnit, lg := s.logitsGrad(in.w.Precision == model.BF16Pure)
+	e.addPeak("logits_grad", GroupLogits, lgF, lgUnit, lg*logitScale, PhaseBackward).Note =
 		"nll_loss and log_softmax gradients, live together at the start of backward"
-	if !in.a.NoHead {
+	if !in.a.NoHead && !s.fusedLoss() { // fused: the head's gradient is loss.grad_weight
 		e.addPeak("head_gradient", GroupGradients, in.V*in.embedWidth()/in.t, "params", c.grad, PhaseBackward).Note =
 			"the first gradient backward allocates"
 	}

@@ -143,6 +143,9 @@ func PredictInto(e *Estimate, name string, a model.Arch, w model.Workload) error
 	if in.par.active && f.name != "breakdown" {
 		return fmt.Errorf("%s: %w: pp, cp, offload and engine are modelled by the breakdown formula only", name, ErrNotApplicable)
 	}
+	if in.w.Checkpointing.EveryNth() > 0 && f.name != "breakdown" {
+		return fmt.Errorf("%s: %w: checkpointing %s is modelled by the breakdown formula only", name, ErrNotApplicable, in.w.Checkpointing)
+	}
 	if n := f.maxTerms(); cap(terms) < n {
 		terms = make([]Term, 0, n)
 	}

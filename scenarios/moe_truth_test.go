@@ -28,7 +28,7 @@ func moeArchs(t *testing.T) []model.Arch {
 // (MixtralForCausalLM, Qwen2MoeForCausalLM from_config, default grouped
 // experts), give model.Params' parameter count, and the bytes autograd
 // saves equal analytic.SavedActivations within 0.1% (transformers: plus
-// hfDelta's named differences of the loss), across precisions,
+// hfDelta's named differences), across precisions,
 // checkpointing, attention and the auxiliary loss. A mismatch lists the
 // tensors the two programs save differently.
 func TestMoETruth(t *testing.T) {
@@ -53,6 +53,7 @@ func TestMoETruth(t *testing.T) {
 	var jobs []TrainJob
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
+		cases[i].w.Loss = model.HFLoss // transformers' ForCausalLMLoss; the hand-built program writes it out
 		for _, impl := range []string{"hand", "transformers"} {
 			jobs = append(jobs, TrainJob{Arch: cases[i].a, Workload: cases[i].w, Steps: 1, Seed: 1, Device: "cpu",
 				MeasureSaved: true, Impl: impl, ListSaved: true})

@@ -65,6 +65,10 @@ type Spec struct {
 	Engine       model.Engine  `json:"engine,omitempty"`
 	BucketView   bool          `json:"bucket_view,omitempty"`
 
+	// Conventions of the training loop (model.Workload, spec_conventions.go).
+	Loss       model.Loss `json:"loss,omitempty"`
+	FreeLogits bool       `json:"free_logits,omitempty"`
+
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
 	Tolerance float64 `json:"tolerance,omitempty"` // relative peak error that passes; default DefaultTolerance
@@ -280,7 +284,8 @@ func join(prefix, key string) string {
 // specKeys are the fields a spec (or a grid's inline base) may hold.
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
-	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance"}
+	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance",
+	"loss", "free_logits"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -317,9 +322,7 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			}
 			s.Dropout = &d
 		case "checkpointing":
-			var x string
-			x, err = p.oneOf(v, field, checkpointings)
-			s.Checkpointing = model.Checkpointing(x)
+			err = p.checkpointing(v, field, s) // spec_conventions.go
 		case "attention":
 			var x string
 			x, err = p.oneOf(v, field, attentions)
@@ -356,6 +359,8 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Expect, err = p.oneOf(v, field, []string{ExpectFit, ExpectOOM})
 		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view":
 			err = p.distributed(key, v, field, s)
+		case "loss", "free_logits":
+			err = p.conventions(key, v, field, s)
 		default:
 			err = p.errf(k, field, "unknown field: want one of %s", strings.Join(specKeys, ", "))
 		}
@@ -647,6 +652,7 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 	if s.Dropout != nil {
 		w.Dropout = *s.Dropout
 	}
+	s.conventionsInto(&w)
 	if err := s.distributedInto(&w); err != nil {
 		return model.Arch{}, model.Workload{}, err
 	}

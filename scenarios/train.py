@@ -462,6 +462,11 @@ def build_classes(torch):
             self.full = w["checkpointing"] == "full"
             self.aux = a.get("router_aux_loss", False) and "moe" in layer["ops"]
             self.E, self.k = a.get("experts"), a.get("experts_per_token") or 2
+            # layers:N, torchtitan's every-Nth-layer mode: layers whose number
+            # (from 1) is a multiple of N are checkpointed whole
+            n = every_nth(w["checkpointing"])
+            self.ckpt_layers = {i for i in range(a["layers"]) if self.full or (n and (i + 1) % n == 0)}
+            self.loss = w["loss"]
 
         def forward(self, ids):
             S = ids.size(1)
@@ -478,20 +483,17 @@ def build_classes(torch):
                 t = torch.arange(S, device=ids.device, dtype=torch.float32)
                 emb = torch.cat((torch.outer(t, inv),) * 2, dim=-1)
                 cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-            for blk in self.h:
+            for i, blk in enumerate(self.h):
                 blk.router_logits = []
-                if self.full:
+                if i in self.ckpt_layers:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 else:
                     x = blk(x, cos, sin)
             if self.ln_f is not None:
                 x = self.ln_f(x)
-            logits = F.linear(x, self.wte.weight) if self.lm_head is None else self.lm_head(x)
-            if self.layer.get("logits_fp32"):
-                logits = logits.float()
-            shift_logits = logits[..., :-1, :].contiguous()
-            shift_labels = ids[..., 1:].contiguous()
-            loss = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
+            head = self.wte.weight if self.lm_head is None else self.lm_head.weight
+            bias = None if self.lm_head is None else self.lm_head.bias
+            loss, logits = lm_loss(self.loss, x, head, bias, ids, self.layer.get("logits_fp32"))
             if self.aux:
                 # transformers' router_aux_loss_coef default; under full
                 # (re-entrant) checkpointing the logits are the no-grad
@@ -500,6 +502,7 @@ def build_classes(torch):
                                                           self.E, self.k)
             return loss, logits
 
+    lm_loss = build_losses(torch)
     return LM
 
 
@@ -529,6 +532,10 @@ def choose_impl(job, w):
         why = "transformers is not importable"
     elif w["checkpointing"] == "selective":
         why = "transformers has no attention-only (selective) checkpointing"
+    elif every_nth(w["checkpointing"]):
+        why = "transformers' gradient_checkpointing_enable checkpoints every layer, not layers:N"
+    elif w["loss"][0] not in ("shift", "hf"):
+        why = "transformers computes its own loss (ForCausalLMLoss, workload.loss hf), not %s" % w["loss"][0]
     elif not (job.get("hf_config") or job.get("config_path")):
         why = "the job has no hf_config or config_path (arch.family %r has no config.json mapping)" % (
             (job.get("arch") or {}).get("family"),)
@@ -598,6 +605,149 @@ class HFModel:
         return getattr(self.model, name)
 
 
+def every_nth(ckpt):
+    """N of a "layers:N" checkpointing, else 0."""
+    if isinstance(ckpt, str) and ckpt.startswith("layers:") and ckpt[len("layers:"):].isdigit():
+        return int(ckpt[len("layers:"):])
+    return 0
+
+
+# workload.loss: the loss conventions of analytic/model/conventions.go, each
+# written out as the library named there computes it.
+LOSSES = ("shift", "hf", "torchtitan", "nanogpt", "chunked", "fused")
+
+
+def parse_loss(v):
+    """workload.loss as (kind, chunks)."""
+    v = v or "shift"
+    kind, _, n = str(v).partition(":")
+    if kind not in LOSSES:
+        raise JobError("workload.loss %r: use %s (chunked also as chunked:N)" % (v, ", ".join(LOSSES)))
+    chunks = 8 if kind == "chunked" else 1
+    if n:
+        if kind != "chunked":
+            raise JobError("workload.loss %r: only chunked takes a number of chunks (chunked:N)" % v)
+        chunks = int(n) if n.isdigit() else 0
+        if chunks < 1:
+            raise JobError("workload.loss %r: chunked:N needs N a positive integer" % v)
+    return kind, chunks
+
+
+def build_losses(torch):
+    """Returns lm_loss(conv, x, weight, bias, ids, logits_fp32) -> (loss,
+    logits): the LM head on the final hidden states x and the loss, by the
+    convention conv = parse_loss(...)."""
+    F = torch.nn.functional
+    IGNORE = -100
+
+    def shift(x, weight, bias, ids, fp32):
+        # memval's program (transformers before 4.46).
+        logits = F.linear(x, weight, bias)
+        if fp32:
+            logits = logits.float()
+        shift_logits = logits[..., :-1, :].contiguous()
+        shift_labels = ids[..., 1:].contiguous()
+        return F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1)), logits
+
+    def hf(x, weight, bias, ids, _):
+        # transformers/loss/loss_utils.py ForCausalLMLoss (labels = input ids).
+        logits = F.linear(x, weight, bias)
+        up = logits.float()
+        labels = F.pad(ids, (0, 1), value=IGNORE)
+        shift_labels = labels[..., 1:].contiguous()
+        loss = F.cross_entropy(up.view(-1, up.size(-1)), shift_labels.view(-1), ignore_index=IGNORE)
+        return loss, logits
+
+    def preshifted_labels(ids):
+        # the data loader's labels: a tensor of their own, already shifted
+        return torch.roll(ids, -1, dims=1)
+
+    def torchtitan(x, weight, bias, ids, _):
+        # torchtitan/components/loss.py cross_entropy_loss
+        pred = F.linear(x, weight, bias)
+        labels = preshifted_labels(ids)
+        return F.cross_entropy(pred.flatten(0, 1).float(), labels.flatten(0, 1)), pred
+
+    def nanogpt(x, weight, bias, ids, _):
+        # nanoGPT model.py GPT.forward with targets
+        logits = F.linear(x, weight, bias)
+        targets = preshifted_labels(ids)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1), logits
+
+    def chunked(x, weight, bias, ids, _, n):
+        # torchtune: TransformerDecoder's num_output_chunks (the head applied
+        # to each chunk of the sequence), the recipe's shifted labels, and
+        # modules/loss/ce_chunked_output_loss.py CEWithChunkedOutputLoss.
+        logits = [F.linear(c, weight, bias) for c in x.chunk(n, dim=1)]
+        labels = torch.hstack((ids[..., 1:], torch.full_like(ids[..., :1], IGNORE)))
+        label_chunks = [c.reshape(-1) for c in labels.chunk(n, dim=1)]
+        logit_chunks = [c.reshape(-1, c.size(-1)) for c in logits]
+        total = (labels != IGNORE).sum()
+        loss = 0.0
+        for lc, tc in zip(logit_chunks, label_chunks):
+            loss = loss + F.cross_entropy(lc.float(), tc, ignore_index=IGNORE, reduction="sum")
+        return loss / total, logits
+
+    class FusedLinearCrossEntropy(torch.autograd.Function):
+        """Liger Kernel's fused linear cross entropy
+        (liger_kernel/ops/fused_linear_cross_entropy.py) in plain torch: the
+        logits of a chunk of rows at a time, the input's and the weight's
+        gradients computed in forward and saved for backward."""
+
+        @staticmethod
+        def forward(ctx, x, weight, bias, target):
+            BT, H = x.shape
+            V = weight.shape[0]
+            inc = -(-V // H)
+            chunk = 1 << max(0, (-(-BT // inc) - 1).bit_length())
+            grad_input = torch.zeros_like(x)
+            grad_weight = torch.zeros_like(weight)
+            grad_bias = torch.zeros_like(bias) if bias is not None else None
+            n = (target != IGNORE).sum()
+            loss = torch.zeros((), dtype=torch.float32, device=x.device)
+            for start in range(0, BT, chunk):
+                xc, tc = x[start:start + chunk], target[start:start + chunk]
+                lc = xc @ weight.t()
+                if bias is not None:
+                    lc = lc + bias
+                lsm = torch.log_softmax(lc.float(), dim=-1)
+                valid = tc != IGNORE
+                safe = tc.clamp(min=0)
+                loss = loss - (lsm.gather(1, safe[:, None])[:, 0] * valid).sum()
+                g = lsm.exp_()
+                g[torch.arange(g.size(0), device=g.device), safe] -= 1
+                g = (g * valid[:, None] / n).to(lc.dtype)
+                grad_input[start:start + chunk] = g @ weight.to(g.dtype)
+                grad_weight += (g.t() @ xc.to(g.dtype)).to(grad_weight.dtype)
+                if grad_bias is not None:
+                    grad_bias += g.sum(0).to(grad_bias.dtype)
+            if grad_bias is not None:
+                ctx.save_for_backward(grad_input, grad_weight, grad_bias)
+            else:
+                ctx.save_for_backward(grad_input, grad_weight)
+            return loss / n
+
+        @staticmethod
+        def backward(ctx, go):
+            saved = ctx.saved_tensors
+            gb = saved[2] * go if len(saved) > 2 else None
+            return saved[0] * go, saved[1] * go, gb, None
+
+    def fused(x, weight, bias, ids, _):
+        labels = F.pad(ids, (0, 1), value=IGNORE)[..., 1:].contiguous()
+        loss = FusedLinearCrossEntropy.apply(x.reshape(-1, x.size(-1)), weight, bias, labels.view(-1))
+        return loss, None
+
+    def lm_loss(conv, x, weight, bias, ids, logits_fp32):
+        kind, n = conv
+        if kind == "chunked":
+            return chunked(x, weight, bias, ids, None, n)
+        fn = {"shift": shift, "hf": hf, "torchtitan": torchtitan, "nanogpt": nanogpt, "fused": fused}[kind]
+        return fn(x, weight, bias, ids, logits_fp32)
+
+    return lm_loss
+
+
 def normalize_workload(w):
     w = dict(w)
     w.setdefault("precision", "fp32")
@@ -606,6 +756,7 @@ def normalize_workload(w):
     w["dropout"] = float(w.get("dropout") or 0.0)
     w["attention"] = w.get("attention") or "math"
     w["checkpointing"] = w.get("checkpointing") or "none"
+    w["loss"] = parse_loss(w.get("loss"))
     for k in ("batch", "seq"):
         if not isinstance(w.get(k), int) or w[k] < 1:
             raise JobError("workload.%s must be a positive integer (got %r)" % (k, w.get(k)))
@@ -614,8 +765,8 @@ def normalize_workload(w):
                        % w["precision"])
     if w["attention"] not in ("math", "flash"):
         raise JobError("workload.attention %r: use math or flash" % w["attention"])
-    if w["checkpointing"] not in ("none", "full", "selective"):
-        raise JobError("workload.checkpointing %r: use none, full or selective" % w["checkpointing"])
+    if w["checkpointing"] not in ("none", "full", "selective") and every_nth(w["checkpointing"]) < 1:
+        raise JobError("workload.checkpointing %r: use none, full, selective or layers:N" % w["checkpointing"])
     if not 0.0 <= w["dropout"] < 1.0:
         raise JobError("workload.dropout %r must be in [0, 1)" % w["dropout"])
     return w
@@ -839,6 +990,8 @@ def run_job(torch, LM, job, index, ev):
         finally:
             if ctx is not None:
                 ctx.__exit__(None, None, None)
+        if w.get("free_logits"):
+            logits = None  # the loop drops the logits before backward
         if counter.debug:
             ops = saved_ops(loss)
             listed = [[ops.get(ptr, "?"), shape, dtype, nb] for ptr, shape, dtype, nb in counter.tensors]

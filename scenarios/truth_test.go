@@ -90,13 +90,10 @@ type truthResult struct {
 
 // hfDelta is what transformers 5.x's modeling code saves beyond (or short
 // of) the hand-built program the breakdown follows, term by term, in bytes
-// (measured, torch 2.11 CPU, transformers 5.24):
+// (measured, torch 2.11 CPU, transformers 5.24). Its loss is the workload's
+// loss convention hf (model.HFLoss), modelled by the breakdown; what is
+// left:
 //
-//	loss.rows       the loss pads the labels instead of shifting the
-//	                logits: log_softmax over B*S rows, always fp32
-//	                (ForCausalLMLoss upcasts), not B*(S-1)
-//	loss.targets    B*S int64 padded labels (also for B = 1)
-//	loss.weight     total_weight fp32
 //	attn.scale      GPT-2 scales by a Python float: no 0-dim tensor
 //	attn.scores32   GPT-2 adds an fp32 mask: under autocast the scores and
 //	                softmax are fp32 (+4, or +2 where dropout already kept
@@ -107,7 +104,7 @@ type truthResult struct {
 //	                arguments (not saved)
 //	sdpa.gqa        Llama's SDPA gets k and v un-repeated (enable_gqa)
 func hfDelta(a model.Arch, w model.Workload) map[string]float64 {
-	B, S, V, L := float64(w.Batch), float64(w.Seq), float64(a.Vocab), float64(a.Layers)
+	B, S, L := float64(w.Batch), float64(w.Seq), float64(a.Layers)
 	h, d := float64(a.Heads), float64(a.Hidden/a.Heads)
 	kv := float64(a.KVHeads)
 	if kv == 0 {
@@ -121,17 +118,7 @@ func hfDelta(a model.Arch, w model.Workload) map[string]float64 {
 	case model.BF16Pure:
 		ad, r = 2, 2
 	}
-	ls := 4.0
-	if !llama && w.Precision == model.BF16Pure {
-		ls = 2
-	}
 	dd := map[string]float64{}
-	dd["loss.rows"] = 4*B*S*V - ls*B*(S-1)*V
-	dd["loss.targets"] = 8 * B * S
-	if B > 1 {
-		dd["loss.targets"] -= 8 * B * (S - 1)
-	}
-	dd["loss.weight"] = 4 - ls
 	full := w.Checkpointing == model.FullCheckpointing
 	eager := w.Attention != model.FlashAttention || w.Dropout > 0
 	if !llama {
@@ -198,6 +185,7 @@ func TestTransformersTruth(t *testing.T) {
 	var jobs []TrainJob
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
+		cases[i].w.Loss = model.HFLoss // transformers' ForCausalLMLoss; the hand-built program writes it out
 		for _, impl := range []string{"hand", "transformers"} {
 			jobs = append(jobs, TrainJob{Arch: cases[i].a, Workload: cases[i].w, Steps: 1, Seed: 1, Device: "cpu",
 				MeasureSaved: true, Impl: impl, ListSaved: true})

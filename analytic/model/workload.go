@@ -94,6 +94,12 @@ type Workload struct {
 	Offload      Offload `json:"offload,omitempty"`       // CPU offload: "", optimizer or params
 	Engine       Engine  `json:"engine,omitempty"`        // whose communication buffers to count: "", ddp, fsdp, fsdp2, deepspeed
 	BucketView   bool    `json:"bucket_view,omitempty"`   // DDP gradient_as_bucket_view=True: no bucket copies of the gradients
+
+	// How the training loop computes the loss (see conventions.go); the
+	// zero values are memval's own program, so workloads without them
+	// encode as before.
+	Loss       Loss `json:"loss,omitempty"`        // "" (shift), hf, torchtitan, nanogpt, chunked[:N], fused
+	FreeLogits bool `json:"free_logits,omitempty"` // the loop drops the logits before backward (transformers' Trainer, torchtitan, torchtune); false: held until the step ends
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -121,7 +127,7 @@ func (w Workload) WithDefaults() (Workload, error) {
 	if w.Attention, err = enumOrDefault("attention", w.Attention, MathAttention, Attentions()); err != nil {
 		return w, err
 	}
-	if w.Checkpointing, err = enumOrDefault("checkpointing", w.Checkpointing, NoCheckpointing, Checkpointings()); err != nil {
+	if w.Checkpointing, err = checkpointingOrDefault(w.Checkpointing); err != nil {
 		return w, err
 	}
 	if w.Backend, err = enumOrDefault("backend", w.Backend, CUDA, Backends()); err != nil {
@@ -156,6 +162,9 @@ func (w Workload) WithDefaults() (Workload, error) {
 		w.TP = 1
 	}
 	if err := w.checkParallel(); err != nil {
+		return w, err
+	}
+	if err := w.checkConventions(); err != nil {
 		return w, err
 	}
 	if !(w.Dropout >= 0 && w.Dropout < 1) {

@@ -29,6 +29,7 @@ type estimateOptions struct {
 	dist          distOptions
 	ep            int     // expert-parallel degree
 	moeImbalance  float64 // the busiest expert's tokens over the mean
+	conv          convOptions
 
 	formula     string
 	gpu, budget string
@@ -79,7 +80,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.StringVar(&opts.optimizer, "optimizer", "adamw", orList(model.Optimizers()))
 	f.Float64Var(&opts.dropout, "dropout", -1, "dropout probability (default: the model's own)")
 	f.StringVar(&opts.attention, "attention", "math", orList(model.Attentions()))
-	f.StringVar(&opts.checkpointing, "checkpointing", "none", "activation recomputation: "+orList(model.Checkpointings()))
+	f.StringVar(&opts.checkpointing, "checkpointing", "none", "activation recomputation: "+orList(model.CheckpointingChoices())+" (layers:N: every N-th layer, torchtitan)")
 	f.StringVar(&opts.backend, "backend", "cuda", orList(model.Backends()))
 	f.IntVar(&opts.zero, "zero", 0, "ZeRO stage 0..3 (3: FSDP full shard)")
 	f.IntVar(&opts.dp, "dp", 1, "data-parallel degree")
@@ -89,6 +90,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.Float64Var(&opts.moeImbalance, "moe-imbalance", 1, "mixture of experts: the busiest expert's routed tokens over the mean (1: balanced); sets the busiest --ep rank's share")
 	f.BoolVar(&opts.inference, "inference", false, "inference: weights, KV cache and logits")
 	opts.dist.bind(f)
+	opts.conv.bind(f)
 	f.StringVar(&opts.formula, "formula", "breakdown", "formula: "+strings.Join(analytic.Formulas(), ", ")+", or all")
 	f.StringVar(&opts.gpu, "gpu", "", "GPU to fit on, e.g. h100-80gb (see the list in the error for an unknown name)")
 	f.StringVar(&opts.budget, "budget", "", "memory budget instead of --gpu, e.g. 80GiB or 24GB")
@@ -133,7 +135,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
 		return estimate.Request{}, usagef("--plot %q: the file must end in .svg or .png", o.plot)
 	}
-	return estimate.Request{
+	req := estimate.Request{
 		Arch: a,
 		Workload: model.Workload{
 			Batch: o.batch, Seq: o.seq,
@@ -152,7 +154,9 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 		AllocConf:   o.allocConf, Context: o.context,
 		EagerLoading: o.loading == "eager",
 		Timeline:     o.plot != "",
-	}, nil
+	}
+	o.conv.into(&req.Workload)
+	return req, nil
 }
 
 func runEstimate(_ context.Context, o *estimateOptions) error {
