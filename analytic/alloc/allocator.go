@@ -412,16 +412,20 @@ func (a *Allocator) uncacheHole(pl *pool, b int32) int {
 }
 
 func (a *Allocator) newBlock(seg int32, offset, size uint64) int32 {
-	x := block{size: size, offset: offset, seg: seg, prev: none, next: none, up: none, down: none, pool: a.segments[seg].pool, free: true}
+	var i int32
+	var gen uint32
 	if n := len(a.spare); n > 0 {
-		i := a.spare[n-1]
+		i = a.spare[n-1]
 		a.spare = a.spare[:n-1]
-		x.gen = a.blocks[i].gen + 1
-		a.blocks[i] = x
-		return i
+		gen = a.blocks[i].gen + 1
+	} else {
+		a.blocks = append(a.blocks, block{})
+		i = int32(len(a.blocks) - 1)
 	}
-	a.blocks = append(a.blocks, x)
-	return int32(len(a.blocks) - 1)
+	b := &a.blocks[i]
+	b.size, b.offset, b.seg, b.prev, b.next, b.gen = size, offset, seg, none, none, gen
+	b.gcBase, b.up, b.down, b.pool, b.free = 0, none, none, a.segments[seg].pool, true
+	return i
 }
 
 func (a *Allocator) dropBlock(i int32) {
