@@ -58,10 +58,12 @@ const none = -1
 type block struct {
 	size, offset uint64
 	seg          int32
-	prev, next   int32 // neighbours in the segment by address; none at the ends
-	free         bool
+	prev, next   int32  // neighbours in the segment by address; none at the ends
 	gen          uint32 // bumped whenever the slot is reused, so stale ids miss
 	gcBase       int64  // the pool's free-block search count when the block was cached
+	up, down     int32  // while cached: the bucket's next higher and lower addresses
+	pool         int32  // its segment's pool
+	free         bool
 }
 
 type segment struct {
@@ -76,23 +78,22 @@ type segment struct {
 // size class ordered by (size, segment, offset), so that the best fit is the
 // first block not smaller than a request (BlockComparatorSize; segments
 // stand in for addresses). The blocks are kept in buckets of one size
-// each, by size; a bucket lists its blocks by address, the lowest last, so
-// that the best fit is taken from, and the blocks a backward pass frees
-// (highest address first) are added at, the end of a slice.
+// each, by size; a bucket links its blocks by address (block.up and
+// block.down), so that a block leaves it in constant time and the best
+// fit is its tail, the lowest address.
 type pool struct {
 	stream int
 	small  bool
-	free   []bucket  // by size
-	lists  [][]entry // the buckets' blocks, by bucket.list
-	spare  []int32   // lists of emptied buckets, for reuse
-	expSeg int32     // the pool's expandable segment, or none
+	free   []bucket   // by size, none empty between operations
+	expSeg int32      // the pool's expandable segment, or none
+	a      *Allocator // the blocks, for blocksOf and cached
 }
 
-// bucket is the cached blocks of one size: pool.lists[list], by key,
-// descending. It holds no pointer, so moving buckets is a plain copy.
+// bucket is the cached blocks of one size: from head, the highest address,
+// down to tail. It holds no pointer, so moving buckets is a plain copy.
 type bucket struct {
-	size uint64
-	list int32
+	size       uint64
+	head, tail int32
 }
 
 // entry is a cached block with its address as one number: segment and
@@ -121,75 +122,142 @@ func searchSize(s []bucket, size uint64) int {
 	return lo
 }
 
-// searchKey returns the index of the first entry of s (descending) whose
-// key is not above key.
-func searchKey(s []entry, key uint64) int {
-	lo, hi := 0, len(s)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if s[m].key > key {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// blocksOf is bucket i's blocks, by descending address.
+func (pl *pool) blocksOf(i int) []entry {
+	var bs []entry
+	for b := pl.free[i].head; b != none; b = pl.a.blocks[b].down {
+		bs = append(bs, entry{pl.a.keyOf(b), b})
 	}
-	return lo
+	return bs
 }
 
-// insert adds block b of size bytes at address key.
-func (pl *pool) insert(size, key uint64, b int32) {
+// unlink takes cached block b out of bucket i of pool pl. A bucket that
+// empties stays in place, as a hole that the caller fills (cacheAt) or
+// closes (closeHole) before the pool is searched again: unlink returns i
+// then, else -1.
+func (a *Allocator) unlink(pl *pool, i int, b int32) int {
+	blk := &a.blocks[b]
+	up, down := blk.up, blk.down
+	bk := &pl.free[i]
+	if up != none {
+		a.blocks[up].down = down
+	} else {
+		bk.head = down
+	}
+	if down != none {
+		a.blocks[down].up = up
+	} else {
+		bk.tail = up
+	}
+	if bk.head == none {
+		return i
+	}
+	return -1
+}
+
+// closeHole takes empty bucket h out (none when h < 0).
+func (pl *pool) closeHole(h int) {
+	if h < 0 {
+		return
+	}
 	s := pl.free
-	i := searchSize(s, size)
-	if i == len(s) || s[i].size != size {
-		var l int32
-		if n := len(pl.spare); n > 0 {
-			l = pl.spare[n-1]
-			pl.spare = pl.spare[:n-1]
-		} else {
-			pl.lists = append(pl.lists, nil)
-			l = int32(len(pl.lists) - 1)
+	copy(s[h:], s[h+1:])
+	pl.free = s[:len(s)-1]
+}
+
+// bucketFor returns the index of the bucket of size bytes, making the
+// bucket if there is none. Empty bucket hole (none when < 0) is reused
+// for a new bucket, or closed: buckets between the two positions move by
+// one, where taking one out and making another would move all that
+// follow them twice.
+func (pl *pool) bucketFor(size uint64, hole int) int {
+	s := pl.free
+	if hole < 0 {
+		i := searchSize(s, size)
+		if i < len(s) && s[i].size == size {
+			return i
 		}
 		s = append(s, bucket{})
 		copy(s[i+1:], s[i:])
-		s[i] = bucket{size, l}
+		s[i] = bucket{size, none, none}
 		pl.free = s
+		return i
 	}
-	bs := &pl.lists[s[i].list]
-	x := entry{key, b}
-	if n := len(*bs); n == 0 || (*bs)[n-1].key > key {
-		*bs = append(*bs, x)
-		return
+	h := s[hole].size
+	switch {
+	case size == h:
+		return hole
+	case size < h && (hole == 0 || s[hole-1].size < size),
+		size > h && (hole+1 == len(s) || s[hole+1].size > size):
+		s[hole].size = size // between its neighbours: nothing moves
+		return hole
+	case size < h:
+		k := searchSize(s[:hole], size)
+		if s[k].size == size { // k < hole: s[hole].size > size
+			pl.closeHole(hole)
+			return k
+		}
+		copy(s[k+1:hole+1], s[k:hole])
+		s[k] = bucket{size, none, none}
+		return k
+	default:
+		k := hole + 1 + searchSize(s[hole+1:], size)
+		if k < len(s) && s[k].size == size {
+			pl.closeHole(hole)
+			return k - 1
+		}
+		copy(s[hole:k-1], s[hole+1:k])
+		s[k-1] = bucket{size, none, none}
+		return k - 1
 	}
-	j := searchKey(*bs, key)
-	*bs = append(*bs, entry{})
-	copy((*bs)[j+1:], (*bs)[j:])
-	(*bs)[j] = x
 }
 
-// blocksOf is bucket i's blocks.
-func (pl *pool) blocksOf(i int) []entry { return pl.lists[pl.free[i].list] }
-
-// remove takes entry j out of bucket i, and the bucket out when it empties.
-func (pl *pool) remove(i, j int) {
-	l := pl.free[i].list
-	bs := pl.lists[l]
-	if n := len(bs) - 1; j == n {
-		bs = bs[:n]
+// link adds cached block b to bucket i of pool pl, by address.
+func (a *Allocator) link(pl *pool, i int, b int32) {
+	bk := &pl.free[i]
+	blk := &a.blocks[b]
+	t := bk.tail
+	if t == none {
+		bk.head, bk.tail = b, b
+		blk.up, blk.down = none, none
+		return
+	}
+	key := uint64(blk.seg)<<32 | blk.offset/MinBlockSize
+	if a.keyOf(t) > key { // the lowest address: the common case
+		a.blocks[t].down = b
+		blk.up, blk.down = t, none
+		bk.tail = b
+		return
+	}
+	var x int32 // the block above b
+	if h := bk.head; a.keyOf(h) < key {
+		x = none // the highest address (frees in address order)
 	} else {
-		bs = append(bs[:j], bs[j+1:]...)
+		// Up from the tail to the first higher address.
+		x = a.blocks[t].up
+		for a.keyOf(x) < key {
+			x = a.blocks[x].up
+		}
 	}
-	pl.lists[l] = bs
-	if len(bs) == 0 {
-		pl.spare = append(pl.spare, l)
-		pl.free = append(pl.free[:i], pl.free[i+1:]...)
+	var y int32 // the block below b
+	if x == none {
+		y = bk.head
+		bk.head = b
+	} else {
+		y = a.blocks[x].down
+		a.blocks[x].down = b
 	}
+	blk.up, blk.down = x, y
+	a.blocks[y].up = b
 }
 
 // cached is the number of cached blocks of the pool.
 func (pl *pool) cached() int {
 	n := 0
 	for i := range pl.free {
-		n += len(pl.blocksOf(i))
+		for b := pl.free[i].head; b != none; b = pl.a.blocks[b].down {
+			n++
+		}
 	}
 	return n
 }
@@ -220,6 +288,9 @@ type Allocator struct {
 
 	allocated, reserved       uint64
 	maxAllocated, maxReserved uint64
+
+	// cfg.maxSplit() and cfg.maxNonSplitRounding(), kept for every request.
+	maxSplit, maxNonSplit uint64
 }
 
 // NewAllocator returns an allocator with PyTorch's default configuration
@@ -230,7 +301,7 @@ func NewAllocator(capacity uint64) *Allocator { return New(Config{}, capacity) }
 // reserve at most capacity bytes (0 means no limit): past it cudaMalloc
 // fails and the allocator releases its cache and retries, as PyTorch does.
 func New(cfg Config, capacity uint64) *Allocator {
-	a := &Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity}
+	a := &Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity, maxSplit: cfg.maxSplit(), maxNonSplit: cfg.maxNonSplitRounding()}
 	a.poolOf(0, true)
 	a.poolOf(0, false)
 	return a
@@ -240,16 +311,10 @@ func New(cfg Config, capacity uint64) *Allocator {
 // memory: a caller that plays many steps allocates nothing once warm.
 func (a *Allocator) Reset(cfg Config, capacity uint64) {
 	for i := range a.pools {
-		pl := &a.pools[i]
-		for j := range pl.free {
-			l := pl.free[j].list
-			pl.lists[l] = pl.lists[l][:0]
-			pl.spare = append(pl.spare, l)
-		}
-		pl.free = pl.free[:0]
+		a.pools[i].free = a.pools[i].free[:0]
 	}
 	pools := a.pools[:0]
-	*a = Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity, blocks: a.blocks[:0], spare: a.spare[:0], segments: a.segments[:0], pools: pools, scratch: a.scratch[:0]}
+	*a = Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity, maxSplit: cfg.maxSplit(), maxNonSplit: cfg.maxNonSplitRounding(), blocks: a.blocks[:0], spare: a.spare[:0], segments: a.segments[:0], pools: pools, scratch: a.scratch[:0]}
 	a.poolOf(0, true)
 	a.poolOf(0, false)
 }
@@ -304,57 +369,62 @@ func (a *Allocator) poolOf(stream int, small bool) int32 {
 	if len(a.pools) < cap(a.pools) {
 		a.pools = a.pools[:len(a.pools)+1]
 		p := &a.pools[len(a.pools)-1]
-		p.stream, p.small, p.free, p.expSeg = stream, small, p.free[:0], none
+		p.stream, p.small, p.free, p.expSeg, p.a = stream, small, p.free[:0], none, a
 	} else {
-		a.pools = append(a.pools, pool{stream: stream, small: small, expSeg: none})
+		a.pools = append(a.pools, pool{stream: stream, small: small, expSeg: none, a: a})
 	}
 	return int32(len(a.pools) - 1)
 }
 
 // cache puts free block b into pool p's free list (insert_into_blocks).
-func (a *Allocator) cache(p int32, b int32) {
-	pl := &a.pools[p]
+func (a *Allocator) cache(p int32, b int32) { a.cacheAt(&a.pools[p], b, -1) }
+
+// cacheAt is cache that fills or closes empty bucket hole of the pool
+// (see unlink; none when hole < 0).
+func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 	blk := &a.blocks[b]
 	if !pl.small {
 		blk.gcBase = a.largeSearches
 	}
-	pl.insert(blk.size, uint64(blk.seg)<<32|blk.offset/MinBlockSize, b)
+	a.link(pl, pl.bucketFor(blk.size, hole), b)
 }
 
 // uncache takes free block b out of pool p's free list.
 func (a *Allocator) uncache(p int32, b int32) {
 	pl := &a.pools[p]
+	pl.closeHole(a.uncacheHole(pl, b))
+}
+
+// uncacheHole is uncache that leaves the bucket it empties in place, as
+// unlink does, and returns its index (or -1).
+func (a *Allocator) uncacheHole(pl *pool, b int32) int {
 	blk := &a.blocks[b]
-	i := searchSize(pl.free, blk.size)
-	if i < len(pl.free) && pl.free[i].size == blk.size {
-		bs := pl.blocksOf(i)
-		n := len(bs) - 1
-		if n >= 0 && bs[n].b == b { // the lowest address: the common case
-			pl.remove(i, n)
-			return
-		}
-		key := uint64(blk.seg)<<32 | blk.offset/MinBlockSize
-		if j := searchKey(bs, key); j < len(bs) && bs[j].b == b {
-			pl.remove(i, j)
-			return
-		}
+	if blk.up != none && blk.down != none { // inside its bucket: no need to find it
+		a.blocks[blk.up].down = blk.down
+		a.blocks[blk.down].up = blk.up
+		return -1
 	}
-	panic("alloc: free list is inconsistent")
+	i := searchSize(pl.free, blk.size)
+	if i == len(pl.free) || pl.free[i].size != blk.size {
+		panic("alloc: free list is inconsistent")
+	}
+	return a.unlink(pl, i, b)
 }
 
 func (a *Allocator) newBlock(seg int32, offset, size uint64) int32 {
 	var i int32
+	var gen uint32
 	if n := len(a.spare); n > 0 {
 		i = a.spare[n-1]
 		a.spare = a.spare[:n-1]
-		gen := a.blocks[i].gen + 1
-		a.blocks[i] = block{gen: gen}
+		gen = a.blocks[i].gen + 1
 	} else {
 		a.blocks = append(a.blocks, block{})
 		i = int32(len(a.blocks) - 1)
 	}
 	b := &a.blocks[i]
-	b.seg, b.offset, b.size, b.prev, b.next, b.free = seg, offset, size, none, none, true
+	b.size, b.offset, b.seg, b.prev, b.next, b.gen = size, offset, seg, none, none, gen
+	b.gcBase, b.up, b.down, b.pool, b.free = 0, none, none, a.segments[seg].pool, true
 	return i
 }
 
@@ -413,10 +483,19 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 	if size == 0 {
 		return 0, nil
 	}
-	rounded := a.roundSize(size)
+	rounded := (size + MinBlockSize - 1) &^ (MinBlockSize - 1) // roundSize without divisions
+	if a.divisions {
+		rounded = a.roundSize(size)
+	}
 	small := rounded <= SmallSize
-	p := a.poolOf(stream, small)
-	b := a.getFreeBlock(p, rounded)
+	var p int32 // New and Reset make the default stream's pools 0 (small) and 1
+	if stream != 0 {
+		p = a.poolOf(stream, small)
+	} else if !small {
+		p = 1
+	}
+	pl := &a.pools[p]
+	b, hole := a.getFreeBlock(pl, rounded)
 	if b == none {
 		if a.cfg.GarbageCollectionThreshold > 0 && a.allowedMax > 0 {
 			a.garbageCollect()
@@ -437,10 +516,10 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 	blk := &a.blocks[b]
 	rest := blk.size - rounded
 	var split bool
-	if small || a.segments[blk.seg].expandable {
+	if small || a.cfg.ExpandableSegments && a.segments[blk.seg].expandable {
 		split = rest >= MinBlockSize
 	} else {
-		split = rounded < a.cfg.maxSplit() && rest > SmallSize
+		split = rounded < a.maxSplit && rest > SmallSize
 	}
 	if split {
 		r := a.newBlock(blk.seg, 0, 0)
@@ -452,7 +531,9 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		}
 		blk.next = r
 		blk.size = rounded
-		a.cache(p, r)
+		a.cacheAt(pl, r, hole)
+	} else {
+		pl.closeHole(hole)
 	}
 	blk = &a.blocks[b]
 	blk.free = false
@@ -470,35 +551,34 @@ func (a *Allocator) limit() uint64 {
 }
 
 // getFreeBlock is get_free_block: the best-fitting cached block of the
-// pool, taken out of it, or none.
-func (a *Allocator) getFreeBlock(p int32, rounded uint64) int32 {
-	pl := &a.pools[p]
+// pool, taken out of it, or none; and the bucket the block leaves empty,
+// as take returns it.
+func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
 	if !pl.small && a.cfg.GarbageCollectionThreshold > 0 && a.allowedMax > 0 {
 		a.largeSearches++
 	}
 	i := searchSize(pl.free, rounded)
 	if i == len(pl.free) {
-		return none
+		return none, -1
 	}
-	j := len(pl.blocksOf(i)) - 1
-	if a.cfg.ExpandableSegments && a.isExpandableTail(pl.blocksOf(i)[j].b) {
+	b := pl.free[i].tail
+	if a.cfg.ExpandableSegments && a.isExpandableTail(b) {
 		// A block that can grow into unmapped pages counts as that large
 		// for best fit: prefer the next block that fits as it is.
-		if j > 0 {
-			j--
+		if up := a.blocks[b].up; up != none {
+			b = up
 		} else if i+1 < len(pl.free) {
 			i++
-			j = len(pl.blocksOf(i)) - 1
+			b = pl.free[i].tail
 		}
 	}
-	b, size := pl.blocksOf(i)[j].b, pl.free[i].size
-	if ms := a.cfg.maxSplit(); rounded < ms && size >= ms {
-		return none // do not return an oversized block for a smaller request
-	} else if rounded >= ms && size >= rounded+a.cfg.maxNonSplitRounding() {
-		return none // an oversized block serves only requests close to its size
+	size := pl.free[i].size
+	if ms := a.maxSplit; rounded < ms && size >= ms {
+		return none, -1 // do not return an oversized block for a smaller request
+	} else if rounded >= ms && size >= rounded+a.maxNonSplit {
+		return none, -1 // an oversized block serves only requests close to its size
 	}
-	pl.remove(i, j)
-	return b
+	return b, a.unlink(pl, i, b)
 }
 
 func (a *Allocator) isExpandableTail(b int32) bool {
@@ -617,10 +697,11 @@ func (a *Allocator) Free(id BlockID) {
 		return
 	}
 	a.allocated -= blk.size
-	p := a.segments[blk.seg].pool
+	pl := &a.pools[blk.pool]
 	blk.free = true
+	hole := -1 // a bucket the merges left empty, for cacheAt
 	if pr := blk.prev; pr != none && a.blocks[pr].free {
-		a.uncache(p, pr)
+		hole = a.uncacheHole(pl, pr)
 		pb := &a.blocks[pr]
 		pb.size += blk.size
 		pb.next = blk.next
@@ -632,7 +713,8 @@ func (a *Allocator) Free(id BlockID) {
 	}
 	blk = &a.blocks[b]
 	if n := blk.next; n != none && a.blocks[n].free {
-		a.uncache(p, n)
+		pl.closeHole(hole)
+		hole = a.uncacheHole(pl, n)
 		nb := &a.blocks[n]
 		blk.size += nb.size
 		blk.next = nb.next
@@ -641,7 +723,7 @@ func (a *Allocator) Free(id BlockID) {
 		}
 		a.dropBlock(n)
 	}
-	a.cache(p, b)
+	a.cacheAt(pl, b, hole)
 }
 
 // wholeFree reports whether segment s is one free block.
@@ -731,8 +813,7 @@ func (a *Allocator) releaseAvailable(p int32, rounded uint64) bool {
 	pl := &a.pools[p]
 	free := pl.free
 	if i := searchSize(free, key); i < len(free) {
-		bs := pl.blocksOf(i)
-		seg := a.blocks[bs[len(bs)-1].b].seg
+		seg := a.blocks[free[i].tail].seg
 		if !a.wholeFree(seg) || a.segments[seg].expandable {
 			return false
 		}
@@ -749,11 +830,11 @@ walk:
 		if free[i].size < ms {
 			break
 		}
-		for _, x := range pl.blocksOf(i) {
+		for b := free[i].head; b != none; b = a.blocks[b].down {
 			if released >= key {
 				break walk
 			}
-			seg := a.blocks[x.b].seg
+			seg := a.blocks[b].seg
 			if !a.wholeFree(seg) || a.segments[seg].expandable {
 				continue
 			}
@@ -786,8 +867,7 @@ func (a *Allocator) garbageCollect() {
 			continue
 		}
 		for i := range a.pools[p].free {
-			for _, x := range a.pools[p].blocksOf(i) {
-				b := x.b
+			for b := a.pools[p].free[i].head; b != none; b = a.blocks[b].down {
 				blk := &a.blocks[b]
 				if blk.prev == none && blk.next == none && !a.segments[blk.seg].expandable {
 					totalAge += a.largeSearches - blk.gcBase
