@@ -6,6 +6,9 @@ package analytic
 // (gradient accumulation, zero_grad to zeros), the gradients, one block
 // per parameter tensor's share.
 func (p *player) finetuneBlocks(e *Estimate, in *inputs) {
+	if in.w.Inference {
+		return // the inference pass allocates every term but the weights
+	}
 	for _, name := range []string{"weights_quantized", "lora_weights"} {
 		if b := stateBytes(e, name); b > 0 {
 			p.malloc(uint64(b))

@@ -27,6 +27,7 @@ type estimateOptions struct {
 	zero, dp, tp  int
 	sp, inference bool
 	dist          distOptions
+	ft            finetuneOptions
 
 	formula     string
 	gpu, budget string
@@ -85,6 +86,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.BoolVar(&opts.sp, "sp", false, "sequence parallelism (with --tp)")
 	f.BoolVar(&opts.inference, "inference", false, "inference: weights, KV cache and logits")
 	opts.dist.bind(f)
+	opts.ft.bind(f)
 	f.StringVar(&opts.formula, "formula", "breakdown", "formula: "+strings.Join(analytic.Formulas(), ", ")+", or all")
 	f.StringVar(&opts.gpu, "gpu", "", "GPU to fit on, e.g. h100-80gb (see the list in the error for an unknown name)")
 	f.StringVar(&opts.budget, "budget", "", "memory budget instead of --gpu, e.g. 80GiB or 24GB")
@@ -120,7 +122,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
 		return estimate.Request{}, usagef("--plot %q: the file must end in .svg or .png", o.plot)
 	}
-	return estimate.Request{
+	req := estimate.Request{
 		Arch: a,
 		Workload: model.Workload{
 			Batch: o.batch, Seq: o.seq,
@@ -138,7 +140,8 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 		AllocConf:   o.allocConf, Context: o.context,
 		EagerLoading: o.loading == "eager",
 		Timeline:     o.plot != "",
-	}, nil
+	}
+	return req, o.ft.apply(&req.Arch, &req.Workload)
 }
 
 func runEstimate(_ context.Context, o *estimateOptions) error {
