@@ -239,6 +239,16 @@ func (in *inputs) loraStates(e *Estimate, c stateCoefs, gradPhase string) (float
 	if op > 0 {
 		per := (adapters*ca.optim + head*c.optim) / (adapters + head)
 		e.add("optimizer_states", GroupOptimizer, op, "params", per).Note = "the trainable parameters' only"
+		if w.Optimizer == model.AdamW || w.Optimizer == model.Adafactor {
+			// torch.optim's 0-dim fp32 step per parameter tensor: A and B
+			// per adapted module and layer, the classifier's weight and bias.
+			ts, _ := model.LoRATargets(*a, *w)
+			n := 2 * float64(len(ts)) * in.L
+			if head > 0 {
+				n += float64(model.HeadTensors(*a))
+			}
+			e.add("optimizer_step_counters", GroupOptimizer, n, "tensors", 4).Note = "torch.optim's step, a 0-dim fp32 tensor per trainable tensor"
+		}
 	}
 	return op, nil
 }

@@ -191,3 +191,15 @@ func (c *config) readHead(a *Arch) error {
 	a.Head, a.Labels = h, n
 	return nil
 }
+
+// HeadTensors is the number of parameter tensors of HeadTrainable's
+// classifier: its weight, and its bias where it has one.
+func HeadTensors(a Arch) int {
+	switch {
+	case HeadTrainable(a) == 0:
+		return 0
+	case a.Head == HeadSeqCls && !(families[a.Family] != nil && families[a.Family].NoHead):
+		return 1 // decoders' score has no bias
+	}
+	return 2
+}
