@@ -62,6 +62,10 @@ type Spec struct {
 	Engine       model.Engine  `json:"engine,omitempty"`
 	BucketView   bool          `json:"bucket_view,omitempty"`
 
+	// Fine-tuning settings (spec_finetune.go): LoRA, weight formats, task
+	// heads, optimizer implementations, gradient accumulation.
+	Finetune FinetuneSpec `json:"finetune,omitzero"`
+
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
 	Tolerance float64 `json:"tolerance,omitempty"` // relative peak error that passes; default DefaultTolerance
@@ -277,7 +281,8 @@ func join(prefix, key string) string {
 // specKeys are the fields a spec (or a grid's inline base) may hold.
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
-	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view"}
+	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view",
+	"lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -348,6 +353,8 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Expect, err = p.oneOf(v, field, []string{ExpectFit, ExpectOOM})
 		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view":
 			err = p.distributed(key, v, field, s)
+		case "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad":
+			err = p.finetune(key, v, field, s)
 		default:
 			err = p.errf(k, field, "unknown field: want one of %s", strings.Join(specKeys, ", "))
 		}
@@ -639,6 +646,9 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 		w.Dropout = *s.Dropout
 	}
 	if err := s.distributedInto(&w); err != nil {
+		return model.Arch{}, model.Workload{}, err
+	}
+	if err := s.finetuneInto(&a, &w); err != nil {
 		return model.Arch{}, model.Workload{}, err
 	}
 	if w.Precision == "" {
