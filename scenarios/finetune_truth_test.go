@@ -52,6 +52,7 @@ func TestFinetuneTruth(t *testing.T) {
 	base := model.Workload{Batch: 2, Seq: 32}
 	pure := model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Pure}
 	ckpt := model.Workload{Batch: 2, Seq: 32, Checkpointing: model.FullCheckpointing}
+	mixed := model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed}
 	var cases []tc
 	for _, a := range []model.Arch{llama, gpt2} {
 		cases = append(cases,
@@ -60,6 +61,8 @@ func TestFinetuneTruth(t *testing.T) {
 			tc{a: a, w: lora(pure, 4, model.LoRAAllLinear, 0), impls: both},
 			tc{a: a, w: lora(base, 8, model.LoRAAllLinear, 0.1), impls: both},
 			tc{a: a, w: lora(ckpt, 4, model.LoRAAllLinear, 0), impls: both},
+			tc{a: a, w: lora(mixed, 4, model.LoRAAllLinear, 0), impls: both},
+			tc{a: a, w: lora(mixed, 4, "", 0.1), impls: both},
 		)
 	}
 	cases = append(cases,
