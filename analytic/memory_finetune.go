@@ -205,8 +205,12 @@ func (in *inputs) loraStates(e *Estimate, c stateCoefs, gradPhase string) (float
 		}
 		L := in.L
 		base -= qp * L
+		note := noteQuantDerived
+		if wf.Name != model.WeightsInt4 {
+			note = "storage measured: bitsandbytes 0.50's CPU backend (scenarios TestQuantStorageTruth)"
+		}
 		e.add("weights_quantized", GroupWeights, qp*L, "params", qb/qp).Note =
-			fmt.Sprintf("the layers' linear weights in %s with their scales; %s", w.Weights, noteQuantDerived)
+			fmt.Sprintf("the layers' linear weights in %s with their scales; %s", w.Weights, note)
 		dq := c.act
 		e.addPeak("dequant_buffer", GroupWeights, largest, "params", dq, PhaseForward).Note =
 			"the 16-bit copy of the largest linear weight dequantized for the layer being run; " + noteQuantDerived

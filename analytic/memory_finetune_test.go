@@ -29,12 +29,12 @@ func TestQLoRABreakdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	const adapters, linear = 20971520, 32 * (2*4096*4096 + 2*4096*1024 + 3*4096*14336)
-	nf4 := 0.5 + 1.0/64 + 4.0/16384
+	nf4 := 0.5 + 1.0/64 + 4.0/16384 // and 1092 bytes of code books per tensor
 	for _, c := range []struct {
 		name string
 		want float64
 	}{
-		{"weights_quantized", linear * nf4},
+		{"weights_quantized", linear*nf4 + 32*7*1092},
 		{"weights", float64(8030261248-linear) * 2},
 		{"lora_weights", adapters * 4},
 		{"gradients", adapters * 4},

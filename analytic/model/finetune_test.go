@@ -166,7 +166,7 @@ func TestParseHeadAndWeights(t *testing.T) {
 		ok    bool
 	}{
 		{"", 0, true}, {"fp32", 4, true}, {"bf16", 2, true}, {"fp16", 2, true},
-		{"int8", 1 + 4.0/4096, true}, {"nf4", 0.5 + 1.0/64 + 4.0/16384, true}, {"fp4", 0.5 + 1.0/64 + 4.0/16384, true},
+		{"int8", 1 + 4.0/4096, true}, {"nf4", 0.5 + 1.0/64 + 4.0/16384 + 1092.0/(4096*4096), true}, {"fp4", 0.5 + 1.0/64 + 4.0/16384 + 1092.0/(4096*4096), true},
 		{"int4:128", 0.5 + 2.5/128 + 4.0/4096, true}, {"int4", 0, false}, {"int4:0", 0, false}, {"nf4:64", 0, false}, {"int3", 0, false},
 	} {
 		f, err := ParseWeights(c.in)
