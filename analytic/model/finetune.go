@@ -154,11 +154,11 @@ func (w *Workload) checkFinetune() error {
 	if !w.LoRA() {
 		switch {
 		case w.LoRATargets != "":
-			return &FieldError{Field: "lora_targets", Value: fmt.Sprintf("%q", w.LoRATargets), Reason: "needs lora_rank; give the rank too"}
+			return &FieldError{Field: "lora_targets", Value: fmt.Sprintf("%q", w.LoRATargets), Reason: "needs a LoRA rank (--lora-rank, spec lora_rank); give it too"}
 		case w.LoRAAlpha != 0:
-			return &FieldError{Field: "lora_alpha", Value: w.LoRAAlpha, Reason: "needs lora_rank; give the rank too"}
+			return &FieldError{Field: "lora_alpha", Value: w.LoRAAlpha, Reason: "needs a LoRA rank (--lora-rank, spec lora_rank); give it too"}
 		case w.LoRADropout != 0:
-			return &FieldError{Field: "lora_dropout", Value: w.LoRADropout, Reason: "needs lora_rank; give the rank too"}
+			return &FieldError{Field: "lora_dropout", Value: w.LoRADropout, Reason: "needs a LoRA rank (--lora-rank, spec lora_rank); give it too"}
 		}
 	}
 	if math.IsNaN(w.LoRAAlpha) || math.IsInf(w.LoRAAlpha, 0) || w.LoRAAlpha < 0 {
@@ -173,11 +173,11 @@ func (w *Workload) checkFinetune() error {
 	}
 	if wf.Quantized() && !w.LoRA() && !w.Inference {
 		return &FieldError{Field: "weights", Value: w.Weights,
-			Reason: "quantized weights cannot be trained; add lora_rank (QLoRA) or inference"}
+			Reason: "quantized weights cannot be trained; add a LoRA rank (--lora-rank, spec lora_rank: QLoRA) or inference"}
 	}
 	if wf.Name != "" && !wf.Quantized() && !w.LoRA() && !w.Inference {
 		return &FieldError{Field: "weights", Value: w.Weights,
-			Reason: "with full training the precision decides the weights' dtype; use precision, or add lora_rank or inference"}
+			Reason: "with full training the precision decides the weights' dtype; use --precision, or add a LoRA rank (--lora-rank) or inference"}
 	}
 	if w.OptimizerImpl, err = enumOrDefault("optimizer_impl", w.OptimizerImpl, ImplDefault, OptimizerImpls()); err != nil {
 		return err
