@@ -144,5 +144,6 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	default:
 		e.notes(breakdownNotes)
 	}
+	in.finetuneNotes(e) // LoRA, weight formats (memory_finetune.go)
 	return nil
 }

@@ -299,3 +299,17 @@ func (in *inputs) optimizerTemporaries(e *Estimate, c stateCoefs, op float64) {
 		e.addPeak("optimizer_step_temporaries", GroupOptimizer, op, "params", c.temp, PhaseOptimizer).Note = note
 	}
 }
+
+// finetuneNotes adds the notes of a LoRA or weight-format estimate.
+func (in *inputs) finetuneNotes(e *Estimate) {
+	var ns []string
+	if in.w.LoRA() {
+		ns = append(ns, "lora: base frozen (no gradients, no optimizer states, no head gradient); fp32 adapters with fp32 gradients and states; saved activations without the frozen weights' inputs, with each adapter's input copy and rank-r intermediate (measured on the CPU against PEFT: TestFinetuneTruth)")
+	}
+	if wf, _ := model.ParseWeights(in.w.Weights); wf.Quantized() {
+		ns = append(ns, "quantized weights: the layers' linear weights only; the dequantization buffer is derived, not measured (CUDA-only kernels)")
+	}
+	if len(ns) > 0 {
+		e.Notes = append(e.Notes, ns...)
+	}
+}
