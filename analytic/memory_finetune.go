@@ -22,10 +22,8 @@ const noteQuantDerived = "derived, not measured: from the documented storage for
 func finetuneActive(w *model.Workload) bool {
 	return w.LoRA() || w.Weights != "" || w.OptimizerImpl != "" || w.GradientsHeld() ||
 		w.Optimizer == model.Adafactor || w.Optimizer == model.Lion || w.Optimizer == model.PagedAdamW8bit ||
-		w.GradAccum > 1 || w.ZeroGrad != "" || finetuneHead(w)
+		w.GradAccum > 1 || w.ZeroGrad != ""
 }
-
-func finetuneHead(*model.Workload) bool { return false }
 
 // checkFinetune checks what the workload's fine-tuning settings need of
 // the model (prepare calls it): LoRA targets that name modules of the
