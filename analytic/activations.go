@@ -105,6 +105,7 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 
 // savedTerms adds the terms of SavedActivations.
 func (s *actShape) savedTerms(b *actBuilder) {
+	b.lora = s.lora
 	if s.llama {
 		s.llamaTerms(b)
 	} else {
@@ -153,7 +154,7 @@ func (s *actShape) extraTerms(b *actBuilder) {
 	case model.FullCheckpointing:
 		var one actShape = *s
 		one.ckpt, one.L = model.NoCheckpointing, 1
-		inner := actBuilder{sumOnly: true}
+		inner := actBuilder{sumOnly: true, lora: s.lora}
 		one.layerTerms(&inner)
 		b.put("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
 	case model.SelectiveCheckpointing:
@@ -194,7 +195,9 @@ type actShape struct {
 	loss                     model.Loss // loss convention (loss.go)
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
 	freeLogits               bool
-	wbytes                   float64 // bytes per weight element
+	wbytes                   float64    // bytes per weight element
+	lora                     *loraShape // LoRA's frozen base and adapters (activations_lora.go); nil without
+	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
 	note                    string
@@ -289,7 +292,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	return nil
+	return s.initLoRA(a, w)
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -320,6 +323,7 @@ type actBuilder struct {
 	sumOnly bool
 	noIDs   bool
 
+	lora                           *loraShape
 	breakdown, scaled, sumFeatures bool
 	layerScale, logitScale         float64
 	features                       float64
@@ -334,6 +338,9 @@ func (b *actBuilder) add(name string, g Group, feature float64, unit string, coe
 // put adds a peak-only term limited to the phase of slot, with note.
 // Terms with a zero Feature or Coef are left out.
 func (b *actBuilder) put(name string, g Group, feature float64, unit string, coef float64, slot int, note string) {
+	if b.lora != nil {
+		feature *= b.lora.keep(name) // a frozen base (activations_lora.go)
+	}
 	if b.err != nil || feature == 0 || coef == 0 {
 		return
 	}
@@ -421,6 +428,7 @@ func (s *actShape) layerTerms(b *actBuilder) {
 		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)
 		return
 	}
+	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
 	if s.llama {
 		s.llamaLayer(b)
 		return

@@ -350,6 +350,7 @@ func (p *player) play(e *Estimate, in *inputs, opts DeviceOptions, d *Device) {
 	if m := stateBytes(e, "master_weights"); m > 0 {
 		p.flatOrPer(m, zero >= 1, false)
 	}
+	p.finetuneBlocks(e, in)     // quantized weights, adapters, held gradients (device_finetune.go)
 	p.commBlocks(e, "", nil)    // DDP buckets, DeepSpeed's reduce bucket (memory_parallel.go)
 	p.malloc(d.Workspace.Bytes) // cuBLAS, at the first matmul
 	if in.w.Inference {
@@ -490,6 +491,9 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	}
 	comm = p.commBlocks(e, PhaseBackward, comm)
 	gb := stateBytes(e, "gradients")
+	if in.w.GradientsHeld() {
+		gb = 0 // allocated once by finetuneBlocks
+	}
 	perTensorGrads := zero < 2 && gb > 0
 	p.grads = p.grads[:0]
 	if perTensorGrads && !in.a.NoHead {

@@ -74,7 +74,7 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	if err := s.initDefaulted(&in.a, &in.w); err != nil { // in.w has its defaults
 		return fmt.Errorf("breakdown: %w", err)
 	}
-	c := coefsFor(in.w.Precision, in.w.Optimizer)
+	c := in.finetuneCoefs(coefsFor(in.w.Precision, in.w.Optimizer))
 	op := in.modelStateTerms(e, c, PhaseOptimizer, PhaseForward)
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
 	ctx := DefaultCUDAContext
@@ -114,14 +114,11 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	lgF, lgUnit, lg := s.logitsGrad(in.w.Precision == model.BF16Pure)
 	e.addPeak("logits_grad", GroupLogits, lgF, lgUnit, lg*logitScale, PhaseBackward).Note =
 		"nll_loss and log_softmax gradients, live together at the start of backward"
-	if !in.a.NoHead && !s.fusedLoss() { // fused: the head's gradient is loss.grad_weight
+	if !in.a.NoHead && !s.fusedLoss() && !in.w.LoRA() { // LoRA: the frozen head has none // fused: the head's gradient is loss.grad_weight
 		e.addPeak("head_gradient", GroupGradients, in.V*in.embedWidth()/in.t, "params", c.grad, PhaseBackward).Note =
 			"the first gradient backward allocates"
 	}
-	if c.temp > 0 {
-		e.addPeak("optimizer_step_temporaries", GroupOptimizer, op, "params", c.temp, PhaseOptimizer).Note =
-			"foreach AdamW: sqrt(exp_avg_sq) for every parameter at once"
-	}
+	in.optimizerTemporaries(e, c, op) // foreach, fused or for-loop (memory_finetune.go)
 	e.addPeak("allocator_fragmentation", GroupOverhead, actBytes, "activation bytes", 0, PhaseForward).Note =
 		"rounding and fragmentation of the caching allocator; 0 until calibrated"
 	// Steady and Peak without Recompute's pass: the terms added here with
@@ -144,5 +141,6 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	default:
 		e.notes(breakdownNotes)
 	}
+	in.finetuneNotes(e) // LoRA, weight formats (memory_finetune.go)
 	return nil
 }

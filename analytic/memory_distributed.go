@@ -189,6 +189,10 @@ func (in *inputs) largestModuleParams() float64 {
 // whole step). It returns the parameters per GPU whose optimizer states it
 // counted.
 func (in *inputs) modelStateTerms(e *Estimate, c stateCoefs, gradPhase, gatherPhase string) float64 {
+	gradPhase = in.gradPhase(gradPhase) // gradient accumulation (memory_finetune.go)
+	if in.w.LoRA() || in.w.Weights != "" {
+		return in.loraStateTerms(e, c, gradPhase)
+	}
 	ntp := in.tpParams() * in.stateParamsFrac() // a pipeline stage holds its share
 	// With expert parallelism a rank holds its ep-th of the experts; ZeRO
 	// shards those over the dp/ep ranks that hold the same experts, which

@@ -19,7 +19,11 @@ var inferenceNotes = []string{
 //	logits = 4 * B * S * V / t  (fp32, as Hugging Face models return them)
 func (in *inputs) inferenceTerms(e *Estimate) error {
 	c := coefsFor(in.w.Precision, in.w.Optimizer)
-	e.add("weights", GroupWeights, in.epLocalParams(in.tpParams()), "params", c.weight)
+	if in.w.Weights != "" || in.w.LoRA() {
+		in.loraStateTerms(e, c, "") // quantized weights (memory_finetune.go)
+	} else {
+		e.add("weights", GroupWeights, in.epLocalParams(in.tpParams()), "params", c.weight)
+	}
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
 	ctx := DefaultCUDAContext
 	if in.w.Backend == model.CPU {

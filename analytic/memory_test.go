@@ -424,7 +424,7 @@ func TestPredictErrors(t *testing.T) {
 		{"seed", model.Workload{Batch: 1, Seq: -3}, "seq"},
 		{"seed", model.Workload{Batch: 1, Seq: 2048}, "seq"},
 		{"seed", model.Workload{Batch: 1, Seq: 8, Precision: "fp8"}, "precision"},
-		{"seed", model.Workload{Batch: 1, Seq: 8, Optimizer: "lion"}, "optimizer"},
+		{"seed", model.Workload{Batch: 1, Seq: 8, Optimizer: "lamb"}, "optimizer"},
 		{"seed", model.Workload{Batch: 1, Seq: 8, Attention: "sparse"}, "attention"},
 		{"seed", model.Workload{Batch: 1, Seq: 8, Checkpointing: "some"}, "checkpointing"},
 		{"seed", model.Workload{Batch: 1, Seq: 8, Backend: "tpu"}, "backend"},

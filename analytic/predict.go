@@ -146,6 +146,9 @@ func PredictInto(e *Estimate, name string, a model.Arch, w model.Workload) error
 	if in.w.Checkpointing.EveryNth() > 0 && f.name != "breakdown" {
 		return fmt.Errorf("%s: %w: checkpointing %s is modelled by the breakdown formula only", name, ErrNotApplicable, in.w.Checkpointing)
 	}
+	if finetuneActive(&in.w) && f.name != "breakdown" {
+		return fmt.Errorf("%s: %w: lora, weights, grad_accum, zero_grad, optimizer_impl and the adafactor, lion and paged-adamw8bit optimizers are modelled by the breakdown formula only", name, ErrNotApplicable)
+	}
 	if n := f.maxTerms(); cap(terms) < n {
 		terms = make([]Term, 0, n)
 	}
@@ -229,7 +232,10 @@ func (in *inputs) prepare(a model.Arch, w model.Workload) error {
 	in.kv, in.hd, in.ffn, in.V = float64(a.KVHeads), float64(a.HeadDim), float64(a.FFN), float64(a.Vocab)
 	in.B, in.S = float64(w.Batch), float64(w.Seq)
 	in.t, in.dp = float64(w.TP), float64(w.DP)
-	return in.prepareParallel()
+	if err := in.prepareParallel(); err != nil {
+		return err
+	}
+	return in.checkFinetune()
 }
 
 // archCache remembers the last Arch normalized and counted, since Normalize

@@ -104,6 +104,8 @@ func publishedSummary(t *testing.T) string {
 	an.Counts(&b)
 	b.WriteString("\n")
 	an.Headline(&b)
+	b.WriteString("\nBy setup:\n\n")
+	an.Setups(&b)
 	b.WriteString("\nNot yet expressible, by the number of measurements that need it:\n\n")
 	an.Roadmap(&b)
 	return b.String()

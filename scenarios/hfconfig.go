@@ -28,7 +28,7 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		return nil, fmt.Errorf("hf config: arch.family %q has no config.json mapping (families with one: %v)",
 			a.Family, model.ConfigFamilies())
 	}
-	if a.NoHead || fam.NoHead {
+	if a.NoHead && a.Head == "" || fam.NoHead {
 		return nil, fmt.Errorf("hf config: arch.family %q: an encoder without an LM head has no causal-LM class", a.Family)
 	}
 	if !fam.Measured {
@@ -83,5 +83,6 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	for _, d := range k.Dropouts {
 		m[d.Key] = w.Dropout
 	}
+	headConfig(m, a)
 	return m, nil
 }

@@ -68,6 +68,9 @@ type Spec struct {
 	// Conventions of the training loop (model.Workload, spec_conventions.go).
 	Loss       model.Loss `json:"loss,omitempty"`
 	FreeLogits bool       `json:"free_logits,omitempty"`
+	// Fine-tuning settings (spec_finetune.go): LoRA, weight formats, task
+	// heads, optimizer implementations, gradient accumulation.
+	Finetune FinetuneSpec `json:"finetune,omitzero"`
 
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
@@ -285,7 +288,8 @@ func join(prefix, key string) string {
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
 	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance",
-	"loss", "free_logits"}
+	"loss", "free_logits",
+	"lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -361,6 +365,8 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			err = p.distributed(key, v, field, s)
 		case "loss", "free_logits":
 			err = p.conventions(key, v, field, s)
+		case "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad":
+			err = p.finetune(key, v, field, s)
 		default:
 			err = p.errf(k, field, "unknown field: want one of %s", strings.Join(specKeys, ", "))
 		}
@@ -654,6 +660,9 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 	}
 	s.conventionsInto(&w)
 	if err := s.distributedInto(&w); err != nil {
+		return model.Arch{}, model.Workload{}, err
+	}
+	if err := s.finetuneInto(&a, &w); err != nil {
 		return model.Arch{}, model.Workload{}, err
 	}
 	if w.Precision == "" {

@@ -508,6 +508,10 @@ def build_classes(torch):
 
 # The Auto classes train.py builds, by the job's task.
 HF_TASKS = {"causal-lm": "AutoModelForCausalLM"}
+# Task heads (arch.head) beyond the causal LM: their Auto classes
+# (finetune.py's part of the script, below).
+HF_TASKS.update({"seq-cls": "AutoModelForSequenceClassification", "token-cls": "AutoModelForTokenClassification",
+                 "mlm": "AutoModelForMaskedLM"})
 
 
 def transformers_module():
@@ -569,7 +573,7 @@ class HFModel:
     def __init__(self, torch, job, w, dev):
         tf = transformers_module()
         cfg = hf_config_dict(job)
-        task = job.get("task") or "causal-lm"
+        task = job.get("task") or head_task(job.get("arch") or {})
         if task not in HF_TASKS:
             raise JobError("task %r: train.py builds %s" % (task, ", ".join(sorted(HF_TASKS))))
         model_type = cfg.pop("model_type")
@@ -587,6 +591,7 @@ class HFModel:
             except TypeError:  # transformers before 4.56 names it torch_dtype
                 self.model = auto.from_config(config, attn_implementation=attn, torch_dtype=torch.float32)
         self.attn = attn
+        self.task, self.labels = task, (job.get("arch") or {}).get("labels") or 0
         if w["checkpointing"] == "full":
             kw = {"use_reentrant": True}
             if hasattr(self.model, "activation_checkpointing_enable"):
@@ -598,7 +603,7 @@ class HFModel:
                            % w["checkpointing"])
 
     def __call__(self, ids):
-        out = self.model(input_ids=ids, labels=ids, use_cache=False)
+        out = self.model(input_ids=ids, labels=task_labels(self.task, ids, self.labels), use_cache=False)
         return out.loss, out.logits
 
     def __getattr__(self, name):
@@ -769,7 +774,7 @@ def normalize_workload(w):
         raise JobError("workload.checkpointing %r: use none, full, selective or layers:N" % w["checkpointing"])
     if not 0.0 <= w["dropout"] < 1.0:
         raise JobError("workload.dropout %r must be in [0, 1)" % w["dropout"])
-    return w
+    return normalize_finetune(w)
 
 
 def storage_key(t):
@@ -850,6 +855,8 @@ def make_optimizer(torch, name, params, impl=None):
             return torch.optim.SGD(params, lr=1e-3, momentum=0.9, **kw)
     except (TypeError, RuntimeError, ValueError) as e:
         raise JobError("optim_impl %s with optimizer %s: torch %s says: %s" % (impl, name, torch.__version__, e))
+    if name in ("adafactor", "lion", "paged-adamw8bit"):
+        return make_finetune_optimizer(torch, name, params, kw)
     if name == "adam8bit":
         try:
             import bitsandbytes as bnb  # noqa: F401
@@ -943,6 +950,7 @@ def run_job(torch, LM, job, index, ev):
     model = build(dev)
     if prec == "bf16-pure":
         model.to(torch.bfloat16)
+    model = apply_lora(torch, model, job, w, impl)  # a no-op without workload.lora_rank
     model.train()
     n = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -961,7 +969,7 @@ def run_job(torch, LM, job, index, ev):
     ev.emit("phase", phase="model_on_device", data={"job": index}, **cuda_stats(torch, dev))
 
     opt = make_optimizer(torch, w["optimizer"], [p for p in model.parameters() if p.requires_grad],
-                         job.get("optim_impl"))
+                         job.get("optim_impl") or w.get("optimizer_impl"))
     exclude = {storage_key(t)[0] for t in list(model.parameters()) + list(model.buffers())}
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(a["vocab"], (w["batch"], w["seq"]), generator=gen).to(dev)
@@ -978,6 +986,10 @@ def run_job(torch, LM, job, index, ev):
         warm = step < int(job.get("warmup") or 0)
         ev.emit("phase", phase="step_start", step=step, data={"job": index, "warmup": warm})
         counter = SavedCounter(torch, exclude, debug and step == 0)
+        # Gradient accumulation: the micro-batches before the last run
+        # forward and backward here; the last (measured) one below.
+        for _ in range(w["grad_accum"] - 1):
+            accumulate(model, ids, autocast, scaler)
         ctx = counter.hooks() if job.get("measure_saved", True) else None
         if ctx is not None:
             ctx.__enter__()
@@ -1005,7 +1017,7 @@ def run_job(torch, LM, job, index, ev):
         else:
             loss.backward()
             opt.step()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=w["zero_grad"] != "zeros")
         del loss, logits
         if dev == "cuda":
             torch.cuda.synchronize()
@@ -1023,6 +1035,174 @@ def run_job(torch, LM, job, index, ev):
     if listed is not None:
         res["saved_tensors"] = listed
     print(json.dumps(res), flush=True)
+
+
+# Fine-tuning (issue 15): LoRA adapters on a frozen base, task heads,
+# gradient accumulation and the optimizers beyond torch's AdamW and SGD.
+
+PEFT_TASKS = {"causal-lm": "CAUSAL_LM", "seq-cls": "SEQ_CLS", "token-cls": "TOKEN_CLS"}
+
+# Where the hand-built model keeps the linear layer of each role
+# (model.LinearModule.Role; the job's lora_roles).
+HAND_LORA_MODULES = {"q": ("attn", "q_proj"), "k": ("attn", "k_proj"), "v": ("attn", "v_proj"),
+                     "qkv": ("attn", "c_attn"), "out": ("attn", "o_proj"), "gate": ("mlp", "gate_proj"),
+                     "up": ("mlp", "up_proj"), "down": ("mlp", "down_proj")}
+
+
+def normalize_finetune(w):
+    """Checks and fills the workload's fine-tuning fields."""
+    w["lora_rank"] = int(w.get("lora_rank") or 0)
+    w["lora_alpha"] = float(w.get("lora_alpha") or 0.0)
+    w["lora_dropout"] = float(w.get("lora_dropout") or 0.0)
+    w["lora_targets"] = w.get("lora_targets") or ""
+    w["grad_accum"] = int(w.get("grad_accum") or 1)
+    w["zero_grad"] = w.get("zero_grad") or "none"
+    if w["lora_rank"] < 0:
+        raise JobError("workload.lora_rank %r must be a positive integer (0: no LoRA)" % w["lora_rank"])
+    if not 0.0 <= w["lora_dropout"] < 1.0:
+        raise JobError("workload.lora_dropout %r must be in [0, 1)" % w["lora_dropout"])
+    if w["grad_accum"] < 1:
+        raise JobError("workload.grad_accum %r must be a positive integer" % w["grad_accum"])
+    if w["zero_grad"] not in ("none", "zeros"):
+        raise JobError("workload.zero_grad %r: use none or zeros" % w["zero_grad"])
+    if w.get("weights") and w["weights"] not in ("fp32",):
+        raise JobError("workload.weights %s: train.py keeps the weights in the precision's dtype; quantized "
+                       "formats need bitsandbytes or GPTQ CUDA kernels (memval derives them, not measured)"
+                       % w["weights"])
+    return w
+
+
+def head_task(arch):
+    """The transformers task of arch.head."""
+    head = arch.get("head") or "lm"
+    if head == "lm":
+        return "causal-lm"
+    if head in HF_TASKS:
+        return head
+    raise JobError("arch.head %r: train.py trains lm, seq-cls, token-cls or mlm heads (none has no loss)" % head)
+
+
+def task_labels(task, ids, n):
+    """Labels for the task's loss, from the token ids: the ids themselves
+    for language modelling, ids modulo the labels for classifiers."""
+    if task == "seq-cls":
+        return ids[:, 0].remainder(n)
+    if task == "token-cls":
+        return ids.remainder(n)
+    return ids
+
+
+def lora_class(torch):
+    """LoRALinear: PEFT's lora.Linear forward written out (fp32 adapters,
+    the input cast to their dtype, dropout, A, B, scaling, cast back)."""
+    nn = torch.nn
+
+    class LoRALinear(nn.Module):
+        def __init__(self, base, r, alpha, p):
+            super().__init__()
+            self.base_layer = base
+            wt = base.weight
+            nin, nout = (wt.shape[1], wt.shape[0]) if isinstance(base, nn.Linear) else (wt.shape[0], wt.shape[1])
+            if r > min(nin, nout):
+                raise JobError("workload.lora_rank %d is larger than a %dx%d layer" % (r, nin, nout))
+            self.lora_A = nn.Linear(nin, r, bias=False, device=wt.device, dtype=torch.float32)
+            self.lora_B = nn.Linear(r, nout, bias=False, device=wt.device, dtype=torch.float32)
+            nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+            nn.init.zeros_(self.lora_B.weight)
+            self.dropout = nn.Dropout(p) if p > 0 else nn.Identity()
+            self.scaling = (alpha or r) / r
+
+        def forward(self, x):
+            result = self.base_layer(x)
+            dt = result.dtype
+            x = x.to(self.lora_A.weight.dtype)
+            result = result + self.lora_B(self.lora_A(self.dropout(x))) * self.scaling
+            return result.to(dt)
+
+    return LoRALinear
+
+
+def apply_lora(torch, model, job, w, impl):
+    """Freezes the model and adds LoRA adapters as workload.lora_* say: by
+    hand on the modules of the job's lora_roles, or with PEFT's
+    get_peft_model on the transformers model. The embeddings' output
+    requires grad (PEFT's enable_input_require_grads)."""
+    r = w["lora_rank"]
+    if not r:
+        return model
+    if impl == "transformers":
+        return apply_peft(model, w)
+    roles = job.get("lora_roles") or []
+    unknown = sorted(set(roles) - set(HAND_LORA_MODULES))
+    if not roles or unknown:
+        raise JobError("lora_roles %r: give the roles of the adapted layers (%s); memval fills them from "
+                       "workload.lora_targets" % (roles, ", ".join(sorted(HAND_LORA_MODULES))))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    LoRALinear = lora_class(torch)
+    for blk in model.h:
+        for role in roles:
+            parent = getattr(blk, HAND_LORA_MODULES[role][0])
+            name = HAND_LORA_MODULES[role][1]
+            if not hasattr(parent, name):
+                raise JobError("lora_roles: this layer has no %s module (role %s)" % (name, role))
+            setattr(parent, name, LoRALinear(getattr(parent, name), r, w["lora_alpha"], w["lora_dropout"]))
+    model.wte.register_forward_hook(lambda m, i, out: out.requires_grad_(True))
+    return model
+
+
+def apply_peft(hf, w):
+    try:
+        import peft
+    except ImportError:
+        raise JobError("workload.lora_rank with impl transformers needs peft (pip install peft); or use impl hand")
+    targets = w["lora_targets"] or None
+    if targets and targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    cfg = peft.LoraConfig(r=w["lora_rank"], lora_alpha=w["lora_alpha"] or w["lora_rank"],
+                          lora_dropout=w["lora_dropout"], target_modules=targets,
+                          task_type=PEFT_TASKS.get(hf.task))
+    hf.model.enable_input_require_grads()
+    try:
+        hf.model = peft.get_peft_model(hf.model, cfg)
+    except ValueError as e:
+        raise JobError("workload.lora_targets %r: peft %s says: %s" % (w["lora_targets"], peft.__version__, e))
+    return hf
+
+
+def accumulate(model, ids, autocast, scaler):
+    """One micro-batch of gradient accumulation: forward and backward, the
+    gradients added to the ones held."""
+    if autocast is not None:
+        with autocast():
+            loss, logits = model(ids)
+    else:
+        loss, logits = model(ids)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    del loss, logits
+
+
+def make_finetune_optimizer(torch, name, params, kw):
+    """Adafactor (torch.optim's, torch 2.5 and later), Lion and paged 8-bit
+    AdamW (bitsandbytes, CUDA)."""
+    if name == "adafactor":
+        if not hasattr(torch.optim, "Adafactor"):
+            raise JobError("workload.optimizer adafactor: torch %s has no torch.optim.Adafactor (2.5 and later "
+                           "have); memval derives its state" % torch.__version__)
+        try:
+            return torch.optim.Adafactor(params, lr=1e-2, **kw)
+        except (TypeError, RuntimeError, ValueError) as e:
+            raise JobError("optimizer adafactor with %s: torch %s says: %s" % (kw, torch.__version__, e))
+    if kw:
+        raise JobError("optim_impl: optimizer %s has its own kernels; use default" % name)
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        raise JobError("workload.optimizer %s needs bitsandbytes (pip install bitsandbytes); memval derives "
+                       "its state" % name)
+    if name == "lion":
+        return bnb.optim.Lion(params, lr=1e-4)
+    return bnb.optim.PagedAdamW8bit(params, lr=1e-4)
 
 
 def is_oom(torch, e):

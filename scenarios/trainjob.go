@@ -65,6 +65,11 @@ type TrainJob struct {
 	// ListSaved asks for the saved tensors of the first step, each with the
 	// autograd node that saved it (result field saved_tensors).
 	ListSaved bool `json:"list_saved,omitempty"`
+	// LoRARoles are the roles (model.LinearModule.Role) of the linear
+	// layers the workload's LoRA adapts, for the hand-built model;
+	// withDefaults fills them from model.LoRATargets. The transformers path
+	// gives PEFT the workload's lora_targets as they are.
+	LoRARoles []string `json:"lora_roles,omitempty"`
 }
 
 // Validate checks the fields the script needs before a process is started.
@@ -113,6 +118,7 @@ func (j TrainJob) withDefaults() TrainJob {
 	if fam, ok := model.FamilyOf(j.Arch.Family); ok && fam.Measured && j.Layer == nil {
 		j.Layer = fam.Layer
 	}
+	j.LoRARoles = loraRoles(j.Arch, j.Workload, j.LoRARoles)
 	if j.HFConfig == nil && j.ConfigPath == "" && j.Impl != "hand" {
 		if m, err := HFConfig(j.Arch, j.Workload); err == nil {
 			j.HFConfig = m

@@ -56,6 +56,10 @@ type Report struct {
 type Model struct {
 	model.Arch
 	Params int64 `json:"params"`
+	// TrainableParams is the parameters the step trains when that is not
+	// all of them (LoRA: the adapters, and a classifier head); 0 for full
+	// training (every parameter) and inference.
+	TrainableParams int64 `json:"trainable_params,omitempty"`
 }
 
 // GPU is what the peak is fitted into: a named GPU, or a budget (Name

@@ -149,6 +149,9 @@ var workloadFlags = map[string]string{
 	"pp": "--pp", "pp_interleave": "--pp-interleave", "microbatches": "--microbatches", "pp_stage": "--pp-stage",
 	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "inference": "--inference",
 	"ep": "--ep", "moe_imbalance": "--moe-imbalance",
+	"lora_rank": "--lora-rank", "lora_alpha": "--lora-alpha", "lora_dropout": "--lora-dropout", "lora_targets": "--lora-targets",
+	"weights": "--weights", "optimizer_impl": "--optimizer-impl", "grad_accum": "--grad-accum", "zero_grad": "--zero-grad",
+	"head": "--head", "labels": "--head",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag

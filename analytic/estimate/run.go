@@ -68,6 +68,13 @@ func Run(req Request) (*Report, error) {
 		}
 	}
 	rep.Model = Model{Arch: req.Arch, Params: rep.Estimates[0].Params}
+	if w.LoRA() && !w.Inference {
+		n, err := model.TrainableParams(req.Arch, w, rep.Model.Params)
+		if err != nil {
+			return nil, predictError("breakdown", err)
+		}
+		rep.Model.TrainableParams = n
+	}
 	if slices.Contains(formulas, "seed") {
 		if rep.SeedRules, err = seedRules(rep.Model.Params); err != nil {
 			return nil, predictError("seed", err)

@@ -69,6 +69,12 @@ type Arch struct {
 	QKNorm string `json:"qk_norm,omitempty"`
 
 	Dropout float64 `json:"dropout,omitempty"` // the config's dropout probability (hidden/attention); 0 means none
+
+	// Head is the task head on top of the layers (see heads.go): lm,
+	// seq-cls, token-cls, mlm or none; "" is the family's own (an LM head,
+	// or none for the encoders). Labels is the classifiers' output size.
+	Head   string `json:"head,omitempty"`
+	Labels int    `json:"labels,omitempty"`
 }
 
 // Values of Arch.QKNorm.

@@ -176,6 +176,9 @@ func (a *Arch) Normalize() error {
 			Reason: fmt.Sprintf("the %s family is dense; experts apply to %s only", a.Family, strings.Join(familiesWith(func(f *Family) bool { return f.MoE }), ", "))}
 	}
 
+	if err := a.normalizeHead(fam); err != nil {
+		return err
+	}
 	if !(a.Dropout >= 0 && a.Dropout < 1) { // also rejects NaN
 		return &FieldError{Field: "dropout", Value: a.Dropout, Reason: "must be a probability in [0, 1)"}
 	}

@@ -274,7 +274,7 @@ func (c *config) arch() (Arch, error) {
 	if err := k.readDropouts(c, &a); err != nil {
 		return Arch{}, err
 	}
-	return a, nil
+	return a, c.readHead(&a)
 }
 
 // checkRequired reports every size the family's reader cannot do without

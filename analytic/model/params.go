@@ -249,6 +249,9 @@ func countParams(a Arch) (ParamBreakdown, error) {
 	if a.Pooler {
 		addc("pooler.dense", ParamOther, c.add(c.mul(H, H), c.mul(H)), false, fmt.Sprintf("%dx%d+%d", H, H, H))
 	}
+	for _, p := range headComponents(&a, &c) { // task heads (heads.go)
+		addc(p.Name, p.Group, p.Count, false, p.Shape)
+	}
 
 	var b ParamBreakdown
 	for _, p := range comps {
@@ -393,6 +396,7 @@ func TotalParams(a Arch) (int64, error) {
 	if a.Pooler {
 		once = c.add(once, c.add(c.mul(H, H), c.mul(H)))
 	}
+	once = c.add(once, headTotal(&a, &c))
 	total := c.add(once, c.mul(a.Layers, int(layer)))
 	if c.overflow {
 		return 0, overflowError(a)

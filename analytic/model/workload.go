@@ -100,6 +100,16 @@ type Workload struct {
 	// encode as before.
 	Loss       Loss `json:"loss,omitempty"`        // "" (shift), hf, torchtitan, nanogpt, chunked[:N], fused
 	FreeLogits bool `json:"free_logits,omitempty"` // the loop drops the logits before backward (transformers' Trainer, torchtitan, torchtune); false: held until the step ends
+	// Fine-tuning settings (see finetune.go); every zero value means full
+	// training as before.
+	LoRARank      int           `json:"lora_rank,omitempty"`      // LoRA rank r; 0: no LoRA, every weight trained
+	LoRAAlpha     float64       `json:"lora_alpha,omitempty"`     // scaling alpha/r; 0 means r (memory does not depend on it)
+	LoRADropout   float64       `json:"lora_dropout,omitempty"`   // dropout on each adapter's input
+	LoRATargets   string        `json:"lora_targets,omitempty"`   // comma-separated module names as PEFT matches them, or all-linear; "": the family's query and value projections
+	Weights       string        `json:"weights,omitempty"`        // base weights' storage: fp32, fp16, bf16, int8, nf4, fp4, int4:G; "": the precision's
+	OptimizerImpl OptimizerImpl `json:"optimizer_impl,omitempty"` // foreach, fused or for-loop; "": torch's default (foreach)
+	GradAccum     int           `json:"grad_accum,omitempty"`     // micro-batches accumulated per optimizer step; 0 means 1
+	ZeroGrad      ZeroGrad      `json:"zero_grad,omitempty"`      // none (set_to_none=True, the default) or zeros
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -170,7 +180,7 @@ func (w Workload) WithDefaults() (Workload, error) {
 	if !(w.Dropout >= 0 && w.Dropout < 1) {
 		return w, &FieldError{Field: "dropout", Value: w.Dropout, Reason: "must be a probability in [0, 1)"}
 	}
-	return w, nil
+	return w, w.checkFinetune()
 }
 
 // The lists below are the one place each kind's values are enumerated:
@@ -184,7 +194,7 @@ func Precisions() []string {
 
 // Optimizers lists the Optimizer values a Workload accepts.
 func Optimizers() []string {
-	return []string{string(AdamW), string(SGD), string(SGDMomentum), string(Adam8bit)}
+	return []string{string(AdamW), string(SGD), string(SGDMomentum), string(Adam8bit), string(Adafactor), string(Lion), string(PagedAdamW8bit)}
 }
 
 // Attentions lists the Attention values a Workload accepts.

@@ -30,6 +30,7 @@ type estimateOptions struct {
 	ep            int     // expert-parallel degree
 	moeImbalance  float64 // the busiest expert's tokens over the mean
 	conv          convOptions
+	ft            finetuneOptions
 
 	formula     string
 	gpu, budget string
@@ -91,6 +92,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.BoolVar(&opts.inference, "inference", false, "inference: weights, KV cache and logits")
 	opts.dist.bind(f)
 	opts.conv.bind(f)
+	opts.ft.bind(f)
 	f.StringVar(&opts.formula, "formula", "breakdown", "formula: "+strings.Join(analytic.Formulas(), ", ")+", or all")
 	f.StringVar(&opts.gpu, "gpu", "", "GPU to fit on, e.g. h100-80gb (see the list in the error for an unknown name)")
 	f.StringVar(&opts.budget, "budget", "", "memory budget instead of --gpu, e.g. 80GiB or 24GB")
@@ -156,7 +158,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 		Timeline:     o.plot != "",
 	}
 	o.conv.into(&req.Workload)
-	return req, nil
+	return req, o.ft.apply(&req.Arch, &req.Workload)
 }
 
 func runEstimate(_ context.Context, o *estimateOptions) error {

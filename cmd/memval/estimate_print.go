@@ -27,7 +27,7 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 	if w.Inference {
 		mode = "inference"
 	}
-	fmt.Fprintf(&b, "model %s (%s parameters), %s, batch %d, seq %d, %s", name, groupThousands(rep.Model.Params), mode, w.Batch, w.Seq, w.Precision)
+	fmt.Fprintf(&b, "model %s (%s parameters%s), %s, batch %d, seq %d, %s", name, groupThousands(rep.Model.Params), finetuneHeader(rep), mode, w.Batch, w.Seq, w.Precision)
 	if !w.Inference {
 		fmt.Fprintf(&b, ", %s, %s attention, checkpointing %s", w.Optimizer, w.Attention, w.Checkpointing)
 	}

@@ -128,7 +128,7 @@ func TestEstimateBadInput(t *testing.T) {
 	}{
 		{[]string{"--model", "gpt5"}, "gpt2"},
 		{[]string{"--model", "gpt2", "--precision", "fp8"}, "--precision"},
-		{[]string{"--model", "gpt2", "--optimizer", "lion"}, "sgd-momentum"},
+		{[]string{"--model", "gpt2", "--optimizer", "lamb"}, "sgd-momentum"},
 		{[]string{"--model", "gpt2", "--attention", "sparse"}, "flash"},
 		{[]string{"--model", "gpt2", "--checkpointing", "some"}, "selective"},
 		{[]string{"--model", "gpt2", "--backend", "tpu"}, "--backend"},

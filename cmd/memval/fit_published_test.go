@@ -37,7 +37,7 @@ func TestFitPublishedCorpus(t *testing.T) {
 // a usage error that says so.
 func TestFitPublishedNotEvaluatedOnly(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	one := filepath.Join("..", "..", "scenarios", "published", "peft", "lora-rank32", "result.json")
+	one := filepath.Join("..", "..", "scenarios", "published", "peft", "lora-rank32-dora", "result.json")
 	opts := &fitOptions{results: []string{one}, out: t.TempDir(), truth: "device", terms: "auto", stdout: &stdout, stderr: &stderr}
 	err := runFit(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "none of the 1 published measurements can be evaluated") {

@@ -688,6 +688,7 @@ type simTraining struct {
 	p     *simPlayer
 	cfg   Config
 	grads map[int]alloc.BlockID
+	ft    *simFinetune    // LoRA, weight formats, heads, optimizers of issue 15 (finetune.go)
 	state []alloc.BlockID // optimizer states, allocated at the first step
 	saved uint64          // activation bytes kept for backward in the last forward
 }
@@ -724,8 +725,12 @@ func buildSimPlan(cfg Config, capacity uint64) (*simPlan, error) {
 			return nil, fmt.Errorf("sim: %s %q is not simulated: use %s", e.field, e.value, strings.Join(e.choices, ", "))
 		}
 	}
+	ft, err := newSimFinetune(cfg.Arch, w, m, dt)
+	if err != nil {
+		return nil, err
+	}
 	plan := &simPlan{params: m.numParams()}
-	s := &simTraining{m: m, w: w, dt: dt, cfg: cfg, p: &simPlayer{a: alloc.NewAllocator(capacity), plan: plan}, grads: make(map[int]alloc.BlockID)}
+	s := &simTraining{m: m, w: w, dt: dt, cfg: cfg, ft: ft, p: &simPlayer{a: alloc.NewAllocator(capacity), plan: plan}, grads: make(map[int]alloc.BlockID)}
 	s.run()
 	return plan, nil
 }
@@ -742,8 +747,9 @@ func (s *simTraining) run() {
 	var weights []alloc.BlockID
 	p.phase(t, t+D, func() {
 		for _, prm := range s.m.params {
-			weights = append(weights, p.alloc(prm.numel*s.dt.param))
+			weights = append(weights, p.alloc(uint64(float64(prm.numel)*s.ft.weightBytes(prm.name, s.dt))))
 		}
+		s.allocAdapters()
 		if s.dt.master {
 			for _, prm := range s.m.params {
 				weights = append(weights, p.alloc(prm.numel*4))
@@ -818,6 +824,7 @@ func (s *simTraining) step(k int, t0, d int64) {
 		if k == 0 {
 			p.alloc(cublasWorkspace) // kept for the life of the process
 		}
+		s.accumulate() // gradient accumulation's earlier micro-batches
 		layers, headOps, head = s.forward()
 	})
 	if p.err != nil {
@@ -827,19 +834,19 @@ func (s *simTraining) step(k int, t0, d int64) {
 		sv := s.saved
 		p.event(t0+d*35/100, "saved", "", k, false)
 		p.plan.events[len(p.plan.events)-1].SavedBytes = &sv
-		p.phase(t0+d*35/100, t0+d*80/100, func() { s.backward(layers, headOps, head) })
+		p.phase(t0+d*35/100, t0+d*80/100, func() {
+			s.backward(layers, headOps, head)
+			if s.ft.lora {
+				s.adapterGrads()
+			}
+		})
 		p.phase(t0+d*80/100, t0+d*95/100, func() { s.optimizerStep(k) })
 	}
 	p.phase(t0+d*95/100, t0+d*97/100, func() {
 		for _, id := range head {
 			p.free(id) // logits and loss outputs still held (inference)
 		}
-		for i := range s.m.params {
-			if id, ok := s.grads[i]; ok {
-				p.free(id) // zero_grad(set_to_none=True)
-				delete(s.grads, i)
-			}
-		}
+		s.freeGrads() // zero_grad (finetune.go)
 		for _, id := range inputs {
 			p.free(id)
 		}
@@ -1061,6 +1068,9 @@ func (s *simTraining) backOps(ops []fwdOp, ids []alloc.BlockID, grad *alloc.Bloc
 // paramGrad allocates a parameter's gradient at its first use in backward,
 // or accumulates into it (a temporary of the same size) when it exists.
 func (s *simTraining) paramGrad(i int) {
+	if s.ft.frozen() {
+		return // a frozen base (LoRA): no gradients
+	}
 	p := s.p
 	n := s.m.params[i].numel
 	if g, ok := s.grads[i]; ok && g != 0 {
@@ -1079,6 +1089,9 @@ func (s *simTraining) paramGrad(i int) {
 // default multi-tensor (foreach) AdamW holds one parameter-sized list of
 // temporaries (sqrt of exp_avg_sq) for the whole step.
 func (s *simTraining) optimizerStep(k int) {
+	if s.finetuneStep(k) {
+		return
+	}
 	p := s.p
 	ps := s.m.params
 	switch s.w.Optimizer {
