@@ -54,7 +54,10 @@ func TestMetricsWhileProfiling(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), `memval_process_used_bytes{gpu="7",pid="31344",rank="7"}`) {
+			// Rank 7's process and rank 0's peak: the first and the last
+			// rank seen, whatever order the sampler met them in.
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), `memval_process_used_bytes{gpu="7",pid="31344",rank="7"}`) &&
+				strings.Contains(string(b), `memval_process_peak_used_bytes{gpu="0",pid="31337",rank="0"}`) {
 				body = string(b)
 				return
 			}
@@ -72,7 +75,7 @@ func TestMetricsWhileProfiling(t *testing.T) {
 		t.Fatal(err)
 	}
 	if body == "" {
-		t.Fatalf("no scrape of %d showed rank 7's process while profiling", tries)
+		t.Fatalf("no scrape of %d showed rank 0's and rank 7's processes while profiling", tries)
 	}
 	for _, want := range []string{
 		"# TYPE memval_gpu_used_bytes gauge",
