@@ -18,7 +18,7 @@ import (
 // trace.csv keeps its columns.
 func TestSimRanksAttributed(t *testing.T) {
 	for _, ranks := range []int{1, 8} {
-		dev, err := New(Config{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 64}, Steps: 3, Ranks: ranks, StepDuration: time.Millisecond})
+		dev, err := New(Config{Arch: gpt2Arch, Workload: model.Workload{Batch: 1, Seq: 64}, Steps: 3, Ranks: ranks, StepDuration: 10 * time.Millisecond}) // long enough for the 1 ms sampler to meet every rank under load
 		if err != nil {
 			t.Fatal(err)
 		}
