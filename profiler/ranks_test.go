@@ -41,8 +41,9 @@ func FuzzParseRankEnviron(f *testing.F) {
 // TestProcEnviron reads a real child's rank from /proc/PID/environ.
 func TestProcEnviron(t *testing.T) {
 	// The shell prints once it runs, so its environment is then its own
-	// (before exec, a child's is its parent's).
-	cmd := exec.Command("/bin/sh", "-c", "echo ready; exec sleep 5")
+	// (before exec, a child's is its parent's). It does not exec again:
+	// while an exec replaces its memory, /proc/PID/environ reads empty.
+	cmd := exec.Command("/bin/sh", "-c", "echo ready; sleep 5")
 	cmd.Env = []string{"RANK=5", "LOCAL_RANK=1", "WORLD_SIZE=8"}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
