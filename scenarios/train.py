@@ -16,8 +16,8 @@ Two ways to build the model (job "impl"):
   - transformers: the model class users train with, from_config of the
     Auto class for the task (AutoModelForCausalLM) on the job's "hf_config"
     (a config.json dict written from the arch by scenarios/hfconfig.go) or
-    the config.json at "config_path"; attention eager (math) or sdpa
-    (flash), the library's own activation checkpointing (re-entrant, as
+    the config.json at "config_path"; attention workload.attn_impl (eager,
+    sdpa, flash-attention-2), else eager (math) or sdpa (flash), the library's own activation checkpointing (re-entrant, as
     the hand-built path), the loss the model computes from labels.
   - hand: the model written out below from the family table's layer (the
     fallback for hosts without transformers, e.g. Debian's torch 1.13).
@@ -526,6 +526,9 @@ def choose_impl(job, w):
     if want not in ("auto", "transformers", "hand"):
         raise JobError("impl %r: use auto, transformers or hand" % want)
     if want == "hand":
+        if w["attn_impl"] != "hand":
+            raise JobError("impl hand runs memval's own attention; workload.attn_impl %s is transformers' "
+                           "(use impl transformers or attn_impl hand)" % w["attn_impl"])
         return "hand", None
     why = None
     if transformers_module() is None:
@@ -579,7 +582,7 @@ class HFModel:
             config = tf.AutoConfig.for_model(model_type, **cfg)
         except (ValueError, KeyError) as e:
             raise JobError("hf_config model_type %r: transformers %s: %s" % (model_type, tf.__version__, e))
-        attn = "sdpa" if w["attention"] == "flash" else "eager"
+        attn = HF_ATTN.get(w["attn_impl"]) or ("sdpa" if w["attention"] == "flash" else "eager")
         auto = getattr(tf, HF_TASKS[task])
         with torch.device(dev):
             try:
@@ -603,6 +606,23 @@ class HFModel:
 
     def __getattr__(self, name):
         return getattr(self.model, name)
+
+
+# workload.attn_impl (analytic/model/attention_impl.go) as transformers'
+# attn_implementation names it; "hand" is the hand-built program, and the
+# transformers path then takes eager or sdpa from workload.attention.
+HF_ATTN = {"eager": "eager", "sdpa": "sdpa", "flash-attention-2": "flash_attention_2"}
+
+
+def parse_attn_impl(w):
+    """workload.attn_impl checked against workload.attention ("hand" when unset)."""
+    v = w.get("attn_impl") or "hand"
+    if v != "hand" and v not in HF_ATTN:
+        raise JobError("workload.attn_impl %r: use hand, %s" % (v, ", ".join(HF_ATTN)))
+    want = {"eager": "math", "sdpa": "flash", "flash-attention-2": "flash"}.get(v)
+    if want and w["attention"] != want:
+        raise JobError("workload.attn_impl %s runs %s attention, not attention %s" % (v, want, w["attention"]))
+    return v
 
 
 def every_nth(ckpt):
@@ -757,6 +777,7 @@ def normalize_workload(w):
     w["attention"] = w.get("attention") or "math"
     w["checkpointing"] = w.get("checkpointing") or "none"
     w["loss"] = parse_loss(w.get("loss"))
+    w["attn_impl"] = parse_attn_impl(w)
     for k in ("batch", "seq"):
         if not isinstance(w.get(k), int) or w[k] < 1:
             raise JobError("workload.%s must be a positive integer (got %r)" % (k, w.get(k)))

@@ -148,7 +148,7 @@ var workloadFlags = map[string]string{
 	"backend": "--backend", "zero": "--zero", "dp": "--dp", "tp": "--tp",
 	"pp": "--pp", "pp_interleave": "--pp-interleave", "microbatches": "--microbatches", "pp_stage": "--pp-stage",
 	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "inference": "--inference",
-	"ep": "--ep", "moe_imbalance": "--moe-imbalance",
+	"ep": "--ep", "moe_imbalance": "--moe-imbalance", "attn_impl": "--attn-impl",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag

@@ -69,6 +69,10 @@ type Arch struct {
 	QKNorm string `json:"qk_norm,omitempty"`
 
 	Dropout float64 `json:"dropout,omitempty"` // the config's dropout probability (hidden/attention); 0 means none
+	// AttnImpl is the config.json's attn_implementation (or
+	// _attn_implementation), the workload's default AttnImpl; "" when the
+	// config names none or one memval does not model.
+	AttnImpl AttnImpl `json:"attn_impl,omitempty"`
 }
 
 // Values of Arch.QKNorm.

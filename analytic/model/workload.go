@@ -100,6 +100,10 @@ type Workload struct {
 	// encode as before.
 	Loss       Loss `json:"loss,omitempty"`        // "" (shift), hf, torchtitan, nanogpt, chunked[:N], fused
 	FreeLogits bool `json:"free_logits,omitempty"` // the loop drops the logits before backward (transformers' Trainer, torchtitan, torchtune); false: held until the step ends
+	// AttnImpl is whose modeling code and attention implementation run
+	// (see attention_impl.go): "" (memval's hand-built program), eager,
+	// sdpa or flash-attention-2 (transformers'); it sets Attention.
+	AttnImpl AttnImpl `json:"attn_impl,omitempty"`
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -122,6 +126,9 @@ func (w Workload) WithDefaults() (Workload, error) {
 		return w, err
 	}
 	if w.Optimizer, err = enumOrDefault("optimizer", w.Optimizer, AdamW, Optimizers()); err != nil {
+		return w, err
+	}
+	if err := w.applyAttnImpl(); err != nil { // attention_impl.go
 		return w, err
 	}
 	if w.Attention, err = enumOrDefault("attention", w.Attention, MathAttention, Attentions()); err != nil {
