@@ -14,7 +14,8 @@ import "github.com/memval/memval/analytic/model"
 //	sdpa, flash-attn-2,   k and v not repeated to every head: attn.qk and
 //	Llama-style GQA       attn.v count the kv heads (use_gqa_in_sdpa;
 //	                      integrations/flash_attention.py)
-//	full checkpointing    gradient_checkpointing_enable: under eager, GPT-2's
+//	full checkpointing    activation_checkpointing_enable (non-reentrant by
+//	(or layers:N)         default; re-entrant saves the same): under eager, GPT-2's
 //	(transformers)        layers get the B x 1 x S x S float mask as an
 //	                      argument, saved once (ckpt.mask, residual dtype;
 //	                      sdpa passes no mask); Llama's layers get rotary
@@ -52,13 +53,19 @@ func (s *actShape) gqaHeads() float64 {
 // savesRope reports whether rope.cos_sin is saved: not under transformers'
 // full checkpointing, whose layers take cos and sin as keyword arguments.
 func (s *actShape) savesRope() bool {
-	return !(s.hf() && s.ckpt == model.FullCheckpointing)
+	return !(s.hf() && s.allCheckpointed())
+}
+
+// allCheckpointed reports whether every layer is checkpointed whole (full,
+// or layers:N checkpointing all L).
+func (s *actShape) allCheckpointed() bool {
+	return s.ckpt == model.FullCheckpointing || s.ckptEvery > 0 && s.checkpointedLayers() >= s.L
 }
 
 // ckptMask adds the float mask transformers' eager GPT-2 passes to each
 // checkpointed layer (saved once, B x 1 x S x S in the residual dtype).
 func (s *actShape) ckptMask(b *actBuilder) {
-	if s.impl == model.EagerAttn && !s.llama && s.ckpt == model.FullCheckpointing {
+	if s.impl == model.EagerAttn && !s.llama && (s.ckpt == model.FullCheckpointing || s.checkpointedLayers() > 0) {
 		b.add("ckpt.mask", GroupActivations, s.B*s.S*s.S, "B*S*S", s.r)
 	}
 }

@@ -66,3 +66,31 @@ func TestAttnImplDelta(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryNthByLibrary: layers:N checkpoints floor(L/N) layers in
+// torchtitan's (the hand-built program's) counting, ceil(L/N) in
+// transformers' every_n_layers.
+func TestEveryNthByLibrary(t *testing.T) {
+	a := model.Arch{Family: "llama", Layers: 7, Hidden: 64, Heads: 4, FFN: 176, Vocab: 1000}
+	if err := a.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ckpt model.Checkpointing
+		impl model.AttnImpl
+		want float64
+	}{
+		{"layers:2", "", 3}, {"layers:2", model.SDPAAttn, 4},
+		{"layers:7", "", 1}, {"layers:7", model.EagerAttn, 1},
+		{"layers:8", "", 0}, {"layers:8", model.EagerAttn, 1},
+		{"layers:1", model.SDPAAttn, 7},
+	} {
+		var s actShape
+		if err := s.init(a, model.Workload{Batch: 1, Seq: 8, Checkpointing: tc.ckpt, AttnImpl: tc.impl}); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.checkpointedLayers(); got != tc.want {
+			t.Errorf("%s %q: %v layers checkpointed, want %v", tc.ckpt, tc.impl, got, tc.want)
+		}
+	}
+}

@@ -17,8 +17,9 @@ Two ways to build the model (job "impl"):
     Auto class for the task (AutoModelForCausalLM) on the job's "hf_config"
     (a config.json dict written from the arch by scenarios/hfconfig.go) or
     the config.json at "config_path"; attention workload.attn_impl (eager,
-    sdpa, flash-attention-2), else eager (math) or sdpa (flash), the library's own activation checkpointing (re-entrant, as
-    the hand-built path), the loss the model computes from labels.
+    sdpa, flash-attention-2), else eager (math) or sdpa (flash); the
+    library's own activation checkpointing with its defaults
+    (non-reentrant; layers:N as every_n_layers); the loss the model computes from labels.
   - hand: the model written out below from the family table's layer (the
     fallback for hosts without transformers, e.g. Debian's torch 1.13).
   - auto (the default): transformers when it is importable and can run the
@@ -535,8 +536,9 @@ def choose_impl(job, w):
         why = "transformers is not importable"
     elif w["checkpointing"] == "selective":
         why = "transformers has no attention-only (selective) checkpointing"
-    elif every_nth(w["checkpointing"]):
-        why = "transformers' gradient_checkpointing_enable checkpoints every layer, not layers:N"
+    elif every_nth(w["checkpointing"]) and not hasattr(transformers_module().PreTrainedModel,
+                                                       "activation_checkpointing_enable"):
+        why = "this transformers' gradient_checkpointing_enable checkpoints every layer, not layers:N"
     elif w["loss"][0] not in ("shift", "hf"):
         why = "transformers computes its own loss (ForCausalLMLoss, workload.loss hf), not %s" % w["loss"][0]
     elif not (job.get("hf_config") or job.get("config_path")):
@@ -590,12 +592,17 @@ class HFModel:
             except TypeError:  # transformers before 4.56 names it torch_dtype
                 self.model = auto.from_config(config, attn_implementation=attn, torch_dtype=torch.float32)
         self.attn = attn
-        if w["checkpointing"] == "full":
-            kw = {"use_reentrant": True}
+        n = 1 if w["checkpointing"] == "full" else every_nth(w["checkpointing"])
+        if n:
+            # the library's defaults: use_reentrant False (transformers 4.35+;
+            # re-entrant saves the same bytes, measured), every_n_layers n
+            # (layer_index % n == 0, transformers 5.x)
             if hasattr(self.model, "activation_checkpointing_enable"):
-                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+                self.model.activation_checkpointing_enable(every_n_layers=n)
+            elif n == 1:
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             else:
-                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+                raise JobError("workload.checkpointing %s: this transformers has no every_n_layers" % w["checkpointing"])
         elif w["checkpointing"] != "none":
             raise JobError("workload.checkpointing %s: transformers has none such; use impl hand"
                            % w["checkpointing"])

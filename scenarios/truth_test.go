@@ -118,6 +118,14 @@ func TestTransformersTruth(t *testing.T) {
 			tc{llama, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: model.FlashAttention, Checkpointing: model.FullCheckpointing}})
 	}
 	cases = append(cases, tc{gpt2, model.Workload{Batch: 1, Seq: 48}})
+	// layers:2 on 3 layers: torchtitan's (the hand-built program) checkpoints
+	// layer 2, transformers' every_n_layers layers 1 and 3
+	gpt2x3, llamax3 := gpt2, llama
+	gpt2x3.Layers, llamax3.Layers = 3, 3
+	for _, w := range []model.Workload{{Precision: model.FP32}, {Precision: model.BF16Mixed, Attention: model.FlashAttention}} {
+		w.Batch, w.Seq, w.Checkpointing = 2, 32, "layers:2"
+		cases = append(cases, tc{gpt2x3, w}, tc{llamax3, w})
+	}
 	var jobs []TrainJob
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
