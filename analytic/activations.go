@@ -105,6 +105,7 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 
 // savedTerms adds the terms of SavedActivations.
 func (s *actShape) savedTerms(b *actBuilder) {
+	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
 	if s.llama {
 		s.llamaTerms(b)
 	} else {
@@ -149,6 +150,7 @@ func (s *actShape) extraTerms(b *actBuilder) {
 		s.moe.extraTerms(b, s, recompute)
 	}
 	s.everyNthRecompute(b, recompute)
+	s.reloadTerm(b, recompute) // checkpoint_offload.go
 	switch s.ckpt {
 	case model.FullCheckpointing:
 		var one actShape = *s
@@ -195,6 +197,7 @@ type actShape struct {
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
 	freeLogits               bool
 	impl                     model.AttnImpl // attention implementation (attention_impl.go)
+	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
 	wbytes                   float64        // bytes per weight element
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -230,7 +233,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
 		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
 		loss: w.Loss, freeLogits: w.FreeLogits, wbytes: 4, ckptEvery: w.Checkpointing.EveryNth(),
-		impl: w.AttnImpl,
+		impl: w.AttnImpl, offload: w.OffloadActivations,
 	}
 	if w.Precision == model.BF16Pure || w.Precision == model.BF16Master {
 		s.wbytes = 2
@@ -324,6 +327,9 @@ type actBuilder struct {
 	noIDs   bool
 
 	breakdown, scaled, sumFeatures bool
+	offload                        bool   // put ckpt.block_in and ckpt.mask into host (checkpoint_offload.go)
+	offloadRope                    bool   // and rope.cos_sin
+	host                           []Term // the offloaded terms
 	layerScale, logitScale         float64
 	features                       float64
 	tally                          tally
@@ -357,6 +363,10 @@ func (b *actBuilder) put(name string, g Group, feature float64, unit string, coe
 		}
 	}
 	n := checkedCeil(p)
+	if b.offload && (name == "ckpt.block_in" || name == "ckpt.mask") || b.offloadRope && name == "rope.cos_sin" {
+		b.host = append(b.host, Term{Name: name, Group: g, Feature: feature, Unit: unit, Coef: coef, Bytes: n})
+		return
+	}
 	if b.sumOnly {
 		b.sum += n
 		return

@@ -66,9 +66,10 @@ type Spec struct {
 	BucketView   bool          `json:"bucket_view,omitempty"`
 
 	// Conventions of the training loop (model.Workload, spec_conventions.go).
-	Loss       model.Loss     `json:"loss,omitempty"`
-	FreeLogits bool           `json:"free_logits,omitempty"`
-	AttnImpl   model.AttnImpl `json:"attn_impl,omitempty"`
+	Loss               model.Loss     `json:"loss,omitempty"`
+	FreeLogits         bool           `json:"free_logits,omitempty"`
+	AttnImpl           model.AttnImpl `json:"attn_impl,omitempty"`
+	OffloadActivations bool           `json:"offload_activations,omitempty"`
 
 	Steps     int     `json:"steps,omitempty"`     // training steps; default DefaultSteps
 	Warmup    int     `json:"warmup,omitempty"`    // steps before "steady" is measured (at least 1: the first step allocates optimizer states); default DefaultWarmup
@@ -286,7 +287,7 @@ func join(prefix, key string) string {
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
 	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance",
-	"loss", "free_logits", "attn_impl"}
+	"loss", "free_logits", "attn_impl", "offload_activations"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
 
@@ -360,7 +361,7 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Expect, err = p.oneOf(v, field, []string{ExpectFit, ExpectOOM})
 		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view":
 			err = p.distributed(key, v, field, s)
-		case "loss", "free_logits", "attn_impl":
+		case "loss", "free_logits", "attn_impl", "offload_activations":
 			err = p.conventions(key, v, field, s)
 		default:
 			err = p.errf(k, field, "unknown field: want one of %s", strings.Join(specKeys, ", "))

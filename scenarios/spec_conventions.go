@@ -23,6 +23,8 @@ func (p *parser) conventions(key string, v *yaml.Node, field string, s *Spec) er
 		}
 	case "free_logits":
 		s.FreeLogits, err = p.boolean(v, field)
+	case "offload_activations":
+		s.OffloadActivations, err = p.boolean(v, field)
 	case "attn_impl":
 		var x string
 		x, err = p.oneOf(v, field, model.AttnImpls())
@@ -34,6 +36,7 @@ func (p *parser) conventions(key string, v *yaml.Node, field string, s *Spec) er
 // conventionsInto copies the spec's conventions into w.
 func (s *Spec) conventionsInto(w *model.Workload) {
 	w.Loss, w.FreeLogits, w.AttnImpl = s.Loss, s.FreeLogits, s.AttnImpl
+	w.OffloadActivations = s.OffloadActivations
 }
 
 // attnImplInto gives w the model's config.json attn_implementation when

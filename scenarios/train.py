@@ -468,6 +468,7 @@ def build_classes(torch):
             n = every_nth(w["checkpointing"])
             self.ckpt_layers = {i for i in range(a["layers"]) if self.full or (n and (i + 1) % n == 0)}
             self.loss = w["loss"]
+            self.offload = w["offload_activations"]
 
         def forward(self, ids):
             S = ids.size(1)
@@ -486,7 +487,12 @@ def build_classes(torch):
                 cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
             for i, blk in enumerate(self.h):
                 blk.router_logits = []
-                if i in self.ckpt_layers:
+                if i in self.ckpt_layers and self.offload:
+                    # activation offloading: the checkpointed layer's inputs in
+                    # host memory (as transformers' offload=True)
+                    with torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda):
+                        x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
+                elif i in self.ckpt_layers:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 else:
                     x = blk(x, cos, sin)
@@ -598,7 +604,9 @@ class HFModel:
             # re-entrant saves the same bytes, measured), every_n_layers n
             # (layer_index % n == 0, transformers 5.x)
             if hasattr(self.model, "activation_checkpointing_enable"):
-                self.model.activation_checkpointing_enable(every_n_layers=n)
+                self.model.activation_checkpointing_enable(every_n_layers=n, offload=w["offload_activations"])
+            elif w["offload_activations"]:
+                raise JobError("workload.offload_activations: this transformers has no activation offloading")
             elif n == 1:
                 self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             else:
@@ -785,6 +793,9 @@ def normalize_workload(w):
     w["checkpointing"] = w.get("checkpointing") or "none"
     w["loss"] = parse_loss(w.get("loss"))
     w["attn_impl"] = parse_attn_impl(w)
+    w["offload_activations"] = bool(w.get("offload_activations"))
+    if w["offload_activations"] and w["checkpointing"] != "full" and not every_nth(w["checkpointing"]):
+        raise JobError("workload.offload_activations needs checkpointing full or layers:N (got %s)" % w["checkpointing"])
     for k in ("batch", "seq"):
         if not isinstance(w.get(k), int) or w[k] < 1:
             raise JobError("workload.%s must be a positive integer (got %r)" % (k, w.get(k)))

@@ -126,6 +126,11 @@ func TestTransformersTruth(t *testing.T) {
 		w.Batch, w.Seq, w.Checkpointing = 2, 32, "layers:2"
 		cases = append(cases, tc{gpt2x3, w}, tc{llamax3, w})
 	}
+	// activation offloading: the checkpointed layers' inputs in host memory
+	for _, ck := range []model.Checkpointing{model.FullCheckpointing, "layers:2"} {
+		w := model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Checkpointing: ck, OffloadActivations: true}
+		cases = append(cases, tc{gpt2x3, w}, tc{llamax3, w})
+	}
 	var jobs []TrainJob
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
@@ -139,6 +144,9 @@ func TestTransformersTruth(t *testing.T) {
 	for i, c := range cases {
 		hand, hf := res[2*i], res[2*i+1]
 		name := fmt.Sprintf("%s %s ckpt %s dropout %g %s", c.a.Family, c.w.Precision, c.w.Checkpointing, c.w.Dropout, c.w.Attention)
+		if c.w.OffloadActivations {
+			name += " offload"
+		}
 		if hand.Impl != "hand" || hf.Impl != "transformers" {
 			t.Fatalf("%s: impls %q and %q, want hand and transformers", name, hand.Impl, hf.Impl)
 		}

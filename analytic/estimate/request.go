@@ -149,6 +149,7 @@ var workloadFlags = map[string]string{
 	"pp": "--pp", "pp_interleave": "--pp-interleave", "microbatches": "--microbatches", "pp_stage": "--pp-stage",
 	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "inference": "--inference",
 	"ep": "--ep", "moe_imbalance": "--moe-imbalance", "attn_impl": "--attn-impl",
+	"offload_activations": "--offload-activations",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag

@@ -104,6 +104,9 @@ type Workload struct {
 	// (see attention_impl.go): "" (memval's hand-built program), eager,
 	// sdpa or flash-attention-2 (transformers'); it sets Attention.
 	AttnImpl AttnImpl `json:"attn_impl,omitempty"`
+	// OffloadActivations keeps the inputs of the checkpointed layers in
+	// host memory (see checkpoint_offload.go); needs full or layers:N.
+	OffloadActivations bool `json:"offload_activations,omitempty"`
 }
 
 // WithDefaults returns w with its zero fields set to their documented

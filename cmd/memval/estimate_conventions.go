@@ -12,6 +12,7 @@ type convOptions struct {
 	loss       string
 	freeLogits bool
 	attnImpl   string
+	offloadAct bool
 }
 
 func (c *convOptions) bind(f *pflag.FlagSet) {
@@ -19,6 +20,7 @@ func (c *convOptions) bind(f *pflag.FlagSet) {
 		" (shift: logits shifted and copied, memval's program; hf: transformers' ForCausalLMLoss; torchtitan and nanogpt: labels shifted by the data loader; chunked[:N]: torchtune's chunked output; fused: Liger's fused linear cross entropy)")
 	f.StringVar(&c.attnImpl, "attn-impl", "", "whose attention: "+orList(model.AttnImpls())+
 		" (hand: memval's program with --attention; eager, sdpa, flash-attention-2: transformers' attn_implementation, which sets --attention; default: the config.json's attn_implementation, else hand)")
+	f.BoolVar(&c.offloadAct, "offload-activations", false, "keep the checkpointed layers' inputs in host memory (transformers' activation_checkpointing_enable(offload=True), torchtune's offloading); needs --checkpointing full or layers:N")
 	f.BoolVar(&c.freeLogits, "free-logits", false, "the training loop drops the logits before backward (transformers' Trainer, torchtitan, torchtune)")
 }
 
@@ -41,4 +43,5 @@ func (c *convOptions) into(w *model.Workload) {
 	}
 	w.FreeLogits = c.freeLogits
 	w.AttnImpl = model.AttnImpl(c.attnImpl)
+	w.OffloadActivations = c.offloadAct
 }
