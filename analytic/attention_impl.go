@@ -14,8 +14,10 @@ import "github.com/memval/memval/analytic/model"
 //	sdpa, flash-attn-2,   k and v not repeated to every head: attn.qk and
 //	Llama-style GQA       attn.v count the kv heads (use_gqa_in_sdpa;
 //	                      integrations/flash_attention.py)
-//	full checkpointing    activation_checkpointing_enable (non-reentrant by
-//	(or layers:N)         default; re-entrant saves the same): under eager, GPT-2's
+//	full checkpointing    activation_checkpointing_enable (re-entrant and,
+//	(or layers:N)         for dense layers, non-reentrant save the same; a
+//	                      MoE router aux loss under non-reentrant is not
+//	                      modelled): under eager, GPT-2's
 //	(transformers)        layers get the B x 1 x S x S float mask as an
 //	                      argument, saved once (ckpt.mask, residual dtype;
 //	                      sdpa passes no mask); Llama's layers get rotary

@@ -18,8 +18,8 @@ Two ways to build the model (job "impl"):
     (a config.json dict written from the arch by scenarios/hfconfig.go) or
     the config.json at "config_path"; attention workload.attn_impl (eager,
     sdpa, flash-attention-2), else eager (math) or sdpa (flash); the
-    library's own activation checkpointing with its defaults
-    (non-reentrant; layers:N as every_n_layers); the loss the model computes from labels.
+    library's own activation checkpointing (re-entrant, as the hand-built
+    path; layers:N as every_n_layers); the loss the model computes from labels.
   - hand: the model written out below from the family table's layer (the
     fallback for hosts without transformers, e.g. Debian's torch 1.13).
   - auto (the default): transformers when it is importable and can run the
@@ -600,15 +600,19 @@ class HFModel:
         self.attn = attn
         n = 1 if w["checkpointing"] == "full" else every_nth(w["checkpointing"])
         if n:
-            # the library's defaults: use_reentrant False (transformers 4.35+;
-            # re-entrant saves the same bytes, measured), every_n_layers n
+            # re-entrant, as the hand-built path: dense layers save the same
+            # bytes under transformers' default use_reentrant=False (measured),
+            # but with a router aux loss its non-reentrant forward keeps the
+            # router logits' graph (not modelled yet); every_n_layers n
             # (layer_index % n == 0, transformers 5.x)
+            kw = {"use_reentrant": True}
             if hasattr(self.model, "activation_checkpointing_enable"):
-                self.model.activation_checkpointing_enable(every_n_layers=n, offload=w["offload_activations"])
+                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw, every_n_layers=n,
+                                                           offload=w["offload_activations"])
             elif w["offload_activations"]:
                 raise JobError("workload.offload_activations: this transformers has no activation offloading")
             elif n == 1:
-                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
             else:
                 raise JobError("workload.checkpointing %s: this transformers has no every_n_layers" % w["checkpointing"])
         elif w["checkpointing"] != "none":
