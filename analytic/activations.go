@@ -106,6 +106,7 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 // savedTerms adds the terms of SavedActivations.
 func (s *actShape) savedTerms(b *actBuilder) {
 	b.lora = s.lora
+	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
 	if s.llama {
 		s.llamaTerms(b)
 	} else {
@@ -150,6 +151,7 @@ func (s *actShape) extraTerms(b *actBuilder) {
 		s.moe.extraTerms(b, s, recompute)
 	}
 	s.everyNthRecompute(b, recompute)
+	s.reloadTerm(b, recompute) // checkpoint_offload.go
 	switch s.ckpt {
 	case model.FullCheckpointing:
 		var one actShape = *s
@@ -195,8 +197,10 @@ type actShape struct {
 	loss                     model.Loss // loss convention (loss.go)
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
 	freeLogits               bool
-	wbytes                   float64    // bytes per weight element
-	lora                     *loraShape // LoRA's frozen base and adapters (activations_lora.go); nil without
+	impl                     model.AttnImpl // attention implementation (attention_impl.go)
+	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
+	wbytes                   float64        // bytes per weight element
+	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
 	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -232,6 +236,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
 		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
 		loss: w.Loss, freeLogits: w.FreeLogits, wbytes: 4, ckptEvery: w.Checkpointing.EveryNth(),
+		impl: w.AttnImpl, offload: w.OffloadActivations,
 	}
 	if w.Precision == model.BF16Pure || w.Precision == model.BF16Master {
 		s.wbytes = 2
@@ -284,6 +289,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.autocast && s.cuda {
 		s.score = 4 // softmax is on CUDA autocast's fp32 list
 	}
+	s.applyAttnImpl()
 	s.mask = 1
 	if !s.cuda {
 		s.mask = 0 // the input's dtype: set per tensor
@@ -325,6 +331,9 @@ type actBuilder struct {
 
 	lora                           *loraShape
 	breakdown, scaled, sumFeatures bool
+	offload                        bool   // put ckpt.block_in and ckpt.mask into host (checkpoint_offload.go)
+	offloadRope                    bool   // and rope.cos_sin
+	host                           []Term // the offloaded terms
 	layerScale, logitScale         float64
 	features                       float64
 	tally                          tally
@@ -361,6 +370,10 @@ func (b *actBuilder) put(name string, g Group, feature float64, unit string, coe
 		}
 	}
 	n := checkedCeil(p)
+	if b.offload && (name == "ckpt.block_in" || name == "ckpt.mask") || b.offloadRope && name == "rope.cos_sin" {
+		b.host = append(b.host, Term{Name: name, Group: g, Feature: feature, Unit: unit, Coef: coef, Bytes: n})
+		return
+	}
 	if b.sumOnly {
 		b.sum += n
 		return
@@ -413,6 +426,7 @@ func (s *actShape) gpt2Terms(b *actBuilder) {
 		b.add("dropout.embed_mask", GroupActivations, BS*s.H, "B*S*H", s.maskBytes(s.r))
 	}
 	s.layerTerms(b)
+	s.ckptMask(b) // attention_impl.go
 	s.headTerms(b, false)
 }
 
@@ -486,13 +500,15 @@ func (s *actShape) attnCore(b *actBuilder) {
 	BSq := s.B * s.S * s.h * s.hd * s.L
 	BhSS := s.B * s.h * s.S * s.S * s.L
 	b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-	b.add("attn.scale", GroupActivations, s.L, "L", s.a)
+	if s.scaleTensor() {
+		b.add("attn.scale", GroupActivations, s.L, "L", s.a)
+	}
 	b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", s.score)
 	if s.dropout || s.score != s.a {
 		b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 	}
 	if s.dropout {
-		b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.score))
+		b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.a)) // dropout after the cast to v's dtype
 	}
 }
 
@@ -525,7 +541,9 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 // final RMSNorm and loss.
 func (s *actShape) llamaTerms(b *actBuilder) {
 	b.addIDs(s)
-	b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
+	if s.savesRope() {
+		b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
+	}
 	s.layerTerms(b)
 	s.headTerms(b, true)
 	if s.moe != nil {
@@ -572,8 +590,13 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 		if s.autocast && (s.cuda || s.ckpt == model.SelectiveCheckpointing) {
 			qk = 4
 		}
-		b.add("attn.qk", GroupActivations, 2*BSq, "2*B*S*h*d*L", qk)
-		b.add("attn.v", GroupActivations, BSq, "B*S*h*d*L", s.a)
+		BSk := BSq * s.gqaHeads() / s.h // k and v: every head, or the kv heads (attention_impl.go)
+		qkUnit, vUnit := "2*B*S*h*d*L", "B*S*h*d*L"
+		if BSk != BSq {
+			qkUnit, vUnit = "B*S*(h+kv)*d*L", "B*S*kv*d*L"
+		}
+		b.add("attn.qk", GroupActivations, BSq+BSk, qkUnit, qk)
+		b.add("attn.v", GroupActivations, BSk, vUnit, s.a)
 		if s.flash {
 			s.sdpaOut(b, BSq)
 			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)

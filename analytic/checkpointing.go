@@ -13,7 +13,12 @@ import (
 //	           only their input (ckpt.block_in, as full), the other
 //	           L - floor(L/N) layers all their saved tensors (as none); one
 //	           checkpointed layer is recomputed at a time in backward
-//	           (ckpt.recompute_layer), when any is checkpointed.
+//	           (ckpt.recompute_layer), when any is checkpointed. Under
+//	           transformers' modeling code (Workload.AttnImpl eager, sdpa or
+//	           flash-attention-2) it is activation_checkpointing_enable's
+//	           every_n_layers (transformers/modeling_utils.py
+//	           _set_gradient_checkpointing: layer_index % N == 0, counting
+//	           from 0): ceil(L/N) layers.
 
 // checkpointedLayers is the number of layers a layers:N policy
 // checkpoints.
@@ -21,6 +26,9 @@ func (s *actShape) checkpointedLayers() float64 {
 	n := s.ckptEvery
 	if n <= 0 {
 		return 0
+	}
+	if s.hf() {
+		return math.Ceil(s.L / float64(n))
 	}
 	return math.Floor(s.L / float64(n))
 }

@@ -109,6 +109,7 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 		return fmt.Errorf("breakdown: %w", b.err)
 	}
 	e.Terms = b.terms
+	activationHost(e, b.host) // checkpoint_offload.go
 	actBytes := b.features
 	last := len(e.Terms)
 	lgF, lgUnit, lg := s.logitsGrad(in.w.Precision == model.BF16Pure)

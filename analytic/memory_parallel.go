@@ -225,6 +225,9 @@ func (in *inputs) parallelTerms(e *Estimate, c stateCoefs) {
 				Note: "fp32 copy of the gradient shard the CPU optimizer steps with"})
 		}
 		h := &Host{Terms: host}
+		if e.Host != nil { // offloaded activations (checkpoint_offload.go)
+			h.Terms = append(e.Host.Terms, host...)
+		}
 		for i := range h.Terms {
 			h.Terms[i].Bytes = checkedCeil(h.Terms[i].Feature * h.Terms[i].Coef)
 			h.Bytes += h.Terms[i].Bytes

@@ -66,8 +66,10 @@ type Spec struct {
 	BucketView   bool          `json:"bucket_view,omitempty"`
 
 	// Conventions of the training loop (model.Workload, spec_conventions.go).
-	Loss       model.Loss `json:"loss,omitempty"`
-	FreeLogits bool       `json:"free_logits,omitempty"`
+	Loss               model.Loss     `json:"loss,omitempty"`
+	FreeLogits         bool           `json:"free_logits,omitempty"`
+	AttnImpl           model.AttnImpl `json:"attn_impl,omitempty"`
+	OffloadActivations bool           `json:"offload_activations,omitempty"`
 	// Fine-tuning settings (spec_finetune.go): LoRA, weight formats, task
 	// heads, optimizer implementations, gradient accumulation.
 	Finetune FinetuneSpec `json:"finetune,omitzero"`
@@ -288,7 +290,7 @@ func join(prefix, key string) string {
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
 	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance",
-	"loss", "free_logits",
+	"loss", "free_logits", "attn_impl", "offload_activations",
 	"lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad"}
 
 var modelDimKeys = []string{"family", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_max", "tied"}
@@ -363,7 +365,7 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Expect, err = p.oneOf(v, field, []string{ExpectFit, ExpectOOM})
 		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view":
 			err = p.distributed(key, v, field, s)
-		case "loss", "free_logits":
+		case "loss", "free_logits", "attn_impl", "offload_activations":
 			err = p.conventions(key, v, field, s)
 		case "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad":
 			err = p.finetune(key, v, field, s)
@@ -659,6 +661,9 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 		w.Dropout = *s.Dropout
 	}
 	s.conventionsInto(&w)
+	if err := attnImplInto(&w, a); err != nil { // spec_conventions.go
+		return model.Arch{}, model.Workload{}, fmt.Errorf("scenario %s: %w: %w", s.Name, ErrInvalid, err)
+	}
 	if err := s.distributedInto(&w); err != nil {
 		return model.Arch{}, model.Workload{}, err
 	}
@@ -671,7 +676,7 @@ func (s *Spec) Resolve() (model.Arch, model.Workload, error) {
 	if w.Optimizer == "" {
 		w.Optimizer = model.AdamW
 	}
-	if w.Attention == "" {
+	if w.Attention == "" && !w.AttnImpl.Transformers() {
 		w.Attention = model.MathAttention
 	}
 	if w.Checkpointing == "" {

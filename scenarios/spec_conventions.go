@@ -23,13 +23,30 @@ func (p *parser) conventions(key string, v *yaml.Node, field string, s *Spec) er
 		}
 	case "free_logits":
 		s.FreeLogits, err = p.boolean(v, field)
+	case "offload_activations":
+		s.OffloadActivations, err = p.boolean(v, field)
+	case "attn_impl":
+		var x string
+		x, err = p.oneOf(v, field, model.AttnImpls())
+		s.AttnImpl = model.AttnImpl(x)
 	}
 	return err
 }
 
 // conventionsInto copies the spec's conventions into w.
 func (s *Spec) conventionsInto(w *model.Workload) {
-	w.Loss, w.FreeLogits = s.Loss, s.FreeLogits
+	w.Loss, w.FreeLogits, w.AttnImpl = s.Loss, s.FreeLogits, s.AttnImpl
+	w.OffloadActivations = s.OffloadActivations
+}
+
+// attnImplInto gives w the model's config.json attn_implementation when
+// the spec names none, and checks it against the spec's attention.
+func attnImplInto(w *model.Workload, a model.Arch) error {
+	if w.AttnImpl == "" {
+		w.AttnImpl = a.AttnImpl
+	}
+	v := *w
+	return v.CheckAttnImpl()
 }
 
 // checkpointing decodes a spec's checkpointing: one of the workload's

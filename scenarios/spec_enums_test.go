@@ -26,6 +26,7 @@ func TestSpecAcceptsEveryWorkloadValue(t *testing.T) {
 		{"attention", model.Attentions(), func(s *Spec) string { return string(s.Attention) }},
 		{"checkpointing", model.Checkpointings(), func(s *Spec) string { return string(s.Checkpointing) }},
 		{"backend", model.Backends(), func(s *Spec) string { return string(s.Backend) }},
+		{"attn_impl", model.AttnImpls(), func(s *Spec) string { return string(s.AttnImpl) }},
 	} {
 		for _, v := range tc.values {
 			src := "model: gpt2\nbatch: 2\nseq: 128\n" + tc.field + ": " + v + "\n"

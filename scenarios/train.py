@@ -16,9 +16,10 @@ Two ways to build the model (job "impl"):
   - transformers: the model class users train with, from_config of the
     Auto class for the task (AutoModelForCausalLM) on the job's "hf_config"
     (a config.json dict written from the arch by scenarios/hfconfig.go) or
-    the config.json at "config_path"; attention eager (math) or sdpa
-    (flash), the library's own activation checkpointing (re-entrant, as
-    the hand-built path), the loss the model computes from labels.
+    the config.json at "config_path"; attention workload.attn_impl (eager,
+    sdpa, flash-attention-2), else eager (math) or sdpa (flash); the
+    library's own activation checkpointing (re-entrant, as the hand-built
+    path; layers:N as every_n_layers); the loss the model computes from labels.
   - hand: the model written out below from the family table's layer (the
     fallback for hosts without transformers, e.g. Debian's torch 1.13).
   - auto (the default): transformers when it is importable and can run the
@@ -467,6 +468,7 @@ def build_classes(torch):
             n = every_nth(w["checkpointing"])
             self.ckpt_layers = {i for i in range(a["layers"]) if self.full or (n and (i + 1) % n == 0)}
             self.loss = w["loss"]
+            self.offload = w["offload_activations"]
 
         def forward(self, ids):
             S = ids.size(1)
@@ -485,7 +487,12 @@ def build_classes(torch):
                 cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
             for i, blk in enumerate(self.h):
                 blk.router_logits = []
-                if i in self.ckpt_layers:
+                if i in self.ckpt_layers and self.offload:
+                    # activation offloading: the checkpointed layer's inputs in
+                    # host memory (as transformers' offload=True)
+                    with torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda):
+                        x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
+                elif i in self.ckpt_layers:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 else:
                     x = blk(x, cos, sin)
@@ -530,14 +537,18 @@ def choose_impl(job, w):
     if want not in ("auto", "transformers", "hand"):
         raise JobError("impl %r: use auto, transformers or hand" % want)
     if want == "hand":
+        if w["attn_impl"] != "hand":
+            raise JobError("impl hand runs memval's own attention; workload.attn_impl %s is transformers' "
+                           "(use impl transformers or attn_impl hand)" % w["attn_impl"])
         return "hand", None
     why = None
     if transformers_module() is None:
         why = "transformers is not importable"
     elif w["checkpointing"] == "selective":
         why = "transformers has no attention-only (selective) checkpointing"
-    elif every_nth(w["checkpointing"]):
-        why = "transformers' gradient_checkpointing_enable checkpoints every layer, not layers:N"
+    elif every_nth(w["checkpointing"]) and not hasattr(transformers_module().PreTrainedModel,
+                                                       "activation_checkpointing_enable"):
+        why = "this transformers' gradient_checkpointing_enable checkpoints every layer, not layers:N"
     elif w["loss"][0] not in ("shift", "hf"):
         why = "transformers computes its own loss (ForCausalLMLoss, workload.loss hf), not %s" % w["loss"][0]
     elif not (job.get("hf_config") or job.get("config_path")):
@@ -583,7 +594,7 @@ class HFModel:
             config = tf.AutoConfig.for_model(model_type, **cfg)
         except (ValueError, KeyError) as e:
             raise JobError("hf_config model_type %r: transformers %s: %s" % (model_type, tf.__version__, e))
-        attn = "sdpa" if w["attention"] == "flash" else "eager"
+        attn = HF_ATTN.get(w["attn_impl"]) or ("sdpa" if w["attention"] == "flash" else "eager")
         auto = getattr(tf, HF_TASKS[task])
         with torch.device(dev):
             try:
@@ -592,12 +603,23 @@ class HFModel:
                 self.model = auto.from_config(config, attn_implementation=attn, torch_dtype=torch.float32)
         self.attn = attn
         self.task, self.labels = task, (job.get("arch") or {}).get("labels") or 0
-        if w["checkpointing"] == "full":
+        n = 1 if w["checkpointing"] == "full" else every_nth(w["checkpointing"])
+        if n:
+            # re-entrant, as the hand-built path: dense layers save the same
+            # bytes under transformers' default use_reentrant=False (measured),
+            # but with a router aux loss its non-reentrant forward keeps the
+            # router logits' graph (not modelled yet); every_n_layers n
+            # (layer_index % n == 0, transformers 5.x)
             kw = {"use_reentrant": True}
             if hasattr(self.model, "activation_checkpointing_enable"):
-                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
-            else:
+                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw, every_n_layers=n,
+                                                           offload=w["offload_activations"])
+            elif w["offload_activations"]:
+                raise JobError("workload.offload_activations: this transformers has no activation offloading")
+            elif n == 1:
                 self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+            else:
+                raise JobError("workload.checkpointing %s: this transformers has no every_n_layers" % w["checkpointing"])
         elif w["checkpointing"] != "none":
             raise JobError("workload.checkpointing %s: transformers has none such; use impl hand"
                            % w["checkpointing"])
@@ -608,6 +630,23 @@ class HFModel:
 
     def __getattr__(self, name):
         return getattr(self.model, name)
+
+
+# workload.attn_impl (analytic/model/attention_impl.go) as transformers'
+# attn_implementation names it; "hand" is the hand-built program, and the
+# transformers path then takes eager or sdpa from workload.attention.
+HF_ATTN = {"eager": "eager", "sdpa": "sdpa", "flash-attention-2": "flash_attention_2"}
+
+
+def parse_attn_impl(w):
+    """workload.attn_impl checked against workload.attention ("hand" when unset)."""
+    v = w.get("attn_impl") or "hand"
+    if v != "hand" and v not in HF_ATTN:
+        raise JobError("workload.attn_impl %r: use hand, %s" % (v, ", ".join(HF_ATTN)))
+    want = {"eager": "math", "sdpa": "flash", "flash-attention-2": "flash"}.get(v)
+    if want and w["attention"] != want:
+        raise JobError("workload.attn_impl %s runs %s attention, not attention %s" % (v, want, w["attention"]))
+    return v
 
 
 def every_nth(ckpt):
@@ -762,6 +801,10 @@ def normalize_workload(w):
     w["attention"] = w.get("attention") or "math"
     w["checkpointing"] = w.get("checkpointing") or "none"
     w["loss"] = parse_loss(w.get("loss"))
+    w["attn_impl"] = parse_attn_impl(w)
+    w["offload_activations"] = bool(w.get("offload_activations"))
+    if w["offload_activations"] and w["checkpointing"] != "full" and not every_nth(w["checkpointing"]):
+        raise JobError("workload.offload_activations needs checkpointing full or layers:N (got %s)" % w["checkpointing"])
     for k in ("batch", "seq"):
         if not isinstance(w.get(k), int) or w[k] < 1:
             raise JobError("workload.%s must be a positive integer (got %r)" % (k, w.get(k)))

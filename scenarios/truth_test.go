@@ -88,81 +88,15 @@ type truthResult struct {
 	Saved        []savedTensor `json:"saved_tensors"`
 }
 
-// hfDelta is what transformers 5.x's modeling code saves beyond (or short
-// of) the hand-built program the breakdown follows, term by term, in bytes
-// (measured, torch 2.11 CPU, transformers 5.24). Its loss is the workload's
-// loss convention hf (model.HFLoss), modelled by the breakdown; what is
-// left:
-//
-//	attn.scale      GPT-2 scales by a Python float: no 0-dim tensor
-//	attn.scores32   GPT-2 adds an fp32 mask: under autocast the scores and
-//	                softmax are fp32 (+4, or +2 where dropout already kept
-//	                a 16-bit copy), the 16-bit copy as before
-//	ckpt.mask       GPT-2's checkpointed blocks get the B x 1 x S x S float
-//	                mask as an argument (saved once)
-//	ckpt.rope       Llama's checkpointed layers get cos/sin as keyword
-//	                arguments (not saved)
-//	sdpa.gqa        Llama's SDPA gets k and v un-repeated (enable_gqa)
-func hfDelta(a model.Arch, w model.Workload) map[string]float64 {
-	B, S, L := float64(w.Batch), float64(w.Seq), float64(a.Layers)
-	h, d := float64(a.Heads), float64(a.Hidden/a.Heads)
-	kv := float64(a.KVHeads)
-	if kv == 0 {
-		kv = h
-	}
-	llama := model.LayerOf(a.Family) != nil && model.LayerOf(a.Family).Name == model.LlamaLayerName
-	ad, r := 4.0, 4.0 // matmul and residual bytes
-	switch w.Precision {
-	case model.BF16Mixed:
-		ad = 2
-	case model.BF16Pure:
-		ad, r = 2, 2
-	}
-	dd := map[string]float64{}
-	full := w.Checkpointing == model.FullCheckpointing
-	eager := w.Attention != model.FlashAttention || w.Dropout > 0
-	if !llama {
-		if eager && !full {
-			dd["attn.scale"] = -ad * L
-			if w.Precision == model.BF16Mixed {
-				p := 4.0
-				if w.Dropout > 0 {
-					p = 2
-				}
-				dd["attn.scores32"] = p * B * h * S * S * L
-			}
-		}
-		if full {
-			dd["ckpt.mask"] = r * B * S * S
-		}
-	} else {
-		if full {
-			dd["ckpt.rope"] = -2 * S * d * r
-		}
-		if !eager && !full && kv != h {
-			dd["sdpa.gqa"] = -(h - kv) * B * S * d * 2 * ad * L
-		}
-	}
-	return dd
-}
-
-func sumDelta(dd map[string]float64) float64 {
-	var s float64
-	for _, v := range dd {
-		s += v
-	}
-	return s
-}
-
 // TestTransformersTruth is the CI truth matrix on torch 2.x: tiny GPT-2 and
 // Llama configs across precision, checkpointing, dropout and attention,
 // built both by transformers (AutoModelForCausalLM.from_config) and by
 // hand. Both give model.Params' parameter count (all trainable) and the
 // same optimizer-state bytes, within 0.1% of the breakdown's optimizer
 // states; the hand-built program's saved bytes equal
-// analytic.SavedActivations within 0.1%, and transformers' equal it plus
-// hfDelta's named terms. A mismatch lists both programs' saved tensors
-// that differ.
+// analytic.SavedActivations within 0.1%, and transformers' equal it for
+// the workload's attn_impl eager (math attention) or sdpa (flash). A
+// mismatch lists both programs' saved tensors that differ.
 func TestTransformersTruth(t *testing.T) {
 	needTorch(t)
 	gpt2 := normalized(t, model.Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000, MaxPositions: 128})
@@ -179,15 +113,30 @@ func TestTransformersTruth(t *testing.T) {
 		}
 		cases = append(cases, tc{gpt2, model.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: 0.1}},
 			tc{gpt2, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: model.FlashAttention}},
-			tc{llama, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: model.FlashAttention}})
+			tc{llama, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: model.FlashAttention}},
+			tc{gpt2, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: model.FlashAttention, Checkpointing: model.FullCheckpointing}},
+			tc{llama, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: model.FlashAttention, Checkpointing: model.FullCheckpointing}})
 	}
 	cases = append(cases, tc{gpt2, model.Workload{Batch: 1, Seq: 48}})
+	// layers:2 on 3 layers: torchtitan's (the hand-built program) checkpoints
+	// layer 2, transformers' every_n_layers layers 1 and 3
+	gpt2x3, llamax3 := gpt2, llama
+	gpt2x3.Layers, llamax3.Layers = 3, 3
+	for _, w := range []model.Workload{{Precision: model.FP32}, {Precision: model.BF16Mixed, Attention: model.FlashAttention}} {
+		w.Batch, w.Seq, w.Checkpointing = 2, 32, "layers:2"
+		cases = append(cases, tc{gpt2x3, w}, tc{llamax3, w})
+	}
+	// activation offloading: the checkpointed layers' inputs in host memory
+	for _, ck := range []model.Checkpointing{model.FullCheckpointing, "layers:2"} {
+		w := model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Checkpointing: ck, OffloadActivations: true}
+		cases = append(cases, tc{gpt2x3, w}, tc{llamax3, w})
+	}
 	var jobs []TrainJob
 	for i := range cases {
 		cases[i].w.Backend = model.CPU
 		cases[i].w.Loss = model.HFLoss // transformers' ForCausalLMLoss; the hand-built program writes it out
 		for _, impl := range []string{"hand", "transformers"} {
-			jobs = append(jobs, TrainJob{Arch: cases[i].a, Workload: cases[i].w, Steps: 1, Seed: 1, Device: "cpu",
+			jobs = append(jobs, TrainJob{Arch: cases[i].a, Workload: hfWorkload(cases[i].w, impl), Steps: 1, Seed: 1, Device: "cpu",
 				MeasureSaved: true, Impl: impl, ListSaved: true})
 		}
 	}
@@ -195,6 +144,9 @@ func TestTransformersTruth(t *testing.T) {
 	for i, c := range cases {
 		hand, hf := res[2*i], res[2*i+1]
 		name := fmt.Sprintf("%s %s ckpt %s dropout %g %s", c.a.Family, c.w.Precision, c.w.Checkpointing, c.w.Dropout, c.w.Attention)
+		if c.w.OffloadActivations {
+			name += " offload"
+		}
 		if hand.Impl != "hand" || hf.Impl != "transformers" {
 			t.Fatalf("%s: impls %q and %q, want hand and transformers", name, hand.Impl, hf.Impl)
 		}
@@ -229,15 +181,32 @@ func TestTransformersTruth(t *testing.T) {
 		if math.Abs(got-want) > 0.001*want {
 			t.Errorf("%s: hand-built saved %.0f bytes, want analytic %.0f (%+.3f%%)", name, got, want, 100*(got/want-1))
 		}
-		dd := hfDelta(c.a, c.w)
-		wantHF := want + sumDelta(dd)
+		hw := hfWorkload(c.w, "transformers")
+		hfTerms, err := analytic.SavedActivations(c.a, hw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHF := float64(analytic.SavedBytes(hfTerms))
 		gotHF := float64(hf.SavedBytes[0])
-		t.Logf("%-42s analytic %8.0f hand %8.0f transformers %8.0f = analytic %+.0f %v", name, want, got, gotHF, gotHF-want, dd)
+		t.Logf("%-42s analytic %8.0f hand %8.0f; attn_impl %-5s analytic %8.0f transformers %8.0f", name, want, got, hw.AttnImpl, wantHF, gotHF)
 		if math.Abs(gotHF-wantHF) > 0.001*wantHF {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic + known differences %.0f (%+.3f%%); tensors that differ from the hand-built program:\n%s",
-				name, hf.Transformers, gotHF, wantHF, 100*(gotHF/wantHF-1), diffSaved(hand.Saved, hf.Saved))
+			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic (attn_impl %s) %.0f (%+.3f%%); tensors that differ from the hand-built program:\n%s",
+				name, hf.Transformers, gotHF, hw.AttnImpl, wantHF, 100*(gotHF/wantHF-1), diffSaved(hand.Saved, hf.Saved))
 		}
 	}
+}
+
+// hfWorkload is w as impl runs it: the hand-built program's attention, or
+// transformers' eager (math) or sdpa (flash) implementation.
+func hfWorkload(w model.Workload, impl string) model.Workload {
+	if impl != "transformers" {
+		return w
+	}
+	w.AttnImpl = model.EagerAttn
+	if w.Attention == model.FlashAttention {
+		w.AttnImpl = model.SDPAAttn
+	}
+	return w
 }
 
 // runTruthJobs is runJobs with the fields of the truth tests.

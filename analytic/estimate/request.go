@@ -152,6 +152,8 @@ var workloadFlags = map[string]string{
 	"lora_rank": "--lora-rank", "lora_alpha": "--lora-alpha", "lora_dropout": "--lora-dropout", "lora_targets": "--lora-targets",
 	"weights": "--weights", "optimizer_impl": "--optimizer-impl", "grad_accum": "--grad-accum", "zero_grad": "--zero-grad",
 	"head": "--head", "labels": "--head",
+	"attn_impl":           "--attn-impl",
+	"offload_activations": "--offload-activations",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag

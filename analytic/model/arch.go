@@ -75,6 +75,10 @@ type Arch struct {
 	// or none for the encoders). Labels is the classifiers' output size.
 	Head   string `json:"head,omitempty"`
 	Labels int    `json:"labels,omitempty"`
+	// AttnImpl is the config.json's attn_implementation (or
+	// _attn_implementation), the workload's default AttnImpl; "" when the
+	// config names none or one memval does not model.
+	AttnImpl AttnImpl `json:"attn_impl,omitempty"`
 }
 
 // Values of Arch.QKNorm.

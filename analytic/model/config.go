@@ -274,6 +274,9 @@ func (c *config) arch() (Arch, error) {
 	if err := k.readDropouts(c, &a); err != nil {
 		return Arch{}, err
 	}
+	if err := c.readAttnImpl(&a); err != nil { // attention_impl.go
+		return Arch{}, err
+	}
 	return a, c.readHead(&a)
 }
 

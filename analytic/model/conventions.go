@@ -103,6 +103,10 @@ func CheckLoss(field string, l Loss) error {
 
 // checkConventions checks the convention fields of w (WithDefaults' hook).
 func (w *Workload) checkConventions() error {
+	if w.OffloadActivations && w.Checkpointing != FullCheckpointing && w.Checkpointing.EveryNth() == 0 {
+		return &FieldError{Field: "offload_activations", Value: true,
+			Reason: fmt.Sprintf("offloads the checkpointed layers' inputs: needs checkpointing full or layers:N (got %s)", w.Checkpointing)}
+	}
 	return CheckLoss("loss", w.Loss)
 }
 

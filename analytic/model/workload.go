@@ -110,6 +110,13 @@ type Workload struct {
 	OptimizerImpl OptimizerImpl `json:"optimizer_impl,omitempty"` // foreach, fused or for-loop; "": torch's default (foreach)
 	GradAccum     int           `json:"grad_accum,omitempty"`     // micro-batches accumulated per optimizer step; 0 means 1
 	ZeroGrad      ZeroGrad      `json:"zero_grad,omitempty"`      // none (set_to_none=True, the default) or zeros
+	// AttnImpl is whose modeling code and attention implementation run
+	// (see attention_impl.go): "" (memval's hand-built program), eager,
+	// sdpa or flash-attention-2 (transformers'); it sets Attention.
+	AttnImpl AttnImpl `json:"attn_impl,omitempty"`
+	// OffloadActivations keeps the inputs of the checkpointed layers in
+	// host memory (see checkpoint_offload.go); needs full or layers:N.
+	OffloadActivations bool `json:"offload_activations,omitempty"`
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -132,6 +139,9 @@ func (w Workload) WithDefaults() (Workload, error) {
 		return w, err
 	}
 	if w.Optimizer, err = enumOrDefault("optimizer", w.Optimizer, AdamW, Optimizers()); err != nil {
+		return w, err
+	}
+	if err := w.applyAttnImpl(); err != nil { // attention_impl.go
 		return w, err
 	}
 	if w.Attention, err = enumOrDefault("attention", w.Attention, MathAttention, Attentions()); err != nil {

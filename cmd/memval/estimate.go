@@ -158,6 +158,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 		Timeline:     o.plot != "",
 	}
 	o.conv.into(&req.Workload)
+	o.conv.attnImplDefaults(&req.Workload, a, o.model.changed("attention"))
 	return req, o.ft.apply(&req.Arch, &req.Workload)
 }
 
