@@ -201,6 +201,7 @@ type actShape struct {
 	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
 	wbytes                   float64        // bytes per weight element
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
+	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -527,6 +528,10 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 		}
 	} else {
 		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
+	}
+	if s.head != nil {
+		s.taskHeadTerms(b)
+		return
 	}
 	if !s.fusedLoss() { // a fused head and loss saves its gradients instead
 		b.add("head.in", GroupActivations, BS*s.H, "B*S*H", s.a)

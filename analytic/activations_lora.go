@@ -28,12 +28,7 @@ type loraShape struct {
 // initLoRA sets s.lora from w (nil without LoRA).
 func (s *actShape) initLoRA(a *model.Arch, w *model.Workload) error {
 	s.lora = nil
-	switch a.Head { // a classifier's logits are B*S*labels (derived)
-	case model.HeadSeqCls, model.HeadTokenCls:
-		s.V, s.note = float64(a.Labels), noteDerived
-	case model.HeadMLM, model.HeadNone:
-		s.note = noteDerived
-	}
+	s.initHead(a, w) // task heads (activations_heads.go)
 	if !w.LoRA() {
 		return nil
 	}

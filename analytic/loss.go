@@ -100,6 +100,10 @@ func (s *actShape) lossExtras(b *actBuilder, held, loss int, heldNote string) {
 	if s.freeLogits {
 		held, heldNote = loss, b.note
 	}
+	if s.head != nil {
+		s.taskLossExtras(b, held, loss, heldNote)
+		return
+	}
 	BSV := s.B * s.S * s.V
 	dt := s.logitsDType()
 	kind := s.lossKind()
@@ -151,6 +155,9 @@ func (s *actShape) fusedChunkRows() float64 {
 // log_softmax's gradients of the rows of one chunk (all rows but for a
 // chunked loss), none for a fused loss. pure is bf16-pure.
 func (s *actShape) logitsGrad(pure bool) (float64, string, float64) {
+	if s.head != nil {
+		return s.taskLogitsGrad()
+	}
 	BSV := s.B * s.S * s.V
 	switch s.lossKind() {
 	case model.ShiftLoss:

@@ -25,6 +25,9 @@ type simFinetune struct {
 	adaGrads []alloc.BlockID
 	adaState []alloc.BlockID
 	heldOK   bool
+	head     string // a classifier head on a decoder (model.HeadSeqCls, HeadTokenCls; "" for the rest)
+	labels   uint64
+	upcast   bool // the head's loss casts the logits to fp32 (transformers' generic token classifier)
 }
 
 // newSimFinetune reads w's fine-tuning settings for model m of arch a,
@@ -45,6 +48,10 @@ func newSimFinetune(a model.Arch, w model.Workload, m *simModel, dt simDtypes) (
 				m.add(c.Name, int(c.Count))
 			}
 		}
+	}
+	if fam, ok := model.FamilyOf(a.Family); ok && !fam.NoHead && (a.Head == model.HeadSeqCls || a.Head == model.HeadTokenCls) {
+		f.head, f.labels = a.Head, uint64(a.Labels)
+		f.upcast = a.Head == model.HeadTokenCls && fam.Layer.Name == model.LlamaLayerName
 	}
 	if f.lora {
 		an := a
@@ -199,4 +206,58 @@ func adafactorState(n uint64, hidden int) uint64 {
 		return n
 	}
 	return h + n/h
+}
+
+// taskHeadOps plays a decoder's classifier head and its loss after the
+// final norm (analytic's taskHeadTerms): token-cls's dropout (transformers'
+// default classifier_dropout 0.1; the norm's kept output stands for the
+// dropout's), the classifier's 16-bit weight copy under autocast, the
+// sequence classifier's logits of every position and the two index tensors
+// that pick the last token's, and cross entropy over B (seq-cls) or B*S
+// rows. ok is false for the LM head.
+func (s *simTraining) taskHeadOps(o *opList, ru simRules) (ops []fwdOp, ok bool) {
+	f := s.ft
+	if f == nil || f.head == "" {
+		return nil, false
+	}
+	B, S, H, N := uint64(s.w.Batch), uint64(s.w.Seq), uint64(s.m.hidden), f.labels
+	cls := s.m.ref("score", "classifier")
+	rows := B * S
+	if f.head == model.HeadTokenCls {
+		mask := uint64(1)
+		if ru.cpu {
+			mask = s.dt.resid // the norm output's dtype
+		}
+		o.dropout(true, rows*H, mask)
+	} else {
+		rows = B
+	}
+	if s.dt.autocast {
+		o.save(H * N * 2)
+	}
+	hold := func(bytes uint64, params ...int) {
+		o.ops = append(o.ops, fwdOp{bytes: bytes, hold: true, params: params})
+	}
+	if f.head == model.HeadSeqCls {
+		o.temp(B*S*N*ru.a, cls...) // every position's logits
+		o.save(2 * B * 8)          // the index tensors
+		hold(B * N * ru.a)
+	} else {
+		hold(rows*N*ru.a, cls...)
+	}
+	if s.w.Inference {
+		return o.ops, true
+	}
+	ce := ru.a
+	if s.dt.autocast || f.upcast {
+		ce = 4
+	}
+	if ce != ru.a {
+		o.temp(rows * N * ce)
+	}
+	o.save(rows * N * ce) // log_softmax output
+	o.save(rows * 8)      // the labels
+	o.scalar(ce, false)
+	hold(512) // the loss
+	return o.ops, true
 }

@@ -905,6 +905,9 @@ func (s *simTraining) lossOps() []fwdOp {
 	if ln := s.m.ref("ln_f.weight", "ln_f.bias"); len(ln) > 0 {
 		s.m.norm(o, []string{"ln_f.weight", "ln_f.bias"}, T, dt, ru, 1)
 	}
+	if ops, ok := s.taskHeadOps(o, ru); ok { // classifier heads (finetune.go)
+		return ops
+	}
 	head := s.m.ref("lm_head", "lm_head.bias")
 	if _, untied := s.m.index["lm_head"]; !untied {
 		head = append(s.m.ref("wte"), head...)
