@@ -387,6 +387,10 @@ func (p *player) flatOrPer(bytes float64, flat, keep bool) {
 // inference plays a forward pass: every term on top of the weights, per
 // layer where the term is per layer, all live at the end.
 func (p *player) inference(e *Estimate, in *inputs) {
+	if in.w.Generating() {
+		p.generation(e) // device_generation.go
+		return
+	}
 	p.phase, p.step = "forward", 1
 	for i := range e.Terms {
 		t := &e.Terms[i]

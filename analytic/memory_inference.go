@@ -18,6 +18,9 @@ var inferenceNotes = []string{
 //	         for fp32, 2 otherwise)
 //	logits = 4 * B * S * V / t  (fp32, as Hugging Face models return them)
 func (in *inputs) inferenceTerms(e *Estimate) error {
+	if in.w.Generating() {
+		return in.generationTerms(e) // memory_generation.go
+	}
 	c := coefsFor(in.w.Precision, in.w.Optimizer)
 	if in.w.Weights != "" || in.w.LoRA() {
 		in.loraStateTerms(e, c, "") // quantized weights (memory_finetune.go)

@@ -35,6 +35,13 @@ const (
 	// PhaseRecompute is later in the backward pass, under activation
 	// checkpointing: the one layer (or attention core) recomputed at a time.
 	PhaseRecompute = "recompute"
+
+	// PhasePrefill and PhaseDecode are the two moments of a generation
+	// (memory_generation.go): the forward over the prompt, and the last
+	// token's forward with the cache at its longest. They never overlap
+	// each other or a training step's phases; Totals counts the larger.
+	PhasePrefill = "prefill"
+	PhaseDecode  = "decode"
 )
 
 // ErrNotApplicable is returned (wrapped) by Predict when a formula does not
@@ -326,7 +333,7 @@ func (e *Estimate) Recompute() error {
 // Totals adds the terms' Bytes up:
 //
 //	Steady = Σ Bytes of the terms that are not peak-only
-//	Peak   = Σ whole-step terms + max(forward window, optimizer phase)
+//	Peak   = Σ whole-step terms + max(forward window, optimizer phase, prefill, decode)
 //	forward window = Σ PhaseForward terms
 //	                 + max(Σ PhaseLoss, Σ PhaseBackward, Σ PhaseRecompute terms)
 //
@@ -379,7 +386,7 @@ func (e *Estimate) totals(recompute bool) (steady, peak uint64, err error) {
 	}
 	// Each sum is at most 2^62, so neither addition wraps.
 	moment := max(sums[slotLoss], sums[slotBackward], sums[slotRecompute])
-	peak = sums[slotAll] + max(sums[slotForward]+moment, sums[slotOptimizer])
+	peak = sums[slotAll] + max(sums[slotForward]+moment, sums[slotOptimizer], sums[slotPrefill], sums[slotDecode])
 	peak = max(peak, steady)
 	if peak > MaxBytes {
 		return 0, 0, ErrOverflow
@@ -446,7 +453,7 @@ func (s *tally) totals() (steady, peak uint64, ok bool) {
 		return 0, 0, false
 	}
 	moment := max(s.sums[slotLoss], s.sums[slotBackward], s.sums[slotRecompute])
-	peak = max(s.sums[slotAll]+max(s.sums[slotForward]+moment, s.sums[slotOptimizer]), s.steady)
+	peak = max(s.sums[slotAll]+max(s.sums[slotForward]+moment, s.sums[slotOptimizer], s.sums[slotPrefill], s.sums[slotDecode]), s.steady)
 	if peak > MaxBytes {
 		return 0, 0, false
 	}
@@ -457,6 +464,7 @@ func (s *tally) totals() (steady, peak uint64, ok bool) {
 var slotPhases = [slotCount]string{
 	slotAll: "", slotForward: PhaseForward, slotOptimizer: PhaseOptimizer,
 	slotLoss: PhaseLoss, slotBackward: PhaseBackward, slotRecompute: PhaseRecompute,
+	slotPrefill: PhasePrefill, slotDecode: PhaseDecode,
 }
 
 // Slots of Totals's sums, one per phase.
@@ -467,6 +475,8 @@ const (
 	slotLoss
 	slotBackward
 	slotRecompute
+	slotPrefill
+	slotDecode
 	slotCount
 )
 
@@ -477,9 +487,16 @@ func phaseSlot(p string) int {
 	switch len(p) {
 	case 0:
 		return slotAll
-	case len(PhaseForward):
+	case len(PhaseForward): // and PhasePrefill
 		if p == PhaseForward {
 			return slotForward
+		}
+		if p == PhasePrefill {
+			return slotPrefill
+		}
+	case len(PhaseDecode):
+		if p == PhaseDecode {
+			return slotDecode
 		}
 	case len(PhaseOptimizer): // and PhaseRecompute
 		if p == PhaseOptimizer {

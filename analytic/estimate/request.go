@@ -154,6 +154,7 @@ var workloadFlags = map[string]string{
 	"head": "--head", "labels": "--head",
 	"attn_impl":           "--attn-impl",
 	"offload_activations": "--offload-activations",
+	"prompt":              "--prompt", "generate": "--generate", "kv_cache": "--kv-cache", "prompt_lengths": "--prompt-lengths", "logits": "--logits",
 }
 
 // predictError maps an analytic error to an *InputError naming the flag

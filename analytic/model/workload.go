@@ -117,6 +117,13 @@ type Workload struct {
 	// OffloadActivations keeps the inputs of the checkpointed layers in
 	// host memory (see checkpoint_offload.go); needs full or layers:N.
 	OffloadActivations bool `json:"offload_activations,omitempty"`
+	// Generation (inference only, see generation.go); every zero value
+	// means one forward over Seq tokens, as before.
+	Prompt        int    `json:"prompt,omitempty"`         // prompt tokens; 0: Seq (or the longest of PromptLengths)
+	Generate      int    `json:"generate,omitempty"`       // tokens generated after the prompt
+	KVCache       string `json:"kv_cache,omitempty"`       // dynamic, static, sliding:W, quantized:BITS; "": dynamic
+	PromptLengths string `json:"prompt_lengths,omitempty"` // comma-separated prompt lengths of a ragged batch, padded to the longest
+	Logits        string `json:"logits,omitempty"`         // last (generate's logits_to_keep=1) or all; "": last
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -185,6 +192,9 @@ func (w Workload) WithDefaults() (Workload, error) {
 		return w, err
 	}
 	if err := w.checkConventions(); err != nil {
+		return w, err
+	}
+	if err := w.checkGeneration(); err != nil { // generation.go
 		return w, err
 	}
 	if !(w.Dropout >= 0 && w.Dropout < 1) {

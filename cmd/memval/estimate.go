@@ -31,6 +31,7 @@ type estimateOptions struct {
 	moeImbalance  float64 // the busiest expert's tokens over the mean
 	conv          convOptions
 	ft            finetuneOptions
+	gen           genOptions
 
 	formula     string
 	gpu, budget string
@@ -93,6 +94,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	opts.dist.bind(f)
 	opts.conv.bind(f)
 	opts.ft.bind(f)
+	opts.gen.bind(f)
 	f.StringVar(&opts.formula, "formula", "breakdown", "formula: "+strings.Join(analytic.Formulas(), ", ")+", or all")
 	f.StringVar(&opts.gpu, "gpu", "", "GPU to fit on, e.g. h100-80gb (see the list in the error for an unknown name)")
 	f.StringVar(&opts.budget, "budget", "", "memory budget instead of --gpu, e.g. 80GiB or 24GB")
@@ -158,6 +160,9 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 		Timeline:     o.plot != "",
 	}
 	o.conv.into(&req.Workload)
+	if err := o.gen.into(&req.Workload, o.model.changed); err != nil {
+		return req, err
+	}
 	o.conv.attnImplDefaults(&req.Workload, a, o.model.changed("attention"))
 	return req, o.ft.apply(&req.Arch, &req.Workload)
 }
