@@ -35,6 +35,10 @@ func (in *inputs) genShape() (genShape, error) {
 		}
 	}
 	g.T = max(g.P+g.G-1, g.P)
+	if m := in.a.MaxPositions; m > 0 && g.P+g.G > float64(m) {
+		return g, &model.FieldError{Field: "generate", Value: w.Generate,
+			Reason: fmt.Sprintf("prompt %d + generate is longer than the model's learned position table of %d rows", int(g.P), m)}
+	}
 	g.decoding = w.Generate >= 2
 	return g, nil
 }

@@ -118,7 +118,7 @@ func ParsePromptLengths(s string) ([]int, error) {
 // Generating reports whether w is a generation (prompt, generated tokens,
 // a cache kind, ragged prompts or a logits choice given).
 func (w *Workload) Generating() bool {
-	return w.Prompt > 0 || w.Generate > 0 || w.KVCache != "" || w.PromptLengths != "" || w.Logits != ""
+	return w.Prompt != 0 || w.Generate != 0 || w.KVCache != "" || w.PromptLengths != "" || w.Logits != ""
 }
 
 // GenPrompt is the padded prompt length: the longest of PromptLengths,
