@@ -191,8 +191,9 @@ func (in *inputs) layerWork(k, act float64) float64 {
 // maskBytes is the bytes per mask element (B x q x k) of the attention mask
 // transformers builds (masking_utils.py), 0 where none is: eager always
 // builds one in the model's dtype; sdpa only where it cannot use is_causal
-// (_ignore_causal_mask_sdpa: padding, or q > 1 attending to more keys than
-// queries, as a static cache's max_cache_len), as bool; flash-attention-2
+// (_ignore_causal_mask_sdpa: padding, q > 1 attending to more keys than
+// queries, as a static cache's max_cache_len, or a sliding window no
+// longer than the keys), as bool; flash-attention-2
 // none.
 func (in *inputs) maskBytes(g genShape, q, k, act float64) float64 {
 	switch {
@@ -200,7 +201,7 @@ func (in *inputs) maskBytes(g genShape, q, k, act float64) float64 {
 		return 0
 	case in.w.Attention == model.MathAttention:
 		return act
-	case g.ragged || (q > 1 && k != q):
+	case g.ragged || (q > 1 && k != q) || (g.kind == "sliding" && k >= g.n):
 		return 1
 	}
 	return 0

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/pflag"
 
 	"github.com/memval/memval/analytic/model"
@@ -40,4 +42,24 @@ func (g *genOptions) into(w *model.Workload, changed func(string) bool) error {
 		w.Batch = len(ls)
 	}
 	return nil
+}
+
+// generationHeader is the estimate header's part for a generation: ""
+// without one.
+func generationHeader(w model.Workload) string {
+	if !w.Generating() {
+		return ""
+	}
+	kv, logits := w.KVCache, w.Logits
+	if kv == "" {
+		kv = model.DynamicCache
+	}
+	if logits == "" {
+		logits = model.LastLogits
+	}
+	s := fmt.Sprintf(", prompt %d, generate %d, %s kv cache, logits %s", w.GenPrompt(), w.Generate, kv, logits)
+	if w.PromptLengths != "" {
+		s += ", prompts " + w.PromptLengths + " padded"
+	}
+	return s
 }

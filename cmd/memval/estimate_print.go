@@ -38,6 +38,7 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 		}
 	}
 	b.WriteString(distributedHeader(w))
+	b.WriteString(generationHeader(w)) // estimate_generation.go
 	b.WriteString("\n")
 	for i, e := range rep.Estimates {
 		fmt.Fprintf(&b, "\nformula %s", e.Formula)
