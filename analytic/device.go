@@ -388,7 +388,7 @@ func (p *player) flatOrPer(bytes float64, flat, keep bool) {
 // layer where the term is per layer, all live at the end.
 func (p *player) inference(e *Estimate, in *inputs) {
 	if in.w.Generating() {
-		p.generation(e) // device_generation.go
+		p.generation(e, in.a.Layers) // device_generation.go
 		return
 	}
 	p.phase, p.step = "forward", 1

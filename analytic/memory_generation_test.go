@@ -126,6 +126,11 @@ func TestGenerationDecodePeak(t *testing.T) {
 		if e.Device.AllocatedPeak < e.Peak-DefaultCUDAContext {
 			t.Errorf("prompt %d generate %d: device allocated peak %d below the peak %d less the context", c.prompt, c.gen, e.Device.AllocatedPeak, e.Peak)
 		}
+		// the prompt's cache segments are released before the grown cache
+		// (device_generation.go): no prompt-sized segments kept reserved
+		if r, a := float64(e.Device.ReservedPeak), float64(e.Device.AllocatedPeak); r > 1.05*a {
+			t.Errorf("prompt %d generate %d: reserved peak %g over 1.05 x allocated %g", c.prompt, c.gen, r, a)
+		}
 	}
 }
 
