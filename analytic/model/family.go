@@ -445,15 +445,6 @@ func FamilyOf(name string) (*Family, bool) {
 	return f, ok
 }
 
-// LayerOf returns what one layer of family name computes; nil for an
-// unknown family.
-func LayerOf(name string) *Layer {
-	if f, ok := families[name]; ok {
-		return f.Layer
-	}
-	return nil
-}
-
 // Families lists the model families Normalize, Params and ParseConfig know,
 // sorted.
 func Families() []string {
