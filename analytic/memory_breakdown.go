@@ -71,10 +71,10 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 		return in.inferenceTerms(e)
 	}
 	var s actShape
-	if err := s.initDefaulted(&in.a, &in.w); err != nil { // in.w has its defaults
+	if err := s.initDefaulted(&in.a, in.computeWorkload()); err != nil { // in.w has its defaults
 		return fmt.Errorf("breakdown: %w", err)
 	}
-	c := in.finetuneCoefs(coefsFor(in.w.Precision, in.w.Optimizer))
+	c := in.fsdpMPCoefs(in.finetuneCoefs(coefsFor(in.w.Precision, in.w.Optimizer))) // memory_fsdp_mp.go
 	op := in.modelStateTerms(e, c, PhaseOptimizer, PhaseForward)
 	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
 	ctx := DefaultCUDAContext
@@ -112,11 +112,15 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	activationHost(e, b.host) // checkpoint_offload.go
 	actBytes := b.features
 	last := len(e.Terms)
-	lgF, lgUnit, lg := s.logitsGrad(in.w.Precision == model.BF16Pure)
+	lgF, lgUnit, lg := s.logitsGrad(in.computeWorkload().Precision == model.BF16Pure)
 	e.addPeak("logits_grad", GroupLogits, lgF, lgUnit, lg*logitScale, PhaseBackward).Note =
 		"nll_loss and log_softmax gradients, live together at the start of backward"
 	if !in.a.NoHead && !s.fusedLoss() && !in.w.LoRA() { // LoRA: the frozen head has none // fused: the head's gradient is loss.grad_weight
-		e.addPeak("head_gradient", GroupGradients, in.V*in.embedWidth()/in.t, "params", c.grad, PhaseBackward).Note =
+		hg := c.grad
+		if c.computeGrad > 0 {
+			hg = c.computeGrad
+		}
+		e.addPeak("head_gradient", GroupGradients, in.V*in.embedWidth()/in.t, "params", hg, PhaseBackward).Note =
 			"the first gradient backward allocates"
 	}
 	in.optimizerTemporaries(e, c, op) // foreach, fused or for-loop (memory_finetune.go)

@@ -11,6 +11,9 @@ type stateCoefs struct {
 	optim  float64 // optimizer states (exp_avg + exp_avg_sq, momentum, ...)
 	temp   float64 // foreach optimizer-step temporaries (peak of the step)
 	act    float64 // bytes per element of most saved activations
+	// computeGrad is the bytes of a gradient as backward computes it, when
+	// it differs from grad (FSDP MixedPrecision's param_dtype); 0: grad.
+	computeGrad float64
 }
 
 // coefsFor returns the per-parameter bytes of weights, gradients and
@@ -192,6 +195,9 @@ func (in *inputs) modelStateTerms(e *Estimate, c stateCoefs, gradPhase, gatherPh
 	gradPhase = in.gradPhase(gradPhase) // gradient accumulation (memory_finetune.go)
 	if in.w.LoRA() || in.w.Weights != "" {
 		return in.loraStateTerms(e, c, gradPhase)
+	}
+	if _, _, ok := in.fsdpMP(); ok {
+		return in.fsdpMPStateTerms(e, c, gradPhase, gatherPhase) // memory_fsdp_mp.go
 	}
 	ntp := in.tpParams() * in.stateParamsFrac() // a pipeline stage holds its share
 	// With expert parallelism a rank holds its ep-th of the experts; ZeRO

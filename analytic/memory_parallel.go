@@ -274,6 +274,10 @@ func (in *inputs) engineTerms(e *Estimate, c stateCoefs) {
 		e.add("ddp_gradient_buckets", GroupComm, ntp, "params", c.grad).Note =
 			"gradient copies in 25 MiB buckets (bucket_cap_mb), allocated at construction; gradient_as_bucket_view=True avoids them"
 	case model.FSDP, model.FSDP2:
+		if _, _, ok := in.fsdpMP(); ok {
+			in.fsdpMPEngineTerms(e) // memory_fsdp_mp.go
+			return
+		}
 		if in.dp <= 1 {
 			return
 		}
@@ -324,6 +328,13 @@ func (in *inputs) parallelNote() string {
 	}
 	if in.w.Engine != model.NoEngine {
 		parts = append(parts, fmt.Sprintf("engine %s: its communication buffers at their default sizes", in.w.Engine))
+		if in.w.FSDPMixed != "" {
+			mp := "FSDP MixedPrecision " + in.w.FSDPMixed + ": fp32 shards of weights, gradients and optimizer states, param_dtype copies of the gathered units only (derived from torch.distributed.fsdp, not measured)"
+			if in.w.Precision == model.BF16Pure {
+				mp += "; the bf16-loaded model upcast to fp32 as accelerate does"
+			}
+			parts = append(parts, mp)
+		}
 	}
 	return strings.Join(parts, "; ")
 }

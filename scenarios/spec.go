@@ -64,6 +64,7 @@ type Spec struct {
 	Offload      model.Offload `json:"offload,omitempty"`
 	Engine       model.Engine  `json:"engine,omitempty"`
 	BucketView   bool          `json:"bucket_view,omitempty"`
+	FSDPMixed    string        `json:"fsdp_mp,omitempty"`
 
 	// Conventions of the training loop (model.Workload, spec_conventions.go).
 	Loss               model.Loss     `json:"loss,omitempty"`
@@ -289,7 +290,7 @@ func join(prefix, key string) string {
 // specKeys are the fields a spec (or a grid's inline base) may hold.
 var specKeys = []string{"name", "model", "batch", "seq", "precision", "optimizer", "dropout",
 	"checkpointing", "attention", "backend", "steps", "warmup", "tolerance", "formula", "seed", "expect",
-	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "moe_imbalance",
+	"zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "fsdp_mp", "moe_imbalance",
 	"loss", "free_logits", "attn_impl", "offload_activations",
 	"lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "weights", "head", "optimizer_impl", "grad_accum", "zero_grad"}
 
@@ -363,7 +364,7 @@ func (p *parser) spec(m *yaml.Node, prefix string, s *Spec) error {
 			s.Seed, err = p.nonNegative(v, field)
 		case "expect":
 			s.Expect, err = p.oneOf(v, field, []string{ExpectFit, ExpectOOM})
-		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view":
+		case "zero", "dp", "tp", "sp", "pp", "pp_interleave", "microbatches", "cp", "offload", "engine", "bucket_view", "fsdp_mp":
 			err = p.distributed(key, v, field, s)
 		case "loss", "free_logits", "attn_impl", "offload_activations":
 			err = p.conventions(key, v, field, s)

@@ -41,6 +41,8 @@ func (p *parser) distributed(key string, v *yaml.Node, field string, s *Spec) er
 		s.Engine = model.Engine(x)
 	case "bucket_view":
 		s.BucketView, err = p.boolean(v, field)
+	case "fsdp_mp":
+		s.FSDPMixed, err = p.str(v, field)
 	}
 	return err
 }
@@ -56,7 +58,7 @@ func (s *Spec) distributedInto(w *model.Workload) error {
 	}
 	w.ZeRO, w.DP, w.TP, w.SP = s.ZeRO, s.DP, s.TP, s.SP
 	w.PP, w.PPInterleave, w.Microbatches, w.CP = one(s.PP), one(s.PPInterleave), s.Microbatches, one(s.CP)
-	w.Offload, w.Engine, w.BucketView = s.Offload, s.Engine, s.BucketView
+	w.Offload, w.Engine, w.BucketView, w.FSDPMixed = s.Offload, s.Engine, s.BucketView, s.FSDPMixed
 	if !s.distributed() {
 		return nil
 	}
@@ -69,5 +71,5 @@ func (s *Spec) distributedInto(w *model.Workload) error {
 // distributed reports whether the spec asks for more than one process.
 func (s *Spec) distributed() bool {
 	return s.ZeRO > 0 || s.DP > 1 || s.TP > 1 || s.SP || s.PP > 1 || s.PPInterleave > 1 || s.CP > 1 ||
-		s.Offload != "" || s.Engine != "" || s.BucketView || s.Microbatches > 0
+		s.Offload != "" || s.Engine != "" || s.BucketView || s.Microbatches > 0 || s.FSDPMixed != ""
 }

@@ -22,6 +22,13 @@ func TestSpecDistributed(t *testing.T) {
 		w.Microbatches != want.Microbatches || w.Offload != want.Offload || w.Engine != want.Engine {
 		t.Errorf("workload %+v", w)
 	}
+	s, err = ParseSpec([]byte("name: x\nmodel: gpt2\nbatch: 1\nseq: 64\nzero: 3\ndp: 8\nengine: fsdp2\nfsdp_mp: bf16:fp32\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, mp, err := s.Resolve(); err != nil || mp.FSDPMixed != "bf16:fp32" || mp.Engine != model.FSDP2 {
+		t.Errorf("fsdp_mp spec: %+v, %v", mp, err)
+	}
 	if err := (TrainJob{Arch: model.Arch{Family: "llama"}, Workload: w}).Validate(); !errors.Is(err, ErrInvalid) {
 		t.Errorf("train job with pp: %v, want ErrInvalid", err)
 	}
@@ -31,6 +38,8 @@ func TestSpecDistributed(t *testing.T) {
 		{"zero: 4", "field zero"},
 		{"pp: 0", "field pp"},
 		{"engine: ddp\nzero: 2", "engine"},
+		{"fsdp_mp: bf16\nzero: 3\nengine: deepspeed", "fsdp_mp"},
+		{"fsdp_mp: int8\nzero: 3\nengine: fsdp", "fsdp_mp"},
 	} {
 		s, err := ParseSpec([]byte("name: x\nmodel: gpt2\nbatch: 1\nseq: 64\n"+c.yaml+"\n"), "x.yaml")
 		if err == nil {

@@ -147,7 +147,7 @@ var workloadFlags = map[string]string{
 	"dropout": "--dropout", "attention": "--attention", "checkpointing": "--checkpointing",
 	"backend": "--backend", "zero": "--zero", "dp": "--dp", "tp": "--tp",
 	"pp": "--pp", "pp_interleave": "--pp-interleave", "microbatches": "--microbatches", "pp_stage": "--pp-stage",
-	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "inference": "--inference",
+	"cp": "--cp", "offload": "--offload", "engine": "--engine", "bucket_view": "--bucket-view", "fsdp_mp": "--fsdp-mp", "inference": "--inference",
 	"ep": "--ep", "moe_imbalance": "--moe-imbalance",
 	"lora_rank": "--lora-rank", "lora_alpha": "--lora-alpha", "lora_dropout": "--lora-dropout", "lora_targets": "--lora-targets",
 	"weights": "--weights", "optimizer_impl": "--optimizer-impl", "grad_accum": "--grad-accum", "zero_grad": "--zero-grad",

@@ -87,5 +87,5 @@ func (w *Workload) checkParallel() error {
 	case w.Inference && w.Distributed():
 		return &FieldError{Field: "inference", Value: true, Reason: "pp, cp, offload and engine model training; drop them or --inference"}
 	}
-	return nil
+	return w.checkFSDPMixed() // fsdp_mp.go
 }

@@ -94,6 +94,7 @@ type Workload struct {
 	Offload      Offload `json:"offload,omitempty"`       // CPU offload: "", optimizer or params
 	Engine       Engine  `json:"engine,omitempty"`        // whose communication buffers to count: "", ddp, fsdp, fsdp2, deepspeed
 	BucketView   bool    `json:"bucket_view,omitempty"`   // DDP gradient_as_bucket_view=True: no bucket copies of the gradients
+	FSDPMixed    string  `json:"fsdp_mp,omitempty"`       // FSDP MixedPrecision PARAM[:REDUCE] (fsdp_mp.go); "": none
 
 	// How the training loop computes the loss (see conventions.go); the
 	// zero values are memval's own program, so workloads without them

@@ -148,7 +148,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 			Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),
 			ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
 			PP: oneIsUnset(o.dist.pp), PPInterleave: oneIsUnset(o.dist.interleave), Microbatches: o.dist.microbatches,
-			CP: oneIsUnset(o.dist.cp), Offload: model.Offload(o.dist.offload), Engine: model.Engine(o.dist.engine), BucketView: o.dist.bucketView,
+			CP: oneIsUnset(o.dist.cp), Offload: model.Offload(o.dist.offload), Engine: model.Engine(o.dist.engine), BucketView: o.dist.bucketView, FSDPMixed: o.dist.fsdpMP,
 			EP: ep, MoEImbalance: imbalance,
 		},
 		Formula: o.formula,

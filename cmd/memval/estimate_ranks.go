@@ -36,6 +36,9 @@ func distributedHeader(w model.Workload) string {
 		if w.BucketView {
 			b.WriteString(" (bucket view)")
 		}
+		if w.FSDPMixed != "" {
+			b.WriteString(" (mixed precision " + w.FSDPMixed + ")")
+		}
 	}
 	return b.String()
 }
@@ -94,6 +97,7 @@ type distOptions struct {
 	pp, interleave, microbatches, cp int
 	offload, engine                  string
 	bucketView                       bool
+	fsdpMP                           string
 }
 
 func (d *distOptions) bind(f *pflag.FlagSet) {
@@ -104,6 +108,7 @@ func (d *distOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&d.offload, "offload", "", "CPU offload: "+orList(model.Offloads())+"; the host RAM is reported per rank")
 	f.StringVar(&d.engine, "engine", "", "count the communication buffers of "+orList(model.Engines()))
 	f.BoolVar(&d.bucketView, "bucket-view", false, "DDP gradient_as_bucket_view=True (with --engine ddp): no bucket copies")
+	f.StringVar(&d.fsdpMP, "fsdp-mp", "", "FSDP MixedPrecision PARAM[:REDUCE] (with --engine fsdp|fsdp2), e.g. "+orList(model.FSDPMixedChoices())+": fp32 shards, 16-bit gathered units")
 }
 
 // oneIsUnset maps a degree of 1 to 0, the Workload's "not used", so that

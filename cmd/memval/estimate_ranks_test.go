@@ -42,6 +42,8 @@ func TestEstimatePerRank(t *testing.T) {
 		{"--cp 2", "--cp 2: needs flash attention"},
 		{"--offload disk", `--offload "disk"`},
 		{"--engine ddp --zero 2", `--engine "ddp"`},
+		{"--zero 3 --engine fsdp --fsdp-mp bf32", `--fsdp-mp "bf32"`},
+		{"--zero 3 --engine fsdp --fsdp-mp bf16 --precision bf16-master", `--fsdp-mp "bf16": needs precision fp32`},
 	} {
 		code, _, errw := runCLI(t, append([]string{"estimate", "--model", "gpt2"}, strings.Fields(c.args)...)...)
 		if code == 0 || !strings.Contains(errw, c.want) {
