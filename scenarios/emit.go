@@ -110,7 +110,7 @@ func EmitK8s(w io.Writer, o EmitOptions) error {
 		o.PVC = "memval-results"
 	}
 	if o.WorkDir == "" {
-		o.WorkDir = "/work"
+		o.WorkDir = "/memval"
 	}
 	mount := o.Out
 	if !path.IsAbs(mount) {

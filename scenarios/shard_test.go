@@ -191,7 +191,7 @@ func TestEmit(t *testing.T) {
 	}
 	args := strings.Join(ctr[0].Args, " ")
 	if !strings.Contains(args, "sweep scenarios/grids/ci.yaml --out out/ci --shard $(JOB_INDEX)/4 --device=nvml") ||
-		len(ctr[0].Env) != 1 || ctr[0].Env[0].Name != "JOB_INDEX" || ctr[0].VolumeMounts[0].MountPath != "/work/out/ci" {
+		len(ctr[0].Env) != 1 || ctr[0].Env[0].Name != "JOB_INDEX" || ctr[0].VolumeMounts[0].MountPath != "/memval/out/ci" {
 		t.Errorf("container: %+v", ctr[0])
 	}
 
