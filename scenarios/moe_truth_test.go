@@ -50,16 +50,7 @@ func TestMoETruth(t *testing.T) {
 			cases = append(cases, tc{a, model.Workload{Batch: 2, Seq: 32, Checkpointing: model.FullCheckpointing}})
 		}
 	}
-	var jobs []TrainJob
-	for i := range cases {
-		cases[i].w.Backend = model.CPU
-		cases[i].w.Loss = model.HFLoss // transformers' ForCausalLMLoss; the hand-built program writes it out
-		for _, impl := range []string{"hand", "transformers"} {
-			jobs = append(jobs, TrainJob{Arch: cases[i].a, Workload: hfWorkload(cases[i].w, impl), Steps: 1, Seed: 1, Device: "cpu",
-				MeasureSaved: true, Impl: impl, ListSaved: true})
-		}
-	}
-	res := runTruthJobs(t, jobs)
+	res := runTruthJobs(t, handAndHFJobs(len(cases), func(i int) (model.Arch, *model.Workload) { return cases[i].a, &cases[i].w }))
 	for i, c := range cases {
 		hand, hf := res[2*i], res[2*i+1]
 		name := fmt.Sprintf("%s aux %v %s ckpt %s %s", c.a.Family, c.a.RouterAuxLoss, c.w.Precision, c.w.Checkpointing, c.w.Attention)

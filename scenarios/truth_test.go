@@ -131,16 +131,7 @@ func TestTransformersTruth(t *testing.T) {
 		w := model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Checkpointing: ck, OffloadActivations: true}
 		cases = append(cases, tc{gpt2x3, w}, tc{llamax3, w})
 	}
-	var jobs []TrainJob
-	for i := range cases {
-		cases[i].w.Backend = model.CPU
-		cases[i].w.Loss = model.HFLoss // transformers' ForCausalLMLoss; the hand-built program writes it out
-		for _, impl := range []string{"hand", "transformers"} {
-			jobs = append(jobs, TrainJob{Arch: cases[i].a, Workload: hfWorkload(cases[i].w, impl), Steps: 1, Seed: 1, Device: "cpu",
-				MeasureSaved: true, Impl: impl, ListSaved: true})
-		}
-	}
-	res := runTruthJobs(t, jobs)
+	res := runTruthJobs(t, handAndHFJobs(len(cases), func(i int) (model.Arch, *model.Workload) { return cases[i].a, &cases[i].w }))
 	for i, c := range cases {
 		hand, hf := res[2*i], res[2*i+1]
 		name := fmt.Sprintf("%s %s ckpt %s dropout %g %s", c.a.Family, c.w.Precision, c.w.Checkpointing, c.w.Dropout, c.w.Attention)
@@ -207,6 +198,26 @@ func hfWorkload(w model.Workload, impl string) model.Workload {
 		w.AttnImpl = model.SDPAAttn
 	}
 	return w
+}
+
+// handAndHFJobs is, for each of n cases, a job on the hand-built program
+// and one on transformers' classes (res[2*i] and res[2*i+1] of
+// runTruthJobs), on the CPU and transformers' loss, the transformers job
+// under its attention implementation (hfWorkload). at returns case i's
+// arch and workload, which it sets to the CPU and that loss in place so
+// that the expectations see what ran.
+func handAndHFJobs(n int, at func(i int) (model.Arch, *model.Workload)) []TrainJob {
+	var jobs []TrainJob
+	for i := 0; i < n; i++ {
+		a, w := at(i)
+		w.Backend = model.CPU
+		w.Loss = model.HFLoss // transformers' ForCausalLMLoss; the hand-built program writes it out
+		for _, impl := range []string{"hand", "transformers"} {
+			jobs = append(jobs, TrainJob{Arch: a, Workload: hfWorkload(*w, impl), Steps: 1, Seed: 1, Device: "cpu",
+				MeasureSaved: true, Impl: impl, ListSaved: true})
+		}
+	}
+	return jobs
 }
 
 // runTruthJobs is runJobs with the fields of the truth tests.
