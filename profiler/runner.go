@@ -369,7 +369,7 @@ func (r *run) run(ctx context.Context) (*schema.Result, error) {
 		Tool:      opts.Tool,
 		Command:   opts.Command,
 		Device:    r.dev.Kind(),
-		Simulated: deviceSimulated(r.dev),
+		Simulated: DeviceSimulated(r.dev),
 		Notices:   append(append([]string(nil), opts.Notices...), r.notices...),
 		Env:       r.environment(events),
 		Summary:   sum,

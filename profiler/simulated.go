@@ -5,9 +5,9 @@ package profiler
 // measured (a trace without one counts as simulated).
 func (r *Replay) Simulated() bool { return !r.measured }
 
-// deviceSimulated is Result.Simulated for a device: false for NVML and for
+// DeviceSimulated is Result.Simulated for a device: false for NVML and for
 // a replay of a measured run, true otherwise.
-func deviceSimulated(d Device) bool {
+func DeviceSimulated(d Device) bool {
 	if s, ok := d.(interface{ Simulated() bool }); ok {
 		return s.Simulated()
 	}

@@ -23,12 +23,7 @@ func checkCalibrationDevice(cal *analytic.Calibration, dev profiler.Device, gpu 
 			}
 		}
 	}
-	sim := true
-	if s, ok := dev.(interface{ Simulated() bool }); ok {
-		sim = s.Simulated()
-	} else {
-		sim = dev.Kind() != "nvml"
-	}
+	sim := profiler.DeviceSimulated(dev)
 	g.Simulated = &sim
 	if _, replay := dev.(*profiler.Replay); replay {
 		g.GPU, g.Driver = "", "" // a replay's names are what was recorded, or placeholders
