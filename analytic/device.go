@@ -120,7 +120,7 @@ func predictInputs(e *Estimate, name string, a model.Arch, w model.Workload, in 
 
 // fillDevice computes d for estimate e.
 func fillDevice(d *Device, e *Estimate, in *inputs, opts DeviceOptions) {
-	d.Context = CUDAContext(opts.EagerLoading)
+	d.Context = CUDAContextOn(opts.GPU, opts.EagerLoading)
 	if opts.ContextGiven {
 		d.Context = Figure{opts.Context, "given", "--context", ""}
 		if opts.ContextFigure.Kind != "" {

@@ -15,35 +15,62 @@ type Figure struct {
 	What   string `json:"what,omitempty"` // exactly what was measured or derived
 }
 
-// contextFigure is one row of the CUDA context table.
+// contextFigure is one row of the CUDA context table: for every GPU when
+// gpus is empty, else for the GPUs (names as GPUByName takes them) the
+// measurement was made on.
 type contextFigure struct {
 	lazy bool
+	gpus []string
 	Figure
 }
 
 // contextTable: the device memory a process holds once CUDA and PyTorch's
 // libraries are loaded, before any tensor. PyTorch sets
 // CUDA_MODULE_LOADING=LAZY when the user has not since 1.13 (pull request
-// 86509); CUDA makes lazy loading its default on Linux from 12.2. Neither
-// published figure names the GPU, so the table has no row per
-// architecture yet: `memval devices` on a real GPU and a calibration are
-// where per-architecture rows should come from.
+// 86509); CUDA makes lazy loading its default on Linux from 12.2; before
+// CUDA 11.7 every module was loaded eagerly. A row measured on a named GPU
+// comes first for that GPU; the two rows without a GPU are for every
+// other one. `memval devices --measure-context` on a real GPU and a
+// calibration are where further per-architecture rows should come from.
 var contextTable = []contextFigure{
-	{true, Figure{400_000_000, "stated", "pytorch/pytorch#109888 (ptrblck, 2023-09-23): the CUDA context \"uses around 400MB if CUDA >= 11.7 is used and lazy module loading enabled (default in PyTorch)\"",
+	{false, []string{"v100-16gb", "v100-32gb"}, Figure{(1343 - 2) << 20, "measured",
+		"transformers docs, model_memory_anatomy.md (commit 249ef8164cfb): NVML used \"GPU memory occupied: 1343 MB\" (info.used//1024**2, so MiB) after torch.ones((1, 1)).to(\"cuda\") on a Tesla V100-SXM2 16GB, driver 460.91.03, CUDA 11.2 (no lazy loading before CUDA 11.7)",
+		"NVML used after the first tensor, less the 2 MiB small-pool segment that tensor takes; torch version not stated (the page's nvidia-smi output is dated 2022-01-11)"}},
+	{true, nil, Figure{400_000_000, "stated", "pytorch/pytorch#109888 (ptrblck, 2023-09-23): the CUDA context \"uses around 400MB if CUDA >= 11.7 is used and lazy module loading enabled (default in PyTorch)\"",
 		"device memory of a process after its first CUDA operation; GPU not stated"}},
-	{false, Figure{666_632_192 - 20<<20, "measured", "pytorch/pytorch#86509 (2022-10-07): cudaMemGetInfo total-free 666,632,192 B with CUDA_MODULE_LOADING=DEFAULT (eager) vs 287,047,680 B lazy, torch 1.13 with CUDA 11.7",
+	{false, nil, Figure{666_632_192 - 20<<20, "measured", "pytorch/pytorch#86509 (2022-10-07): cudaMemGetInfo total-free 666,632,192 B with CUDA_MODULE_LOADING=DEFAULT (eager) vs 287,047,680 B lazy, torch 1.13 with CUDA 11.7",
 		"total minus free after allocating one 6.4 MB tensor, less the 20 MiB segment that tensor takes; GPU not stated"}},
 }
 
-// CUDAContext returns the CUDA context figure memval assumes: lazy module
-// loading (PyTorch's default since 1.13) unless eager.
-func CUDAContext(eager bool) Figure {
+// CUDAContext returns the CUDA context figure memval assumes on any GPU:
+// lazy module loading (PyTorch's default since 1.13) unless eager.
+func CUDAContext(eager bool) Figure { return CUDAContextOn("", eager) }
+
+// CUDAContextOn is CUDAContext on the named GPU (GPUByName's names): the
+// row measured on that GPU when the table has one for the loading mode,
+// else the row for every GPU.
+func CUDAContextOn(gpu string, eager bool) Figure {
+	if g, err := GPUByName(gpu); err == nil {
+		gpu = g.Name
+	}
+	var any Figure
 	for _, f := range contextTable {
-		if f.lazy == !eager {
-			return f.Figure
+		if f.lazy != !eager {
+			continue
+		}
+		if len(f.gpus) == 0 {
+			if any.Kind == "" {
+				any = f.Figure
+			}
+			continue
+		}
+		for _, g := range f.gpus {
+			if gpu != "" && strings.EqualFold(g, gpu) {
+				return f.Figure
+			}
 		}
 	}
-	return Figure{}
+	return any
 }
 
 // CUBLASWorkspace is the cuBLAS workspace PyTorch allocates through the

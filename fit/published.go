@@ -25,6 +25,45 @@ type PublishedScenario struct {
 	Model    PublishedModel  `json:"model"`
 	Workload *model.Workload `json:"workload,omitempty"`
 	Arch     *model.Arch     `json:"arch,omitempty"`
+	// Device, when set, is what the device-level estimate needs to know
+	// about the measured machine: its GPU (the cuBLAS workspace, a context
+	// measured on that GPU) and CUDA's module loading. Absent: an H100 and
+	// lazy loading, memval's defaults.
+	Device *PublishedDevice `json:"device,omitempty"`
+}
+
+// PublishedDevice is the measured machine, as far as the device-level
+// estimate depends on it.
+type PublishedDevice struct {
+	GPU string `json:"gpu,omitempty"` // a name analytic.GPUByName knows, e.g. v100-16gb
+	// ModuleLoading is CUDA_MODULE_LOADING as the run had it: lazy
+	// (PyTorch's default since 1.13) or eager (before CUDA 11.7 there was
+	// no lazy loading).
+	ModuleLoading string `json:"module_loading,omitempty"`
+}
+
+// options turns d into the device-level estimate's options, or an error
+// naming the field.
+func (d *PublishedDevice) options() (analytic.DeviceOptions, error) {
+	var o analytic.DeviceOptions
+	if d == nil {
+		return o, nil
+	}
+	if d.GPU != "" {
+		g, err := analytic.GPUByName(d.GPU)
+		if err != nil {
+			return o, fmt.Errorf("field scenario.device.gpu: %w", err)
+		}
+		o.GPU = g.Name
+	}
+	switch d.ModuleLoading {
+	case "", "lazy":
+	case "eager":
+		o.EagerLoading = true
+	default:
+		return o, fmt.Errorf("field scenario.device.module_loading: %q: want lazy or eager", d.ModuleLoading)
+	}
+	return o, nil
 }
 
 // PublishedModel names the model of a published measurement: a preset or
@@ -76,10 +115,14 @@ func PredictPublished(path string, res *schema.Result) (*model.Arch, []analytic.
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: field scenario.model: %w", path, err)
 	}
+	opts, err := sc.Device.options()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	var preds []analytic.Estimate
 	for _, f := range analytic.Formulas() {
 		var e analytic.Estimate
-		err := analytic.PredictDevice(&e, f, a, *sc.Workload, analytic.DeviceOptions{})
+		err := analytic.PredictDevice(&e, f, a, *sc.Workload, opts)
 		if errors.Is(err, analytic.ErrNotApplicable) {
 			continue
 		}
