@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/profiler/schema"
 )
 
@@ -215,11 +216,23 @@ func TestPredictPublishedErrors(t *testing.T) {
 		{"bad preset", `{"model":{"preset":"nope"},"workload":{"batch":1,"seq":8}}`, "unknown model preset"},
 		{"bad json", `{"model":3}`, "field scenario"},
 		{"missing config", `{"model":{"config":"absent.json"},"workload":{"batch":1,"seq":8}}`, "absent.json"},
+		{"bad gpu", `{"model":{"preset":"gpt2"},"workload":{"batch":1,"seq":8},"device":{"gpu":"v99"}}`, "field scenario.device.gpu"},
+		{"bad loading", `{"model":{"preset":"gpt2"},"workload":{"batch":1,"seq":8},"device":{"module_loading":"sometimes"}}`, "field scenario.device.module_loading"},
 	}
 	for _, c := range cases {
 		_, _, err := PredictPublished(filepath.Join(t.TempDir(), ResultFile), base(c.scenario))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+	// scenario.device picks the GPU's measured context and its loading mode.
+	_, v100, err := PredictPublished("x/result.json", base(`{"model":{"preset":"gpt2"},"workload":{"batch":2,"seq":128},"device":{"gpu":"v100","module_loading":"eager"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range v100 {
+		if e.Device != nil && e.Device.Context != analytic.CUDAContextOn("v100-32gb", true) {
+			t.Errorf("%s on a v100, eager: context %+v, want the V100's measured row", e.Formula, e.Device.Context)
 		}
 	}
 	// Each basis is compared with its own device-level figure.
