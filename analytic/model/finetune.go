@@ -54,13 +54,18 @@ const (
 	WeightsInt8 = "int8" // bitsandbytes LLM.int8: int8 weights, one fp32 scale per output row
 	WeightsNF4  = "nf4"  // bitsandbytes 4-bit NormalFloat, blocks of 64, double quantization
 	WeightsFP4  = "fp4"  // bitsandbytes 4-bit float, as nf4
-	WeightsInt4 = "int4" // GPTQ/AWQ-style: "int4:G", groups of G input rows
+	// Without double quantization (bitsandbytes compress_statistics=False:
+	// BitsAndBytesConfig's default bnb_4bit_use_double_quant=False,
+	// Lightning's and litgpt's "bnb.nf4" as against "bnb.nf4-dq").
+	WeightsNF4NoDQ = "nf4-nodq"
+	WeightsFP4NoDQ = "fp4-nodq"
+	WeightsInt4    = "int4" // GPTQ/AWQ-style: "int4:G", groups of G input rows
 )
 
 // WeightFormats lists the values of Workload.Weights (int4 with its group
 // size, e.g. int4:128).
 func WeightFormats() []string {
-	return []string{WeightsFP32, WeightsFP16, WeightsBF16, WeightsInt8, WeightsNF4, WeightsFP4, WeightsInt4 + ":G"}
+	return []string{WeightsFP32, WeightsFP16, WeightsBF16, WeightsInt8, WeightsNF4, WeightsFP4, WeightsNF4NoDQ, WeightsFP4NoDQ, WeightsInt4 + ":G"}
 }
 
 // LoRAAllLinear is the LoRA target that adapts every linear layer of the
@@ -78,7 +83,7 @@ type WeightFormat struct {
 // weights in fewer than 16 bits with scales.
 func (f WeightFormat) Quantized() bool {
 	switch f.Name {
-	case WeightsInt8, WeightsNF4, WeightsFP4, WeightsInt4:
+	case WeightsInt8, WeightsNF4, WeightsFP4, WeightsNF4NoDQ, WeightsFP4NoDQ, WeightsInt4:
 		return true
 	}
 	return false
@@ -94,11 +99,14 @@ func (f WeightFormat) Quantized() bool {
 //	     (packed 4-bit codes; an 8-bit absmax per block of 64, quantized again
 //	     in blocks of 256 with an fp32 absmax; per tensor the fp32 code books
 //	     of 16 and 256 entries and the offset)
+//	nf4-nodq, fp4-nodq (compress_statistics=False): 0.5 + 4/64 + 64/(in*out)
+//	     (packed 4-bit codes, an fp32 absmax per block of 64, the code book
+//	     of 16 fp32 entries per tensor)
 //	int4:G (GPTQ/AWQ packed int32 qweight): 0.5 + (2 + 0.5)/G + 4/out
 //	     (an fp16 scale and a packed 4-bit zero per group of G inputs and output,
 //	     GPTQ's int32 g_idx per input row)
 //
-// from the documented storage formats; nf4, fp4 and int8 are held to
+// from the documented storage formats; the 4-bit formats and int8 are held to
 // bitsandbytes' CPU backend within 0.1% (scenarios TestQuantStorageTruth),
 // int4 is derived. The
 // precision's own format (Name "") returns 0: the caller takes its bytes.
@@ -112,6 +120,8 @@ func (f WeightFormat) BytesPerParam(in, out float64) float64 {
 		return 1 + 4/in
 	case WeightsNF4, WeightsFP4:
 		return 0.5 + 1.0/64 + 4.0/(64*256) + 1092/(in*out)
+	case WeightsNF4NoDQ, WeightsFP4NoDQ:
+		return 0.5 + 4.0/64 + 64/(in*out)
 	case WeightsInt4:
 		return 0.5 + 2.5/float64(f.Group) + 4/out
 	}
@@ -127,7 +137,7 @@ func ParseWeights(s string) (WeightFormat, error) {
 		Reason: "unknown weight format; use one of " + strings.Join(WeightFormats(), ", ") + " (G a group size such as 128)"}
 	name, group, hasGroup := strings.Cut(s, ":")
 	switch name {
-	case WeightsFP32, WeightsFP16, WeightsBF16, WeightsInt8, WeightsNF4, WeightsFP4:
+	case WeightsFP32, WeightsFP16, WeightsBF16, WeightsInt8, WeightsNF4, WeightsFP4, WeightsNF4NoDQ, WeightsFP4NoDQ:
 		if hasGroup {
 			return WeightFormat{}, bad
 		}
