@@ -77,7 +77,7 @@ var Columns = []Column{
 	{SetTruth, ModelStates, "CPU truth: weights + gradients + optimizer states", nil},
 	{SetTruth, Activations, "CPU truth: saved activations", nil},
 	{SetTruth, Sum, "CPU truth: the sum", nil},
-	{SetPublished, Peak, "published peaks (allocated, reserved)", []string{schema.BasisAllocated, schema.BasisReserved}},
+	{SetPublished, Peak, "published peaks (allocated, reserved, NVML used)", []string{schema.BasisAllocated, schema.BasisReserved, schema.BasisNVML}},
 	{SetPublished, Peak, "published peaks, basis not stated", []string{schema.BasisNotStated}},
 }
 
