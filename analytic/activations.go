@@ -107,9 +107,12 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 func (s *actShape) savedTerms(b *actBuilder) {
 	b.lora = s.lora
 	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
-	if s.llama {
+	switch {
+	case s.own != nil:
+		s.ownTerms(b) // activations_alibi_mqa.go
+	case s.llama:
 		s.llamaTerms(b)
-	} else {
+	default:
 		s.gpt2Terms(b)
 	}
 }
@@ -201,6 +204,7 @@ type actShape struct {
 	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
 	wbytes                   float64        // bytes per weight element
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
+	own                      *ownLayer      // BLOOM's or Falcon's own program (activations_alibi_mqa.go); nil for the others
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	loraDropout              bool
 
@@ -299,7 +303,11 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	return s.initLoRA(a, w)
+	if err := s.initLoRA(a, w); err != nil {
+		return err
+	}
+	s.initOwn(a, fam)
+	return nil
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -444,6 +452,10 @@ func (s *actShape) layerTerms(b *actBuilder) {
 		return
 	}
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
+	if s.own != nil {
+		s.ownLayerTerms(b)
+		return
+	}
 	if s.llama {
 		s.llamaLayer(b)
 		return
