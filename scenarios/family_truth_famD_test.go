@@ -1,9 +1,12 @@
 package scenarios
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -196,6 +199,75 @@ func TestAlibiMQAConfigs(t *testing.T) {
 		_, err := HFConfig(a, model.Workload{Batch: 1, Seq: 16})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s %+v: error %v, want one naming %s", c.name, a, err, c.want)
+		}
+	}
+}
+
+// TestAlibiMQAGenerationTruth: generate() of the BLOOM and Falcon classes
+// (built from HFConfig's config.json, sdpa where the class has it) keeps
+// in its past_key_values exactly the breakdown's KV cache: one k/v head for
+// Falcon's multi_query, every query head for its new_decoder_architecture
+// (k and v are broadcast before the cache) and for the multi-head layouts.
+func TestAlibiMQAGenerationTruth(t *testing.T) {
+	needTorch(t)
+	archs := alibiMQAArchs(t)
+	names := []string{"bloom", "falcon-mqa", "falcon-mqa-alibi", "falcon-new", "falcon-rw"}
+	type pyCase struct {
+		HFConfig      map[string]any `json:"hf_config"`
+		DType         string         `json:"dtype"`
+		PromptLengths []int          `json:"prompt_lengths"`
+		Generate      int            `json:"generate"`
+		Cache         string         `json:"cache"`
+	}
+	type tc struct {
+		name string
+		w    model.Workload
+	}
+	var cases []tc
+	var in []pyCase
+	for _, n := range names {
+		for _, gen := range []int{5, 1} {
+			w := model.Workload{Batch: 2, Seq: 1, Inference: true, Backend: model.CPU, Precision: model.FP32,
+				Attention: model.FlashAttention, PromptLengths: "12,7", Generate: gen}
+			m, err := HFConfig(archs[n], w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cases = append(cases, tc{n, w})
+			in = append(in, pyCase{m, "fp32", []int{12, 7}, gen, "dynamic"})
+		}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
+	}
+	var res []struct {
+		CacheBytes uint64 `json:"cache_bytes"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
+		t.Fatalf("cache_truth.py printed %q: %v", out, err)
+	}
+	for i, c := range cases {
+		name := fmt.Sprintf("%s generate %d", c.name, c.w.Generate)
+		e, err := analytic.Predict("breakdown", archs[c.name], c.w)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		kv, ok := e.Term("kv_cache")
+		if !ok { // no decode step
+			kv, _ = e.Term("kv_cache_prompt")
+		}
+		t.Logf("%-28s cache: breakdown %6d transformers %6d bytes", name, kv.Bytes, res[i].CacheBytes)
+		if kv.Bytes != res[i].CacheBytes {
+			t.Errorf("%s: kv_cache %d bytes, transformers keeps %d", name, kv.Bytes, res[i].CacheBytes)
 		}
 	}
 }
