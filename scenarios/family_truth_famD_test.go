@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os/exec"
@@ -268,6 +269,31 @@ func TestAlibiMQAGenerationTruth(t *testing.T) {
 		t.Logf("%-28s cache: breakdown %6d transformers %6d bytes", name, kv.Bytes, res[i].CacheBytes)
 		if kv.Bytes != res[i].CacheBytes {
 			t.Errorf("%s: kv_cache %d bytes, transformers keeps %d", name, kv.Bytes, res[i].CacheBytes)
+		}
+	}
+}
+
+// TestAlibiMQAHandRefused: train.py's hand-built path refuses BLOOM and
+// Falcon (their layers are model.Layer.HFOnly) with exit 2, naming the
+// family and what to use instead.
+func TestAlibiMQAHandRefused(t *testing.T) {
+	needTorch(t)
+	dir := t.TempDir()
+	for name, a := range alibiMQAArchs(t) {
+		if name != "bloom" && name != "falcon-mqa" {
+			continue
+		}
+		job := filepath.Join(dir, name+".json")
+		j := TrainJob{Arch: a, Workload: model.Workload{Batch: 1, Seq: 4}, Device: "cpu", Impl: "hand"}
+		if err := WriteJob(job, j); err != nil {
+			t.Fatal(err)
+		}
+		argv, _ := TrainCommand(job)
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		var ee *exec.ExitError
+		want := fmt.Sprintf("arch.family '%s': its layer (%s) is built by transformers only", a.Family, a.Family)
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), want) || !strings.Contains(string(out), "use impl transformers") {
+			t.Errorf("%s, impl hand: got %v, %q; want exit 2 saying %q", name, err, out, want)
 		}
 	}
 }
