@@ -23,12 +23,13 @@ var (
 		Ops:         []Op{OpNorm, OpQKV, OpAttention, OpOutProj, OpDropout, OpResidual, OpNorm, OpMLP, OpDropout, OpResidual},
 		SoftmaxFP32: true, Dropout: true, HFOnly: true}
 	// falconLayer: one or two norms (Arch.NormsPerLayer) with attention
-	// and MLP in parallel (Arch.ParallelBlock) or one after the other,
-	// fused query_key_value split into h query heads and Arch.KVHeads key
-	// and value heads, rotary or ALiBi (Arch.Alibi) positions, softmax in
-	// the hidden states' dtype.
+	// and MLP in parallel (Arch.ParallelBlock, a missing second norm
+	// skipped as for phi) or one after the other, fused query_key_value
+	// split into h query heads and Arch.KVHeads key and value heads,
+	// rotary or (Arch.Alibi) ALiBi positions, softmax in the hidden
+	// states' dtype.
 	falconLayer = &Layer{Name: FalconLayerName,
-		Ops:     []Op{OpNorm, OpQKV, OpRotary, OpAttention, OpOutProj, OpMLP, OpDropout, OpResidual},
+		Ops:     []Op{OpNorm, OpQKV, OpRotary, OpAttention, OpOutProj, OpDropout, OpResidual, OpNorm, OpMLP, OpDropout, OpResidual},
 		Dropout: true, HFOnly: true}
 )
 
