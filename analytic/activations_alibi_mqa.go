@@ -33,8 +33,9 @@ import "github.com/memval/memval/analytic/model"
 //	eager:  q a*B*S*H, k^T a*B*S*H (k and v are expanded to every head: MQA saves no less), softmax in the
 //	        hidden states' dtype r*B*h*S*S, its 16-bit copy a*B*h*S*S under autocast, v a*B*S*H; with ALiBi
 //	        and dropout, the attention dropout mask r*B*h*S*S and the dropped probabilities
-//	sdpa:   multi-query (one k/v head) falls back to SDPA's math path, in fp32 whatever the inputs: q, k, v
-//	        4*B*S*H each and the probabilities 4*B*h*S*S; otherwise the CPU flash kernel: q, k (every head),
+//	sdpa:   multi-query (one k/v head) and ALiBi with dropout fall back to SDPA's math path, in fp32 whatever
+//	        the inputs: q, k, v 4*B*S*H each, the probabilities 4*B*h*S*S (with dropout also its mask and the
+//	        dropped ones, 4*B*h*S*S each); otherwise the CPU flash kernel: q, k (every head),
 //	        v (every head; without new_decoder_architecture a view of the fused output, a*B*S*(h+2kv)*d),
 //	        logsumexp 4*B*h*S, and the mask: the causal mask made a*B*S*S per layer, or the ALiBi
 //	        bias (B*h*S*S) once in r, or per layer in a under autocast
@@ -70,9 +71,8 @@ func (s *actShape) initOwn(a *model.Arch, fam *model.Family) {
 	}
 	s.own = o
 	// not measured: selective checkpointing (transformers has none), CUDA
-	// (set in initDefaulted), LoRA, task heads, and ALiBi under sdpa with
-	// attention dropout
-	if s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil || o.alibi && s.ownSDPA() && s.dropout {
+	// (set in initDefaulted), LoRA and task heads
+	if s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil {
 		s.note = noteDerived
 	}
 }
@@ -85,6 +85,14 @@ func (s *actShape) ownSDPA() bool {
 		return false
 	}
 	return s.impl == model.SDPAAttn || !s.hf() && s.flash
+}
+
+// ownMathSDPA reports whether Falcon's SDPA call falls back to torch's
+// math path (measured: on the CPU it then computes in fp32 whatever the
+// inputs' dtype): one k/v head that is not expanded (multi_query), or
+// attention dropout (the ALiBi branch passes it; the rotary one passes 0).
+func (s *actShape) ownMathSDPA() bool {
+	return s.ownSDPA() && (s.own.mqa || s.own.alibi && s.dropout)
 }
 
 // ownTerms is the whole model of s.own: embeddings, L layers, final norm,
@@ -190,10 +198,14 @@ func (s *actShape) falconLayerTerms(b *actBuilder, BSH, BSq float64) {
 			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 		}
 		b.add("attn.v", GroupActivations, BSq, "B*S*h*d*L", s.a)
-	case o.mqa:
-		// one k/v head: SDPA's math fallback, computed in fp32
+	case s.ownMathSDPA():
+		// SDPA's math fallback, computed in fp32 on the CPU
 		b.add("attn.qk", GroupActivations, 2*BSq, "2*B*S*h*d*L", 4)
 		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4)
+		if s.dropout && o.alibi {
+			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", 4)
+			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", 4)
+		}
 		b.add("attn.v", GroupActivations, BSq, "B*S*h*d*L", 4)
 	case o.newArch || s.linOut() != s.a:
 		// q, k and v copied (flattened heads, broadcast k/v heads, rotary)
@@ -206,7 +218,7 @@ func (s *actShape) falconLayerTerms(b *actBuilder, BSH, BSq float64) {
 		}
 		b.add("attn.qkv", GroupActivations, BSq+2*s.B*s.S*s.kv*s.hd*L, "B*S*(h+2kv)*d*L", s.a)
 	}
-	if s.ownSDPA() && !o.mqa {
+	if s.ownSDPA() && !s.ownMathSDPA() {
 		b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
 		switch {
 		case !o.alibi:
@@ -230,7 +242,7 @@ func (s *actShape) linOut() float64 {
 // (its own dtype is the matmul's).
 func (s *actShape) ownMaskOnce(b *actBuilder) {
 	o := s.own
-	if o.name == model.FalconLayerName && o.alibi && s.ownSDPA() && !o.mqa && s.a == s.r {
+	if o.name == model.FalconLayerName && o.alibi && s.ownSDPA() && !s.ownMathSDPA() && s.a == s.r {
 		b.add("attn.alibi_mask", GroupActivations, s.B*s.h*s.S*s.S, "B*h*S*S", s.r)
 	}
 }

@@ -32,6 +32,8 @@ func alibiMQAArch(t *testing.T, name string) model.Arch {
 		set(2, true, 2, true, false)
 	case "falcon-rw":
 		set(4, false, 2, true, true)
+	case "falcon-new1":
+		set(2, true, 1, false, true)
 	}
 	return a
 }
@@ -97,6 +99,11 @@ func TestAlibiMQASavedMeasured(t *testing.T) {
 		{"falcon-new", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 0.1, 885284},
 		{"falcon-rw", model.FP32, model.EagerAttn, model.NoCheckpointing, 0.1, 1078788},
 		{"falcon-rw", model.BF16Mixed, model.EagerAttn, "layers:2", 0, 755204},
+		{"falcon-rw", model.FP32, model.SDPAAttn, model.NoCheckpointing, 0.1, 1078788},
+		{"falcon-new-alibi", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 0.1, 1116708},
+		{"falcon-mqa-alibi", model.BF16Pure, model.SDPAAttn, model.NoCheckpointing, 0.1, 765732},
+		{"falcon-new1", model.FP32, model.EagerAttn, model.NoCheckpointing, 0, 819748},
+		{"falcon-new1", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 0.1, 966180},
 	}
 	for _, r := range rows {
 		a := alibiMQAArch(t, r.arch)
@@ -130,7 +137,7 @@ func TestAlibiMQADerived(t *testing.T) {
 	}{
 		{"bloom", model.Workload{Batch: 2, Seq: 32, Backend: model.CUDA}},
 		{"falcon-new", model.Workload{Batch: 2, Seq: 32, Backend: model.CPU, Checkpointing: model.SelectiveCheckpointing}},
-		{"falcon-new-alibi", model.Workload{Batch: 2, Seq: 32, Backend: model.CPU, AttnImpl: model.SDPAAttn, Dropout: 0.1}},
+		{"falcon-new-alibi", model.Workload{Batch: 2, Seq: 32, Backend: model.CPU, LoRARank: 8}},
 	} {
 		terms, err := SavedActivations(alibiMQAArch(t, c.arch), c.w)
 		if err != nil {

@@ -21,8 +21,8 @@ import (
 // BLOOM; Falcon-7B's multi-query attention (one k/v head) with attention
 // and MLP in parallel on one norm, rotary or ALiBi; the
 // new_decoder_architecture's grouped k/v heads and two norms (Falcon-40B),
-// rotary or ALiBi; and Falcon-RW's multi-head, sequential layer with ALiBi
-// and biases.
+// rotary or ALiBi, and with one norm and biases; and Falcon-RW's
+// multi-head, sequential layer with ALiBi and biases.
 func alibiMQAArchs(t *testing.T) map[string]model.Arch {
 	falcon := func(kv int, parallel bool, norms int, alibi, bias bool) model.Arch {
 		a := normalized(t, model.Arch{Family: "falcon", Layers: 2, Hidden: 64, Heads: 4, Vocab: 1000})
@@ -37,6 +37,7 @@ func alibiMQAArchs(t *testing.T) map[string]model.Arch {
 		"falcon-new":       falcon(2, true, 2, false, false),
 		"falcon-new-alibi": falcon(2, true, 2, true, false),
 		"falcon-rw":        falcon(4, false, 2, true, true),
+		"falcon-new1":      falcon(2, true, 1, false, true),
 	}
 }
 
@@ -79,6 +80,11 @@ func TestAlibiMQATruth(t *testing.T) {
 	add("falcon-new", model.BF16Mixed, model.FlashAttention, model.NoCheckpointing, 0.1)
 	add("falcon-rw", model.FP32, model.MathAttention, model.NoCheckpointing, 0.1)
 	add("falcon-rw", model.BF16Mixed, model.MathAttention, "layers:2", 0)
+	add("falcon-rw", model.FP32, model.FlashAttention, model.NoCheckpointing, 0.1)
+	add("falcon-new-alibi", model.BF16Mixed, model.FlashAttention, model.NoCheckpointing, 0.1)
+	add("falcon-mqa-alibi", model.BF16Pure, model.FlashAttention, model.NoCheckpointing, 0.1)
+	add("falcon-new1", model.FP32, model.MathAttention, model.NoCheckpointing, 0)
+	add("falcon-new1", model.BF16Mixed, model.FlashAttention, model.NoCheckpointing, 0.1)
 
 	var jobs []TrainJob
 	for i := range cases {
