@@ -36,11 +36,16 @@ import "github.com/memval/memval/analytic/model"
 //	sdpa:   multi-query (one k/v head) and ALiBi with dropout fall back to SDPA's math path, in fp32 whatever
 //	        the inputs: q, k, v 4*B*S*H each, the probabilities 4*B*h*S*S (with dropout also its mask and the
 //	        dropped ones, 4*B*h*S*S each); otherwise the CPU flash kernel: q, k (every head),
-//	        v (every head; without new_decoder_architecture a view of the fused output, a*B*S*(h+2kv)*d),
-//	        logsumexp 4*B*h*S, and the mask: the causal mask made a*B*S*S per layer, or the ALiBi
-//	        bias (B*h*S*S) once in r, or per layer in a under autocast
+//	        v (every head; without new_decoder_architecture a view of the fused output, a*B*S*(h+2kv)*d,
+//	        which with ALiBi holds q and k too; copies where autocast casts them), logsumexp 4*B*h*S,
+//	        and the mask: the causal mask made a*B*S*S per layer, or the ALiBi bias (B*h*S*S) once
+//	        in r, or per layer in a under autocast
 //	attn.proj_in, mlp.act, mlp.proj_in as for BLOOM (GELU saves its input)
 //	dropout.resid_mask   a*B*S*H per dropout_add (one in parallel, two in sequence)
+//
+// With Falcon's bias under autocast, FalconLinear adds the fp32 bias to
+// the 16-bit matmul, so its outputs are fp32: mlp.act and the residual
+// dropout masks take 4 bytes, and SDPA keeps 16-bit casts of q, k and v.
 //
 // and once rotary's cos and sin (rope.cos_sin, 2*r*S*d; not under full
 // checkpointing, whose layers take them as keyword arguments). Neither
@@ -71,8 +76,9 @@ func (s *actShape) initOwn(a *model.Arch, fam *model.Family) {
 	}
 	s.own = o
 	// not measured: selective checkpointing (transformers has none), CUDA
-	// (set in initDefaulted), LoRA and task heads
-	if s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil {
+	// (set in initDefaulted), LoRA, task heads, and gelu_new (written out,
+	// it saves more than its input)
+	if s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil || s.gelunew {
 		s.note = noteDerived
 	}
 }
