@@ -61,7 +61,9 @@ const (
 // output plus a 16-bit copy under autocast or pure bf16, and in the MLP the
 // gate output, its activation, the up output and their product; under
 // autocast every linear saves its own 16-bit copy of its input (three for
-// q, k, v, two for gate and up). Families opt, bert, gpt_neox, phi and
+// q, k, v, two for gate and up). BLOOM and Falcon run their own programs
+// (ALiBi, multi-query attention; activations_alibi_mqa.go). Families opt,
+// bert, gpt_neox, phi and
 // vanilla are taken as GPT-2 layers with their activation and flagged
 // "derived, not yet measured"; so is everything on the CUDA backend, which
 // differs from the CPU in dropout masks (1 byte), autocast's op lists
