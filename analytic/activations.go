@@ -61,7 +61,9 @@ const (
 // output plus a 16-bit copy under autocast or pure bf16, and in the MLP the
 // gate output, its activation, the up output and their product; under
 // autocast every linear saves its own 16-bit copy of its input (three for
-// q, k, v, two for gate and up). Families opt, bert, gpt_neox, phi and
+// q, k, v, two for gate and up). BLOOM and Falcon run their own programs
+// (ALiBi, multi-query attention; activations_alibi_mqa.go). Families opt,
+// bert, gpt_neox, phi and
 // vanilla are taken as GPT-2 layers with their activation and flagged
 // "derived, not yet measured"; so is everything on the CUDA backend, which
 // differs from the CPU in dropout masks (1 byte), autocast's op lists
@@ -107,9 +109,12 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 func (s *actShape) savedTerms(b *actBuilder) {
 	b.lora = s.lora
 	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
-	if s.llama {
+	switch {
+	case s.own != nil:
+		s.ownTerms(b) // activations_alibi_mqa.go
+	case s.llama:
 		s.llamaTerms(b)
-	} else {
+	default:
 		s.gpt2Terms(b)
 	}
 }
@@ -201,6 +206,7 @@ type actShape struct {
 	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
 	wbytes                   float64        // bytes per weight element
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
+	own                      *ownLayer      // BLOOM's or Falcon's own program (activations_alibi_mqa.go); nil for the others
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	loraDropout              bool
 
@@ -299,7 +305,11 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	return s.initLoRA(a, w)
+	if err := s.initLoRA(a, w); err != nil {
+		return err
+	}
+	s.initOwn(a, fam)
+	return nil
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -444,6 +454,10 @@ func (s *actShape) layerTerms(b *actBuilder) {
 		return
 	}
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
+	if s.own != nil {
+		s.ownLayerTerms(b)
+		return
+	}
 	if s.llama {
 		s.llamaLayer(b)
 		return

@@ -88,7 +88,7 @@ func (in *inputs) generationTerms(e *Estimate) error {
 	}
 	e.add("cuda_context", GroupOverhead, 1, "1", float64(ctx))
 	act := c.act
-	kvr := max(in.kv/in.t, 1)
+	kvr := max(in.cacheKVHeads()/in.t, 1)
 	tok := in.L * in.B * kvr * in.hd // elements of K (or V) per token, all layers
 	e.addPeak("next_token_logits", GroupLogits, in.B*in.V, "B*V", 4/in.t, "").Note =
 		"generate's fp32 copy of the last position's logits"

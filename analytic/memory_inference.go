@@ -33,7 +33,7 @@ func (in *inputs) inferenceTerms(e *Estimate) error {
 		ctx = 0
 	}
 	e.add("cuda_context", GroupOverhead, 1, "1", float64(ctx))
-	kv := in.kv / in.t
+	kv := in.cacheKVHeads() / in.t // kvcache_alibi_mqa.go
 	if kv < 1 {
 		kv = 1
 	}

@@ -20,8 +20,10 @@ import (
 // encoder without an LM head (bert), which no causal-LM class builds, and
 // for a family whose layer the family table describes only approximately
 // (model.Family.Measured false): train.py runs none of those, and their
-// configs have switches (falcon's decoder layout) this writer does not
-// invert.
+// configs may have switches this writer does not invert. BLOOM's and
+// Falcon's own switches (Falcon's decoder layout, alibi, bias) are
+// ownConfig's (hfconfig_alibi_mqa.go), which errors for an arch their
+// configuration classes cannot build.
 func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	fam, ok := model.FamilyOf(a.Family)
 	if !ok || fam.Config == nil {
@@ -82,6 +84,9 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	}
 	for _, d := range k.Dropouts {
 		m[d.Key] = w.Dropout
+	}
+	if err := ownConfig(m, a); err != nil { // hfconfig_alibi_mqa.go
+		return nil, err
 	}
 	headConfig(m, a)
 	return m, nil

@@ -962,6 +962,9 @@ def run_job(torch, LM, job, index, ev):
         raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
                        "table describes that family's layers only approximately)%s"
                        % (fam, "; transformers could build it, but %s" % why if why else ""))
+    if impl == "hand" and layer.get("hf_only"):
+        raise JobError("arch.family %r: its layer (%s) is built by transformers only, not by the hand-built path; "
+                       "use impl transformers%s" % (fam, layer.get("name"), "; here %s" % why if why else ""))
     seed = int(job.get("seed") or 0)
     torch.manual_seed(seed)
 

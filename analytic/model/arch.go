@@ -36,6 +36,10 @@ type Arch struct {
 	ParallelBlock bool `json:"parallel_block,omitempty"` // attention and MLP read the same norm (phi, neox with use_parallel_residual shares none: see NormsPerLayer)
 	NormsPerLayer int  `json:"norms_per_layer"`          // 2 for most, 1 for phi
 
+	// Alibi: ALiBi biases on the attention scores instead of the family's
+	// rotary positions (falcon's alibi switch; bloom always has them).
+	Alibi bool `json:"alibi,omitempty"`
+
 	QKVBias  bool   `json:"qkv_bias"`             // biases on the Q, K, V projections
 	OutBias  bool   `json:"out_bias"`             // bias on the attention output projection
 	MLPBias  bool   `json:"mlp_bias"`             // biases on the MLP projections

@@ -88,6 +88,9 @@ type Layer struct {
 	// and the weights cast back to the logits' dtype (Qwen MoE). Only
 	// with OpMoE.
 	RouterFP32 bool `json:"router_fp32,omitempty"`
+	// HFOnly: only transformers' own class runs this layer (bloom,
+	// falcon); scenarios/train.py's hand-built path refuses it.
+	HFOnly bool `json:"hf_only,omitempty"`
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -380,7 +383,7 @@ var families = map[string]*Family{
 	// word embeddings, fused query_key_value, biases everywhere, tied.
 	"bloom": {Name: "bloom", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, EmbedNorm: true, QKVBias: true,
 		OutBias: true, MLPBias: true, TiedHead: true, Positions: AlibiPositions, FFN4H: true, Act: "gelu", Context: 2048,
-		FusedQKVModule: true, Layer: gpt2Layer,
+		FusedQKVModule: true, Layer: bloomLayer, Measured: true,
 		Config: &ConfigKeys{
 			// BloomConfig's attribute_map: num_hidden_layers, num_attention_heads; n_embed is its old name for hidden_size.
 			Hidden: []string{"hidden_size", "n_embed"}, Layers: []string{"n_layer", "num_hidden_layers"},
@@ -391,7 +394,8 @@ var families = map[string]*Family{
 	// no biases by default, tied head; rotary or ALiBi, neither with
 	// parameters.
 	"falcon": {Name: "falcon", Norm: LayerNorm, NormsPerLayer: 1, FinalNorm: true, ParallelBlock: true, TiedHead: true,
-		Positions: RotaryPositions, FFN4H: true, Act: "gelu", Context: 2048, FusedQKVModule: true, Layer: gpt2Layer,
+		Positions: RotaryPositions, FFN4H: true, Act: "gelu", Context: 2048, FusedQKVModule: true, Layer: falconLayer,
+		Measured: true,
 		Config: &ConfigKeys{
 			// FalconConfig's attribute_map: n_layer, n_head.
 			Hidden: stdHidden, Layers: []string{"num_hidden_layers", "n_layer"}, Heads: []string{"num_attention_heads", "n_head"},
@@ -651,7 +655,7 @@ func readFalcon(c *config, a *Arch) error {
 		return err
 	}
 	a.QKVBias, a.OutBias, a.MLPBias = bias, bias, bias
-	return nil
+	return readFalconPositions(c, a) // family_alibi_mqa.go
 }
 
 // readQwenMoE reads a Qwen MoE config's routing: num_experts and

@@ -2,7 +2,9 @@
 
 Reads a JSON list of cases on stdin, each {"family", "layers", "hidden",
 "heads", "kv_heads", "ffn", "vocab", "dtype", "batch", "prompt_lengths",
-"generate", "cache", "window"}; writes one JSON object per case:
+"generate", "cache", "window"} (a Llama, or a Mistral with a window) or
+{"hf_config", "dtype", "prompt_lengths", "generate", "cache"} (the class
+of a config.json's model_type, sdpa where it has it); writes one JSON object per case:
 cache_bytes (the storage the returned past_key_values' K and V tensors hold,
 counted once per storage), cache_tokens (the length of layer 0's keys) and
 prefill_logits (the elements of the LM head's output at the first forward).
@@ -15,6 +17,12 @@ import transformers
 
 
 def build(c):
+    dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[c["dtype"]]
+    if c.get("hf_config"):  # a config.json as scenarios/hfconfig.go writes it
+        cfg = dict(c["hf_config"], pad_token_id=0, eos_token_id=None, bos_token_id=None, use_cache=True)
+        cfg = transformers.AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+        m = transformers.AutoModelForCausalLM.from_config(cfg)  # sdpa where the class has it, else eager
+        return m.to(dt).eval()
     kw = dict(vocab_size=c["vocab"], hidden_size=c["hidden"], intermediate_size=c["ffn"],
               num_hidden_layers=c["layers"], num_attention_heads=c["heads"],
               num_key_value_heads=c["kv_heads"], max_position_embeddings=256,
@@ -25,7 +33,6 @@ def build(c):
     else:
         m = transformers.LlamaForCausalLM(transformers.LlamaConfig(**kw))
     m.config._attn_implementation = "sdpa"
-    dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[c["dtype"]]
     return m.to(dt).eval()
 
 
@@ -34,7 +41,7 @@ def run(c):
     m = build(c)
     lens = c["prompt_lengths"]
     P = max(lens)
-    ids = torch.randint(1, c["vocab"], (len(lens), P))
+    ids = torch.randint(1, m.config.vocab_size, (len(lens), P))
     mask = torch.ones_like(ids)
     for i, n in enumerate(lens):  # left padding, as generate() wants for decoder-only models
         ids[i, : P - n] = 0
