@@ -48,4 +48,18 @@
 // (record_stream and its events), IPC, the cudaMallocAsync backend,
 // unmapping free pages inside an expandable segment (only its free end is
 // unmapped), and free-memory callbacks.
+//
+// The expandable-segment gap, from the same commit: release_blocks (called
+// by release_cached_blocks, so by empty_cache and by the retry after a
+// failed cudaMalloc) calls unmap_block on every cached free block of an
+// expandable segment, not only the last; ExpandableSegment::unmap unmaps
+// every page wholly inside the block (segmentRight(ptr) up to
+// segmentLeft(ptr+size)), the free bytes before and after the pages stay
+// cached, and reserved drops by the pages. The unmapped range becomes a
+// block of pool.unmapped, which find_expandable_block later tries from
+// the lowest address (with a free block just before it) before the
+// segment's end. Modelling it needs unmapped blocks inside a segment; the
+// model gives back fewer bytes than PyTorch when a free block inside an
+// expandable segment spans whole pages at such a release. Derived from
+// source, not measured.
 package alloc
