@@ -64,10 +64,12 @@ type block struct {
 	up, down     int32  // while cached: the bucket's next higher and lower addresses
 	pool         int32  // its segment's pool
 	free         bool
+	unmapped     bool // a range of an expandable segment without pages (neither free nor allocated)
 }
 
 type segment struct {
 	size       uint64 // bytes reserved (mapped, for an expandable segment)
+	end        uint64 // the end of its last block: size, or more when an expandable segment has unmapped ranges
 	pool       int32  // index into Allocator.pools
 	first      int32  // the block at offset 0
 	expandable bool
@@ -451,7 +453,7 @@ func (a *Allocator) newBlock(seg int32, offset, size uint64) int32 {
 	}
 	b := &a.blocks[i]
 	b.size, b.offset, b.seg, b.prev, b.next, b.gen = size, offset, seg, none, none, gen
-	b.gcBase, b.up, b.down, b.pool, b.free = 0, none, none, a.segments[seg].pool, true
+	b.gcBase, b.up, b.down, b.pool, b.free, b.unmapped = 0, none, none, a.segments[seg].pool, true, false
 	return i
 }
 
@@ -572,7 +574,7 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		rb := &bl[r]
 		next := blk.next
 		rb.size, rb.offset, rb.seg, rb.prev, rb.next, rb.gen = rest, blk.offset+rounded, blk.seg, b, next, gen
-		rb.gcBase, rb.up, rb.down, rb.pool, rb.free = 0, none, none, blk.pool, true
+		rb.gcBase, rb.up, rb.down, rb.pool, rb.free, rb.unmapped = 0, none, none, blk.pool, true, false
 		if next != none {
 			bl[next].prev = r
 		}
@@ -605,15 +607,8 @@ func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
 	}
 	i := searchSize(pl.free, rounded) // the caller found one at least that large
 	b := pl.free[i].tail
-	if a.cfg.ExpandableSegments && a.isExpandableTail(b) {
-		// A block that can grow into unmapped pages counts as that large
-		// for best fit: prefer the next block that fits as it is.
-		if up := a.blocks[b].up; up != none {
-			b = up
-		} else if i+1 < len(pl.free) {
-			i++
-			b = pl.free[i].tail
-		}
+	if a.cfg.ExpandableSegments && a.segments[a.blocks[b].seg].expandable {
+		b, i = a.expandableFit(pl, b, i)
 	}
 	size := pl.free[i].size
 	if ms := a.maxSplit; rounded < ms && size >= ms {
@@ -622,11 +617,6 @@ func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
 		return none, -1 // an oversized block serves only requests close to its size
 	}
 	return b, a.unlink(pl, i, b)
-}
-
-func (a *Allocator) isExpandableTail(b int32) bool {
-	blk := &a.blocks[b]
-	return blk.next == none && a.segments[blk.seg].expandable
 }
 
 // allocBlock is alloc_block: a new segment (cudaMalloc) or, with
@@ -651,7 +641,7 @@ func (a *Allocator) room(size uint64) bool {
 }
 
 func (a *Allocator) newSegment(p int32, size uint64, expandable bool) int32 {
-	a.segments = append(a.segments, segment{size: size, pool: p, expandable: expandable, first: none})
+	a.segments = append(a.segments, segment{size: size, end: size, pool: p, expandable: expandable, first: none})
 	s := int32(len(a.segments) - 1)
 	if size > 0 {
 		a.segments[s].first = a.newBlock(s, 0, size)
@@ -664,58 +654,6 @@ func (a *Allocator) newSegment(p int32, size uint64, expandable bool) int32 {
 func (a *Allocator) grow(size uint64) {
 	a.reserved += size
 	a.maxReserved = max(a.maxReserved, a.reserved)
-}
-
-// expand is try_allocate_expandable_block for the one segment a pool grows
-// at its end: the free block at the end (if any) plus as many new pages
-// (2 MiB small, 20 MiB large) as the request still needs.
-func (a *Allocator) expand(p int32, rounded uint64) int32 {
-	page := uint64(LargeBuffer)
-	if a.pools[p].small {
-		page = SmallBuffer
-	}
-	s := a.pools[p].expSeg
-	var tail int32 = none
-	var have uint64
-	if s != none {
-		for b := a.segments[s].first; b != none; b = a.blocks[b].next {
-			tail = b
-		}
-		if tail != none && a.blocks[tail].free {
-			have = a.blocks[tail].size
-		} else {
-			tail = none
-		}
-	}
-	need := (rounded - have + page - 1) / page * page
-	if !a.room(need) {
-		return none
-	}
-	if s == none {
-		s = a.newSegment(p, 0, true)
-		a.pools[p].expSeg = s
-	}
-	seg := &a.segments[s]
-	if seg.released {
-		seg.released = false
-		a.nSegs++
-	}
-	offset := seg.size
-	seg.size += need
-	a.grow(need)
-	if tail != none {
-		a.uncache(p, tail)
-		a.blocks[tail].size += need
-		return tail
-	}
-	b := a.newBlock(s, offset, need)
-	if last := a.lastBlock(s); last != none {
-		a.blocks[last].next = b
-		a.blocks[b].prev = last
-	} else {
-		a.segments[s].first = b
-	}
-	return b
 }
 
 func (a *Allocator) lastBlock(s int32) int32 {
@@ -785,13 +723,14 @@ func (a *Allocator) releaseSegment(s int32) {
 	a.uncache(seg.pool, f)
 	a.dropBlock(f)
 	a.reserved -= seg.size
-	seg.size, seg.first, seg.released = 0, none, true
+	seg.size, seg.end, seg.first, seg.released = 0, 0, none, true
 	a.nSegs--
 }
 
 // releaseCached is release_cached_blocks (and torch.cuda.empty_cache):
 // every segment that holds no allocation is given back; an expandable
-// segment unmaps the whole pages of its free end.
+// segment unmaps every page that lies wholly in a free block
+// (release_blocks, unmap_block; expandable.go).
 func (a *Allocator) releaseCached() {
 	for s := range a.segments {
 		seg := &a.segments[s]
@@ -804,45 +743,8 @@ func (a *Allocator) releaseCached() {
 			}
 			continue
 		}
-		a.unmapTail(int32(s))
+		a.unmapFree(int32(s))
 	}
-}
-
-// unmapTail unmaps the pages wholly inside the free block at the end of
-// expandable segment s (unmap_block for that block; free blocks inside the
-// segment keep their pages in this model).
-func (a *Allocator) unmapTail(s int32) {
-	seg := &a.segments[s]
-	last := a.lastBlock(s)
-	if last == none || !a.blocks[last].free {
-		return
-	}
-	page := uint64(LargeBuffer)
-	if a.pools[seg.pool].small {
-		page = SmallBuffer
-	}
-	lb := &a.blocks[last]
-	start := (lb.offset + page - 1) / page * page
-	if start >= seg.size {
-		return
-	}
-	cut := seg.size - start
-	a.uncache(seg.pool, last)
-	seg.size -= cut
-	a.reserved -= cut
-	if cut == lb.size {
-		if lb.prev != none {
-			a.blocks[lb.prev].next = none
-		} else {
-			seg.first = none
-			seg.released = true
-			a.nSegs--
-		}
-		a.dropBlock(last)
-		return
-	}
-	lb.size -= cut
-	a.cache(seg.pool, last)
 }
 
 // releaseAvailable is release_available_cached_blocks: with
