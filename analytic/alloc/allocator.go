@@ -64,10 +64,12 @@ type block struct {
 	up, down     int32  // while cached: the bucket's next higher and lower addresses
 	pool         int32  // its segment's pool
 	free         bool
+	unmapped     bool // a range of an expandable segment without pages (neither free nor allocated)
 }
 
 type segment struct {
 	size       uint64 // bytes reserved (mapped, for an expandable segment)
+	end        uint64 // the end of its last block: size, or more when an expandable segment has unmapped ranges
 	pool       int32  // index into Allocator.pools
 	first      int32  // the block at offset 0
 	expandable bool
@@ -214,8 +216,9 @@ func (pl *pool) bucketFor(size uint64, hole int) int {
 
 // link adds cached block b to bucket i of pool pl, by address.
 func (a *Allocator) link(pl *pool, i int, b int32) {
+	bl := a.blocks
 	bk := &pl.free[i]
-	blk := &a.blocks[b]
+	blk := &bl[b]
 	t := bk.tail
 	if t == none {
 		bk.head, bk.tail = b, b
@@ -223,20 +226,21 @@ func (a *Allocator) link(pl *pool, i int, b int32) {
 		return
 	}
 	key := uint64(blk.seg)<<32 | blk.offset/MinBlockSize
-	if a.keyOf(t) > key { // the lowest address: the common case
-		a.blocks[t].down = b
+	tb := &bl[t]
+	if uint64(tb.seg)<<32|tb.offset/MinBlockSize > key { // the lowest address: the common case
+		tb.down = b
 		blk.up, blk.down = t, none
 		bk.tail = b
 		return
 	}
 	var x int32 // the block above b
-	if h := bk.head; a.keyOf(h) < key {
+	if hb := &bl[bk.head]; uint64(hb.seg)<<32|hb.offset/MinBlockSize < key {
 		x = none // the highest address (frees in address order)
 	} else {
 		// Up from the tail to the first higher address.
-		x = a.blocks[t].up
-		for a.keyOf(x) < key {
-			x = a.blocks[x].up
+		x = tb.up
+		for xb := &bl[x]; uint64(xb.seg)<<32|xb.offset/MinBlockSize < key; xb = &bl[x] {
+			x = xb.up
 		}
 	}
 	var y int32 // the block below b
@@ -244,11 +248,11 @@ func (a *Allocator) link(pl *pool, i int, b int32) {
 		y = bk.head
 		bk.head = b
 	} else {
-		y = a.blocks[x].down
-		a.blocks[x].down = b
+		y = bl[x].down
+		bl[x].down = b
 	}
 	blk.up, blk.down = x, y
-	a.blocks[y].up = b
+	bl[y].up = b
 }
 
 // cached is the number of cached blocks of the pool.
@@ -276,6 +280,7 @@ type Allocator struct {
 	divisions  bool   // cfg.hasDivisions(), kept: round_size asks at every request
 	capacity   uint64 // cudaMalloc fails past this many reserved bytes; 0: unlimited
 	allowedMax uint64 // torch.cuda.set_per_process_memory_fraction's limit; 0: not set
+	gc         bool   // garbage_collection_threshold acts: set, with a memory fraction
 
 	blocks   []block
 	spare    []int32 // block slots free for reuse
@@ -323,7 +328,10 @@ func (a *Allocator) Reset(cfg Config, capacity uint64) {
 // torch.cuda.set_per_process_memory_fraction does (setMemoryFraction sets
 // allowed_memory_maximum and set_fraction); garbage_collection_threshold
 // only acts once it is set. 0 removes the limit.
-func (a *Allocator) SetMemoryFraction(bytes uint64) { a.allowedMax = bytes }
+func (a *Allocator) SetMemoryFraction(bytes uint64) {
+	a.allowedMax = bytes
+	a.gc = a.cfg.GarbageCollectionThreshold > 0 && bytes > 0
+}
 
 // Config returns the allocator's configuration.
 func (a *Allocator) Config() Config { return a.cfg }
@@ -382,11 +390,31 @@ func (a *Allocator) cache(p int32, b int32) { a.cacheAt(&a.pools[p], b, -1) }
 // cacheAt is cache that fills or closes empty bucket hole of the pool
 // (see unlink; none when hole < 0).
 func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
-	blk := &a.blocks[b]
+	bl := a.blocks
+	blk := &bl[b]
 	if !pl.small {
 		blk.gcBase = a.largeSearches
 	}
-	a.link(pl, pl.bucketFor(blk.size, hole), b)
+	i := hole
+	if s := pl.free; hole < 0 || s[hole].size != blk.size {
+		i = pl.bucketFor(blk.size, hole)
+	}
+	// link, for its two common cases: an empty bucket, the lowest address.
+	bk := &pl.free[i]
+	t := bk.tail
+	if t == none {
+		bk.head, bk.tail = b, b
+		blk.up, blk.down = none, none
+		return
+	}
+	tb := &bl[t]
+	if tb.seg > blk.seg || tb.seg == blk.seg && tb.offset > blk.offset {
+		tb.down = b
+		blk.up, blk.down = t, none
+		bk.tail = b
+		return
+	}
+	a.link(pl, i, b)
 }
 
 // uncache takes free block b out of pool p's free list.
@@ -398,10 +426,11 @@ func (a *Allocator) uncache(p int32, b int32) {
 // uncacheHole is uncache that leaves the bucket it empties in place, as
 // unlink does, and returns its index (or -1).
 func (a *Allocator) uncacheHole(pl *pool, b int32) int {
-	blk := &a.blocks[b]
-	if blk.up != none && blk.down != none { // inside its bucket: no need to find it
-		a.blocks[blk.up].down = blk.down
-		a.blocks[blk.down].up = blk.up
+	bl := a.blocks
+	blk := &bl[b]
+	if up, down := blk.up, blk.down; up != none && down != none { // inside its bucket: no need to find it
+		bl[up].down = down
+		bl[down].up = up
 		return -1
 	}
 	i := searchSize(pl.free, blk.size)
@@ -424,14 +453,15 @@ func (a *Allocator) newBlock(seg int32, offset, size uint64) int32 {
 	}
 	b := &a.blocks[i]
 	b.size, b.offset, b.seg, b.prev, b.next, b.gen = size, offset, seg, none, none, gen
-	b.gcBase, b.up, b.down, b.pool, b.free = 0, none, none, a.segments[seg].pool, true
+	b.gcBase, b.up, b.down, b.pool, b.free, b.unmapped = 0, none, none, a.segments[seg].pool, true, false
 	return i
 }
 
 func (a *Allocator) dropBlock(i int32) {
-	a.blocks[i].free = false
-	a.blocks[i].size = 0
-	a.blocks[i].gen++
+	b := &a.blocks[i]
+	b.free = false
+	b.size = 0
+	b.gen++
 	a.spare = append(a.spare, i)
 }
 
@@ -495,9 +525,14 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		p = 1
 	}
 	pl := &a.pools[p]
-	b, hole := a.getFreeBlock(pl, rounded)
+	b, hole := int32(none), -1
+	if free := pl.free; len(free) > 0 && free[len(free)-1].size >= rounded {
+		b, hole = a.getFreeBlock(pl, rounded)
+	} else if a.gc && !small {
+		a.largeSearches++ // get_free_block found nothing
+	}
 	if b == none {
-		if a.cfg.GarbageCollectionThreshold > 0 && a.allowedMax > 0 {
+		if a.gc {
 			a.garbageCollect()
 		}
 		b = a.allocBlock(p, rounded)
@@ -513,7 +548,8 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		}
 	}
 	// should_split and alloc_found_block.
-	blk := &a.blocks[b]
+	bl := a.blocks
+	blk := &bl[b]
 	rest := blk.size - rounded
 	var split bool
 	if small || a.cfg.ExpandableSegments && a.segments[blk.seg].expandable {
@@ -522,12 +558,25 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		split = rounded < a.maxSplit && rest > SmallSize
 	}
 	if split {
-		r := a.newBlock(blk.seg, 0, 0)
-		blk = &a.blocks[b] // newBlock may have grown the slice
-		rb := &a.blocks[r]
-		rb.offset, rb.size, rb.prev, rb.next = blk.offset+rounded, rest, b, blk.next
-		if blk.next != none {
-			a.blocks[blk.next].prev = r
+		// The remainder, in a spare slot if there is one (newBlock).
+		var r int32
+		var gen uint32
+		if n := len(a.spare); n > 0 {
+			r = a.spare[n-1]
+			a.spare = a.spare[:n-1]
+			gen = bl[r].gen + 1
+		} else {
+			a.blocks = append(bl, block{})
+			bl = a.blocks
+			r = int32(len(bl) - 1)
+			blk = &bl[b]
+		}
+		rb := &bl[r]
+		next := blk.next
+		rb.size, rb.offset, rb.seg, rb.prev, rb.next, rb.gen = rest, blk.offset+rounded, blk.seg, b, next, gen
+		rb.gcBase, rb.up, rb.down, rb.pool, rb.free, rb.unmapped = 0, none, none, blk.pool, true, false
+		if next != none {
+			bl[next].prev = r
 		}
 		blk.next = r
 		blk.size = rounded
@@ -535,7 +584,6 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 	} else {
 		pl.closeHole(hole)
 	}
-	blk = &a.blocks[b]
 	blk.free = false
 	blk.gen++ // a new id: frees of an earlier allocation of this slot miss
 	a.allocated += blk.size
@@ -554,23 +602,13 @@ func (a *Allocator) limit() uint64 {
 // pool, taken out of it, or none; and the bucket the block leaves empty,
 // as take returns it.
 func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
-	if !pl.small && a.cfg.GarbageCollectionThreshold > 0 && a.allowedMax > 0 {
+	if a.gc && !pl.small {
 		a.largeSearches++
 	}
-	i := searchSize(pl.free, rounded)
-	if i == len(pl.free) {
-		return none, -1
-	}
+	i := searchSize(pl.free, rounded) // the caller found one at least that large
 	b := pl.free[i].tail
-	if a.cfg.ExpandableSegments && a.isExpandableTail(b) {
-		// A block that can grow into unmapped pages counts as that large
-		// for best fit: prefer the next block that fits as it is.
-		if up := a.blocks[b].up; up != none {
-			b = up
-		} else if i+1 < len(pl.free) {
-			i++
-			b = pl.free[i].tail
-		}
+	if a.cfg.ExpandableSegments && a.segments[a.blocks[b].seg].expandable {
+		b, i = a.expandableFit(pl, b, i)
 	}
 	size := pl.free[i].size
 	if ms := a.maxSplit; rounded < ms && size >= ms {
@@ -579,11 +617,6 @@ func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
 		return none, -1 // an oversized block serves only requests close to its size
 	}
 	return b, a.unlink(pl, i, b)
-}
-
-func (a *Allocator) isExpandableTail(b int32) bool {
-	blk := &a.blocks[b]
-	return blk.next == none && a.segments[blk.seg].expandable
 }
 
 // allocBlock is alloc_block: a new segment (cudaMalloc) or, with
@@ -608,7 +641,7 @@ func (a *Allocator) room(size uint64) bool {
 }
 
 func (a *Allocator) newSegment(p int32, size uint64, expandable bool) int32 {
-	a.segments = append(a.segments, segment{size: size, pool: p, expandable: expandable, first: none})
+	a.segments = append(a.segments, segment{size: size, end: size, pool: p, expandable: expandable, first: none})
 	s := int32(len(a.segments) - 1)
 	if size > 0 {
 		a.segments[s].first = a.newBlock(s, 0, size)
@@ -623,58 +656,6 @@ func (a *Allocator) grow(size uint64) {
 	a.maxReserved = max(a.maxReserved, a.reserved)
 }
 
-// expand is try_allocate_expandable_block for the one segment a pool grows
-// at its end: the free block at the end (if any) plus as many new pages
-// (2 MiB small, 20 MiB large) as the request still needs.
-func (a *Allocator) expand(p int32, rounded uint64) int32 {
-	page := uint64(LargeBuffer)
-	if a.pools[p].small {
-		page = SmallBuffer
-	}
-	s := a.pools[p].expSeg
-	var tail int32 = none
-	var have uint64
-	if s != none {
-		for b := a.segments[s].first; b != none; b = a.blocks[b].next {
-			tail = b
-		}
-		if tail != none && a.blocks[tail].free {
-			have = a.blocks[tail].size
-		} else {
-			tail = none
-		}
-	}
-	need := (rounded - have + page - 1) / page * page
-	if !a.room(need) {
-		return none
-	}
-	if s == none {
-		s = a.newSegment(p, 0, true)
-		a.pools[p].expSeg = s
-	}
-	seg := &a.segments[s]
-	if seg.released {
-		seg.released = false
-		a.nSegs++
-	}
-	offset := seg.size
-	seg.size += need
-	a.grow(need)
-	if tail != none {
-		a.uncache(p, tail)
-		a.blocks[tail].size += need
-		return tail
-	}
-	b := a.newBlock(s, offset, need)
-	if last := a.lastBlock(s); last != none {
-		a.blocks[last].next = b
-		a.blocks[b].prev = last
-	} else {
-		a.segments[s].first = b
-	}
-	return b
-}
-
 func (a *Allocator) lastBlock(s int32) int32 {
 	last := int32(none)
 	for b := a.segments[s].first; b != none; b = a.blocks[b].next {
@@ -687,12 +668,13 @@ func (a *Allocator) lastBlock(s int32) int32 {
 // neighbours in its segment (try_merge_blocks); the segment stays
 // reserved. Freeing 0 or an id that is not live is a no-op.
 func (a *Allocator) Free(id BlockID) {
-	i := int64(uint32(id)) - 1
-	if i < 0 || i >= int64(len(a.blocks)) {
+	bl := a.blocks              // Free makes no block: bl stays valid
+	i := uint64(uint32(id)) - 1 // id 0 wraps past len(bl)
+	if i >= uint64(len(bl)) {
 		return
 	}
 	b := int32(i)
-	blk := &a.blocks[b]
+	blk := &bl[b]
 	if blk.free || blk.size == 0 || blk.gen != uint32(id>>32) {
 		return
 	}
@@ -700,26 +682,27 @@ func (a *Allocator) Free(id BlockID) {
 	pl := &a.pools[blk.pool]
 	blk.free = true
 	hole := -1 // a bucket the merges left empty, for cacheAt
-	if pr := blk.prev; pr != none && a.blocks[pr].free {
+	if pr := blk.prev; pr != none && bl[pr].free {
 		hole = a.uncacheHole(pl, pr)
-		pb := &a.blocks[pr]
+		pb := &bl[pr]
 		pb.size += blk.size
-		pb.next = blk.next
-		if blk.next != none {
-			a.blocks[blk.next].prev = pr
+		next := blk.next
+		pb.next = next
+		if next != none {
+			bl[next].prev = pr
 		}
 		a.dropBlock(b)
-		b = pr
+		b, blk = pr, pb
 	}
-	blk = &a.blocks[b]
-	if n := blk.next; n != none && a.blocks[n].free {
+	if n := blk.next; n != none && bl[n].free {
 		pl.closeHole(hole)
 		hole = a.uncacheHole(pl, n)
-		nb := &a.blocks[n]
+		nb := &bl[n]
 		blk.size += nb.size
-		blk.next = nb.next
-		if nb.next != none {
-			a.blocks[nb.next].prev = b
+		next := nb.next
+		blk.next = next
+		if next != none {
+			bl[next].prev = b
 		}
 		a.dropBlock(n)
 	}
@@ -740,13 +723,14 @@ func (a *Allocator) releaseSegment(s int32) {
 	a.uncache(seg.pool, f)
 	a.dropBlock(f)
 	a.reserved -= seg.size
-	seg.size, seg.first, seg.released = 0, none, true
+	seg.size, seg.end, seg.first, seg.released = 0, 0, none, true
 	a.nSegs--
 }
 
 // releaseCached is release_cached_blocks (and torch.cuda.empty_cache):
 // every segment that holds no allocation is given back; an expandable
-// segment unmaps the whole pages of its free end.
+// segment unmaps every page that lies wholly in a free block
+// (release_blocks, unmap_block; expandable.go).
 func (a *Allocator) releaseCached() {
 	for s := range a.segments {
 		seg := &a.segments[s]
@@ -759,45 +743,8 @@ func (a *Allocator) releaseCached() {
 			}
 			continue
 		}
-		a.unmapTail(int32(s))
+		a.unmapFree(int32(s))
 	}
-}
-
-// unmapTail unmaps the pages wholly inside the free block at the end of
-// expandable segment s (unmap_block for that block; free blocks inside the
-// segment keep their pages in this model).
-func (a *Allocator) unmapTail(s int32) {
-	seg := &a.segments[s]
-	last := a.lastBlock(s)
-	if last == none || !a.blocks[last].free {
-		return
-	}
-	page := uint64(LargeBuffer)
-	if a.pools[seg.pool].small {
-		page = SmallBuffer
-	}
-	lb := &a.blocks[last]
-	start := (lb.offset + page - 1) / page * page
-	if start >= seg.size {
-		return
-	}
-	cut := seg.size - start
-	a.uncache(seg.pool, last)
-	seg.size -= cut
-	a.reserved -= cut
-	if cut == lb.size {
-		if lb.prev != none {
-			a.blocks[lb.prev].next = none
-		} else {
-			seg.first = none
-			seg.released = true
-			a.nSegs--
-		}
-		a.dropBlock(last)
-		return
-	}
-	lb.size -= cut
-	a.cache(seg.pool, last)
 }
 
 // releaseAvailable is release_available_cached_blocks: with

@@ -285,26 +285,32 @@ func checkInvariants(t *testing.T, a *Allocator) {
 			continue
 		}
 		reserved += seg.size
-		var off uint64
-		prevFree := false
+		var off, unmapped uint64
+		prevFree, prevUnmapped := false, false
 		for b := seg.first; b != none; b = a.blocks[b].next {
 			blk := &a.blocks[b]
 			if blk.offset != off || blk.seg != int32(s) {
 				t.Fatalf("segment %d: block at %d, want %d", s, blk.offset, off)
 			}
-			if blk.free && prevFree {
-				t.Fatalf("segment %d: two free neighbours at %d", s, off)
+			if blk.free && prevFree || blk.unmapped && prevUnmapped {
+				t.Fatalf("segment %d: two free or unmapped neighbours at %d", s, off)
 			}
-			prevFree = blk.free
-			if blk.free {
+			prevFree, prevUnmapped = blk.free, blk.unmapped
+			switch {
+			case blk.free:
 				free++
-			} else {
+			case blk.unmapped:
+				unmapped += blk.size
+				if !seg.expandable || blk.next == none {
+					t.Fatalf("segment %d: unmapped range at %d, not inside an expandable segment", s, off)
+				}
+			default:
 				allocated += blk.size
 			}
 			off += blk.size
 		}
-		if off != seg.size {
-			t.Fatalf("segment %d: blocks cover %d of %d", s, off, seg.size)
+		if off != seg.end || off-unmapped != seg.size {
+			t.Fatalf("segment %d: blocks cover %d (%d unmapped) of %d (%d mapped)", s, off, unmapped, seg.end, seg.size)
 		}
 	}
 	cached := 0

@@ -36,7 +36,15 @@
 //	  a split segment cannot be released
 //	expandable_segments: one segment per pool and     Note [Expandable Segments], try_allocate_expandable_block,
 //	  stream grown by 2 MiB (small) or 20 MiB (large)   find_expandable_block, map_block, should_split
-//	  pages; any remainder >= 512 B is split
+//	  pages; any remainder >= 512 B is split; pages
+//	  are mapped into the lowest unmapped range that,
+//	  with the free blocks around it, holds the
+//	  request, else at the end
+//	  best fit counts a free block's unmapped           get_free_block (expandable_size)
+//	  neighbour (the end: unlimited)
+//	  a release unmaps every page wholly inside a       release_blocks, unmap_block, ExpandableSegment::unmap,
+//	  free block; a segment without pages is given      release_expandable_segment
+//	  back
 //	garbage_collection_threshold: with a memory       garbage_collect_cached_blocks, get_free_block
 //	  fraction set, reclaim whole cached large          (get_free_blocks_call_count)
 //	  segments at least as old as the average
@@ -45,7 +53,8 @@
 //	empty_cache                                       emptyCache -> release_cached_blocks
 //
 // What the model leaves out: CUDA graph private pools, cross-stream uses
-// (record_stream and its events), IPC, the cudaMallocAsync backend,
-// unmapping free pages inside an expandable segment (only its free end is
-// unmapped), and free-memory callbacks.
+// (record_stream and its events), IPC, the cudaMallocAsync backend, the
+// limit of an expandable segment's addresses (PyTorch reserves 1 1/8 of
+// the GPU's memory; the model none), and free-memory callbacks. The
+// expandable-segment rules are derived from source, not measured.
 package alloc

@@ -4,7 +4,10 @@ package alloc
 // size buckets (commit 80f0b0a, analytic/alloc/allocator.go): one sorted
 // slice of cached blocks per pool. It is the reference the differential
 // tests compare the allocator with, event by event; it is not used
-// outside tests. Only its names differ from that commit's code.
+// outside tests. Only its names differ from that commit's code, but for
+// expandable segments, whose rules it takes from expandable.go
+// (reference_expandable_test.go) since unmapped ranges inside a segment
+// were modelled.
 
 import "math/bits"
 
@@ -15,12 +18,14 @@ type refBlock struct {
 	seg          int32
 	prev, next   int32 // neighbours in the segment by address; none at the ends
 	free         bool
+	unmapped     bool
 	gen          uint32 // bumped whenever the slot is reused, so stale ids miss
 	gcBase       int64  // the pool's free-block search count when the block was cached
 }
 
 type refSegment struct {
 	size       uint64 // bytes reserved (mapped, for an expandable segment)
+	end        uint64 // the end of its last block
 	pool       int32  // index into refAllocator.pools
 	first      int32  // the block at offset 0
 	expandable bool
@@ -348,10 +353,12 @@ func (a *refAllocator) getFreeBlock(p int32, rounded uint64) int32 {
 	if i == len(s) {
 		return none
 	}
-	if a.cfg.ExpandableSegments && a.isExpandableTail(s[i].b) && i+1 < len(s) {
-		// A block that can grow into unmapped pages counts as that large
-		// for best fit: prefer the next block that fits as it is.
-		i++
+	if a.cfg.ExpandableSegments {
+		// expandable_size: a block that can grow into unmapped pages
+		// counts as that large for best fit.
+		for i+1 < len(s) && a.segments[a.blocks[s[i].b].seg].expandable && a.growable(s[i+1].b) < a.growable(s[i].b) {
+			i++
+		}
 	}
 	b, size := s[i].b, s[i].size
 	if ms := a.cfg.maxSplit(); rounded < ms && size >= ms {
@@ -361,11 +368,6 @@ func (a *refAllocator) getFreeBlock(p int32, rounded uint64) int32 {
 	}
 	pl.free = append(s[:i], s[i+1:]...)
 	return b
-}
-
-func (a *refAllocator) isExpandableTail(b int32) bool {
-	blk := &a.blocks[b]
-	return blk.next == none && a.segments[blk.seg].expandable
 }
 
 // allocBlock is alloc_block: a new segment (cudaMalloc) or, with
@@ -390,7 +392,7 @@ func (a *refAllocator) room(size uint64) bool {
 }
 
 func (a *refAllocator) newSegment(p int32, size uint64, expandable bool) int32 {
-	a.segments = append(a.segments, refSegment{size: size, pool: p, expandable: expandable, first: none})
+	a.segments = append(a.segments, refSegment{size: size, end: size, pool: p, expandable: expandable, first: none})
 	s := int32(len(a.segments) - 1)
 	if size > 0 {
 		a.segments[s].first = a.newBlock(s, 0, size)
@@ -408,55 +410,6 @@ func (a *refAllocator) grow(size uint64) {
 // expand is try_allocate_expandable_block for the one segment a pool grows
 // at its end: the free block at the end (if any) plus as many new pages
 // (2 MiB small, 20 MiB large) as the request still needs.
-func (a *refAllocator) expand(p int32, rounded uint64) int32 {
-	page := uint64(LargeBuffer)
-	if a.pools[p].small {
-		page = SmallBuffer
-	}
-	s := a.pools[p].expSeg
-	var tail int32 = none
-	var have uint64
-	if s != none {
-		for b := a.segments[s].first; b != none; b = a.blocks[b].next {
-			tail = b
-		}
-		if tail != none && a.blocks[tail].free {
-			have = a.blocks[tail].size
-		} else {
-			tail = none
-		}
-	}
-	need := (rounded - have + page - 1) / page * page
-	if !a.room(need) {
-		return none
-	}
-	if s == none {
-		s = a.newSegment(p, 0, true)
-		a.pools[p].expSeg = s
-	}
-	seg := &a.segments[s]
-	if seg.released {
-		seg.released = false
-		a.nSegs++
-	}
-	offset := seg.size
-	seg.size += need
-	a.grow(need)
-	if tail != none {
-		a.uncache(p, tail)
-		a.blocks[tail].size += need
-		return tail
-	}
-	b := a.newBlock(s, offset, need)
-	if last := a.lastBlock(s); last != none {
-		a.blocks[last].next = b
-		a.blocks[b].prev = last
-	} else {
-		a.segments[s].first = b
-	}
-	return b
-}
-
 func (a *refAllocator) lastBlock(s int32) int32 {
 	last := int32(none)
 	for b := a.segments[s].first; b != none; b = a.blocks[b].next {
@@ -520,13 +473,13 @@ func (a *refAllocator) releaseSegment(s int32) {
 	a.uncache(seg.pool, f)
 	a.dropBlock(f)
 	a.reserved -= seg.size
-	seg.size, seg.first, seg.released = 0, none, true
+	seg.size, seg.end, seg.first, seg.released = 0, 0, none, true
 	a.nSegs--
 }
 
 // releaseCached is release_cached_blocks (and torch.cuda.empty_cache):
 // every segment that holds no allocation is given back; an expandable
-// segment unmaps the whole pages of its free end.
+// segment unmaps every page that lies wholly in a free block.
 func (a *refAllocator) releaseCached() {
 	for s := range a.segments {
 		seg := &a.segments[s]
@@ -539,45 +492,8 @@ func (a *refAllocator) releaseCached() {
 			}
 			continue
 		}
-		a.unmapTail(int32(s))
+		a.unmapFree(int32(s))
 	}
-}
-
-// unmapTail unmaps the pages wholly inside the free block at the end of
-// expandable segment s (unmap_block for that block; free blocks inside the
-// segment keep their pages in this model).
-func (a *refAllocator) unmapTail(s int32) {
-	seg := &a.segments[s]
-	last := a.lastBlock(s)
-	if last == none || !a.blocks[last].free {
-		return
-	}
-	page := uint64(LargeBuffer)
-	if a.pools[seg.pool].small {
-		page = SmallBuffer
-	}
-	lb := &a.blocks[last]
-	start := (lb.offset + page - 1) / page * page
-	if start >= seg.size {
-		return
-	}
-	cut := seg.size - start
-	a.uncache(seg.pool, last)
-	seg.size -= cut
-	a.reserved -= cut
-	if cut == lb.size {
-		if lb.prev != none {
-			a.blocks[lb.prev].next = none
-		} else {
-			seg.first = none
-			seg.released = true
-			a.nSegs--
-		}
-		a.dropBlock(last)
-		return
-	}
-	lb.size -= cut
-	a.cache(seg.pool, last)
 }
 
 // releaseAvailable is release_available_cached_blocks: with
