@@ -83,6 +83,9 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	for _, d := range k.Dropouts {
 		m[d.Key] = w.Dropout
 	}
+	if err := windowConfig(m, a, fam); err != nil { // hfconfig_window.go
+		return nil, err
+	}
 	headConfig(m, a)
 	return m, nil
 }
