@@ -562,6 +562,7 @@ func (s *actShape) llamaTerms(b *actBuilder) {
 		}
 		b.add("rope.cos_sin", GroupActivations, 2*pairs*s.S*s.hd, "2*S*d*tables", s.r)
 	}
+	s.variantEmbed(b) // activations_window.go
 	s.layerTerms(b)
 	s.headTerms(b, true)
 	if s.moe != nil {

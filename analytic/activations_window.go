@@ -22,7 +22,9 @@ import "github.com/memval/memval/analytic/model"
 //	gemma3's local and global rotary tables: one cos/sin pair per kind
 //	  of layer the model has;
 //	Starcoder2: torch layer_norm (input, mean, rstd), a c_fc/act/c_proj
-//	  MLP (act's input and c_proj's input), biases (addmm saves no more);
+//	  MLP (act's input and c_proj's input), biases (addmm saves no more),
+//	  dropout after the embeddings (mask in the residual's dtype) and after
+//	  o_proj and c_proj (in the matmuls' dtype);
 //	sliding-window attention: eager adds its float mask to the scores,
 //	  which saves nothing; sdpa (transformers' sdpa_mask) materializes a
 //	  boolean B x 1 x S x S mask for the local layers once S reaches the
@@ -35,6 +37,7 @@ type llamaVariant struct {
 	norms     float64 // norms per layer (the layer's OpNorm ops)
 	plainMLP  bool    // c_fc, act, c_proj (Arch.GatedMLP false)
 	qkNorm    bool    // per-head q and k norms (Arch.QKNorm head)
+	dropout   bool    // embedding and residual dropout (Layer.Dropout, with workload dropout)
 	attnCap   bool    // attention scores soft-capped (Arch.AttnSoftcap)
 	logitCap  bool    // logits soft-capped (Arch.LogitSoftcap)
 	// masked is the fraction of the layers whose sdpa gets the window mask;
@@ -52,7 +55,7 @@ func (s *actShape) initVariant(a *model.Arch, fam *model.Family) {
 	}
 	ly := fam.Layer
 	v := &llamaVariant{plusOne: ly.NormPlusOne, layerNorm: !ly.FP32Norm, norms: float64(ly.NormCount()),
-		plainMLP: !a.GatedMLP, qkNorm: a.QKNorm == model.QKNormHead, ropePairs: 1}
+		plainMLP: !a.GatedMLP, qkNorm: a.QKNorm == model.QKNormHead, dropout: ly.Dropout && s.dropout, ropePairs: 1}
 	v.attnCap = ly.AttnSoftcap && a.AttnSoftcap > 0
 	v.logitCap = ly.Softcap && a.LogitSoftcap > 0
 	local := float64(a.LocalLayers())
@@ -93,11 +96,21 @@ func (s *actShape) variantNorms(b *actBuilder, BSH float64) {
 	} else {
 		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)
 	}
+	if v.dropout { // after o_proj and after c_proj, in their output dtype
+		b.add("dropout.resid_mask", GroupActivations, 2*BSH, "2*B*S*H*L", s.maskBytes(s.a))
+	}
 	if v.qkNorm {
 		BSqk := s.B * s.S * (s.h + s.kv) * s.hd * s.L
 		b.add("attn.qk_norm", GroupActivations, 2*BSqk, "2*B*S*(h+kv)*d*L", 4)
 		b.add("attn.qk_norm_stats", GroupActivations, s.B*s.S*(s.h+s.kv)*s.L, "B*S*(h+kv)*L", 4)
 		b.add("attn.qk_norm_w", GroupActivations, 2*s.hd*s.L, "2*d*L", 4)
+	}
+}
+
+// variantEmbed adds the embedding dropout's mask (llamaTerms' hook).
+func (s *actShape) variantEmbed(b *actBuilder) {
+	if s.variant != nil && s.variant.dropout {
+		b.add("dropout.embed_mask", GroupActivations, s.B*s.S*s.H, "B*S*H", s.maskBytes(s.r))
 	}
 }
 

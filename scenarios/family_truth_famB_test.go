@@ -80,6 +80,11 @@ func TestWindowFamiliesTruth(t *testing.T) {
 	for _, name := range []string{"gemma2", "gemma3", "starcoder2"} {
 		add(name, model.Workload{Precision: model.BF16Mixed, Checkpointing: model.FullCheckpointing})
 	}
+	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed} {
+		for _, name := range []string{"gemma2", "starcoder2"} {
+			add(name, model.Workload{Precision: prec, Dropout: 0.1})
+		}
+	}
 	jobs := make([]TrainJob, len(cases))
 	for i, c := range cases {
 		jobs[i] = TrainJob{Arch: c.a, Workload: c.w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true,
