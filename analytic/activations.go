@@ -556,11 +556,11 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 func (s *actShape) llamaTerms(b *actBuilder) {
 	b.addIDs(s)
 	if s.savesRope() {
-		pairs := 1.0
-		if s.variant != nil {
-			pairs = s.variant.ropePairs
+		pairs, unit := 1.0, "2*S*d"
+		if s.variant != nil && s.variant.ropePairs != 1 { // gemma3's local and global tables
+			pairs, unit = s.variant.ropePairs, "2*S*d*tables"
 		}
-		b.add("rope.cos_sin", GroupActivations, 2*pairs*s.S*s.hd, "2*S*d*tables", s.r)
+		b.add("rope.cos_sin", GroupActivations, 2*pairs*s.S*s.hd, unit, s.r)
 	}
 	s.variantEmbed(b) // activations_window.go
 	s.layerTerms(b)
