@@ -148,3 +148,33 @@ func listSavedAndTerms(saved []savedTensor, terms []analytic.Term) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestStarcoder2HandTruth: without a sliding window (which train.py's
+// hand-built program refuses, as it does gemma's norms and soft-caps),
+// starcoder2's family-table layer built by hand saves what the breakdown
+// says for the hand-built program, and transformers' eager class the same.
+func TestStarcoder2HandTruth(t *testing.T) {
+	needTorch(t)
+	a := windowArchs(t)["starcoder2-nowindow"]
+	ws := []model.Workload{
+		{Batch: 2, Seq: 32, Precision: model.FP32, Dropout: 0.1},
+		{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Attention: model.FlashAttention},
+		{Batch: 2, Seq: 32, Precision: model.BF16Pure},
+	}
+	res := runTruthJobs(t, handAndHFJobs(len(ws), func(i int) (model.Arch, *model.Workload) { return a, &ws[i] }))
+	for i, w := range ws {
+		hand, hf := res[2*i], res[2*i+1]
+		name := fmt.Sprintf("starcoder2 %s %s dropout %g", w.Precision, w.Attention, w.Dropout)
+		for j, r := range []truthResult{hand, hf} {
+			terms, err := analytic.SavedActivations(a, hfWorkload(w, []string{"hand", "transformers"}[j]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
+			if math.Abs(got-want) > 0.001*want {
+				t.Errorf("%s %s: saved %.0f bytes, want analytic %.0f (%+.3f%%)\n%s", name, r.Impl, got, want,
+					100*(got/want-1), listSavedAndTerms(r.Saved, terms))
+			}
+		}
+	}
+}
