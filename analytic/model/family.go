@@ -337,7 +337,10 @@ var families = map[string]*Family{
 			KVHeads:  true,
 			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}}},
 	// Gemma2ForCausalLM: Gemma's layer with four RMSNorms (input,
-	// post-attention, pre- and post-feedforward), tied head.
+	// post-attention, pre- and post-feedforward), tied head; local and
+	// global layers alternate; scores and logits soft-capped (measured
+	// through transformers' class only: train.py's hand-built program
+	// refuses its norms and soft-caps).
 	"gemma2": {Name: "gemma2", Norm: RMSNorm, NormsPerLayer: 4, FinalNorm: true, GatedMLP: true, TiedHead: true,
 		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: gemma2Layer, Measured: true,
 		SlidingWindow: 4096, GlobalEvery: 2, AttnSoftcap: 50, LogitSoftcap: 30,
@@ -347,7 +350,8 @@ var families = map[string]*Family{
 			return k
 		}()},
 	// Gemma3ForCausalLM (model_type gemma3_text, the text-only models):
-	// gemma2's four norms plus per-head q and k RMSNorms of head_dim.
+	// gemma2's four norms plus per-head q and k RMSNorms of head_dim;
+	// every sixth layer global; measured as gemma2.
 	"gemma3_text": {Name: "gemma3_text", Norm: RMSNorm, NormsPerLayer: 4, FinalNorm: true, GatedMLP: true, TiedHead: true,
 		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 131072, QKNorm: QKNormHead, Layer: gemma3Layer,
 		Measured: true, SlidingWindow: 4096, GlobalEvery: 6,
@@ -366,7 +370,8 @@ var families = map[string]*Family{
 			return k
 		}()},
 	// Starcoder2ForCausalLM: grouped-query attention and a plain
-	// c_fc/c_proj MLP, all with biases (use_bias), LayerNorms, rotary.
+	// c_fc/c_proj MLP, all with biases (use_bias), LayerNorms, rotary;
+	// an optional sliding window on every layer.
 	"starcoder2": {Name: "starcoder2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true,
 		MLPBias: true, TiedHead: true, Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 4096,
 		Layer: starcoder2Layer, Measured: true,
