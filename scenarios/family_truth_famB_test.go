@@ -80,6 +80,9 @@ func TestWindowFamiliesTruth(t *testing.T) {
 	for _, name := range []string{"gemma2", "gemma3", "starcoder2"} {
 		add(name, model.Workload{Precision: model.BF16Mixed, Checkpointing: model.FullCheckpointing})
 	}
+	for _, name := range []string{"gemma3", "starcoder2"} { // the window masks are keyword arguments: not kept
+		add(name, model.Workload{Precision: model.FP32, Attention: model.FlashAttention, Checkpointing: model.FullCheckpointing})
+	}
 	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed} {
 		for _, name := range []string{"gemma2", "starcoder2"} {
 			add(name, model.Workload{Precision: prec, Dropout: 0.1})
@@ -93,7 +96,7 @@ func TestWindowFamiliesTruth(t *testing.T) {
 	res := runTruthJobs(t, jobs)
 	for i, c := range cases {
 		r := res[i]
-		name := fmt.Sprintf("%s %s ckpt %s %s", c.name, c.w.Precision, c.w.Checkpointing, c.w.AttnImpl)
+		name := fmt.Sprintf("%s %s ckpt %s %s dropout %g", c.name, c.w.Precision, c.w.Checkpointing, c.w.AttnImpl, c.w.Dropout)
 		if r.Impl != "transformers" {
 			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
 		}
