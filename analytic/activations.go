@@ -276,7 +276,9 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	}
 	s.headWeights = H * s.V
 	if known {
-		s.initVariant(a, fam) // activations_window.go
+		if err := s.initVariant(a, fam); err != nil { // activations_window.go
+			return err
+		}
 	}
 
 	switch w.Precision {

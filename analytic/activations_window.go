@@ -48,12 +48,19 @@ type llamaVariant struct {
 
 // initVariant sets s.variant for a family whose layer differs from
 // Llama's (nil for the others) and corrects linearWeights for a plain MLP.
-func (s *actShape) initVariant(a *model.Arch, fam *model.Family) {
+// Gemma2's class has no sdpa attention (Gemma2PreTrainedModel's
+// _supports_sdpa is False, as sdpa cannot soft-cap): attn_impl sdpa is a
+// *model.FieldError.
+func (s *actShape) initVariant(a *model.Arch, fam *model.Family) error {
 	s.variant = nil
 	if !s.llama || fam == nil || fam.Layer.FP32Norm && !fam.Layer.NormPlusOne {
-		return
+		return nil
 	}
 	ly := fam.Layer
+	if ly.AttnSoftcap && s.impl == model.SDPAAttn {
+		return &model.FieldError{Field: "attn_impl", Value: string(s.impl),
+			Reason: "transformers' " + a.Family + " class has no sdpa attention (it soft-caps the scores); use eager or flash-attention-2"}
+	}
 	v := &llamaVariant{plusOne: ly.NormPlusOne, layerNorm: !ly.FP32Norm, norms: float64(ly.NormCount()),
 		plainMLP: !a.GatedMLP, qkNorm: a.QKNorm == model.QKNormHead, dropout: ly.Dropout && s.dropout, ropePairs: 1}
 	v.attnCap = ly.AttnSoftcap && a.AttnSoftcap > 0
@@ -69,6 +76,7 @@ func (s *actShape) initVariant(a *model.Arch, fam *model.Family) {
 		s.linearWeights -= s.H * s.F // initDefaulted counted a gate
 	}
 	s.variant = v
+	return nil
 }
 
 // variantNorms adds the layer's norms and the copies its linear layers
