@@ -302,7 +302,8 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		s.mask = 0 // the input's dtype: set per tensor
 	}
 	s.note = noteMeasured
-	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
+	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 ||
+		s.variant != nil && s.variant.unmeasured {
 		s.note = noteDerived
 	}
 	return s.initLoRA(a, w)

@@ -40,6 +40,11 @@ type llamaVariant struct {
 	dropout   bool    // embedding and residual dropout (Layer.Dropout, with workload dropout)
 	attnCap   bool    // attention scores soft-capped (Arch.AttnSoftcap)
 	logitCap  bool    // logits soft-capped (Arch.LogitSoftcap)
+	// unmeasured: memval's hand-built program (workload attn_impl hand),
+	// which train.py refuses to build for Gemma's norms and for windows,
+	// with terms that torch did not check (flash attention, full
+	// checkpointing); transformers' eager runs the same terms as hand math.
+	unmeasured bool
 	// masked is the fraction of the layers whose sdpa gets the window mask;
 	// ropePairs the cos/sin pairs saved (2 with local and global layers
 	// under gemma3's two rotary embeddings).
@@ -75,6 +80,7 @@ func (s *actShape) initVariant(a *model.Arch, fam *model.Family) error {
 	if v.plainMLP && s.moe == nil {
 		s.linearWeights -= s.H * s.F // initDefaulted counted a gate
 	}
+	v.unmeasured = !s.hf() && (ly.NormPlusOne || a.SlidingWindow > 0) && (s.flash || s.ckpt != model.NoCheckpointing)
 	s.variant = v
 	return nil
 }

@@ -62,6 +62,18 @@ func TestWindowFamiliesMeasured(t *testing.T) {
 			}
 		}
 	}
+	// memval's hand-built program with flash attention or checkpointing
+	// is not what train.py builds for these families: derived
+	for _, w := range []model.Workload{{Batch: 1, Seq: 8, Backend: model.CPU, Attention: model.FlashAttention},
+		{Batch: 1, Seq: 8, Backend: model.CPU, Checkpointing: model.FullCheckpointing}} {
+		terms, err := SavedActivations(gemma3, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if terms[0].Note != noteDerived {
+			t.Errorf("gemma3 hand %s ckpt %s: note %q, want %q", w.Attention, w.Checkpointing, terms[0].Note, noteDerived)
+		}
+	}
 	// transformers' Gemma2 refuses sdpa
 	var fe *model.FieldError
 	if _, err := SavedActivations(gemma2, model.Workload{Batch: 1, Seq: 8, AttnImpl: model.SDPAAttn}); !errors.As(err, &fe) || fe.Field != "attn_impl" {
