@@ -208,6 +208,7 @@ type actShape struct {
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
 	own                      *ownLayer      // BLOOM's or Falcon's own program (activations_alibi_mqa.go); nil for the others
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
+	variant                  *llamaVariant  // a family's departures from the Llama program (activations_window.go); nil without
 	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -280,6 +281,11 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		s.linearWeights = s.moe.linearWeights(H, qd, kvd)
 	}
 	s.headWeights = H * s.V
+	if known {
+		if err := s.initVariant(a, fam); err != nil { // activations_window.go
+			return err
+		}
+	}
 
 	switch w.Precision {
 	case model.FP32:
@@ -302,7 +308,8 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		s.mask = 0 // the input's dtype: set per tensor
 	}
 	s.note = noteMeasured
-	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
+	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 ||
+		s.variant != nil && s.variant.unmeasured {
 		s.note = noteDerived
 	}
 	if err := s.initLoRA(a, w); err != nil {
@@ -531,16 +538,20 @@ func (s *actShape) attnCore(b *actBuilder) {
 // the loss.
 func (s *actShape) headTerms(b *actBuilder, rms bool) {
 	BS := s.B * s.S
-	if !rms || s.r == 4 {
-		b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
-	}
-	if rms {
+	switch {
+	case rms && s.variant != nil:
+		s.variantFinalNorm(b) // activations_window.go
+	case rms:
+		if s.r == 4 {
+			b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
+		}
 		b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
 		b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
 		if s.r != 4 {
 			b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
 		}
-	} else {
+	default:
+		b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
 		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
 	}
 	if s.head != nil {
@@ -552,6 +563,7 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 		if s.autocast {
 			b.add("autocast.head_weight_copy", GroupActivations, s.headWeights, "V*H", 2)
 		}
+		s.variantLogitCap(b)
 	}
 	s.lossSaved(b)
 }
@@ -561,8 +573,13 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 func (s *actShape) llamaTerms(b *actBuilder) {
 	b.addIDs(s)
 	if s.savesRope() {
-		b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
+		pairs, unit := 1.0, "2*S*d"
+		if s.variant != nil && s.variant.ropePairs != 1 { // gemma3's local and global tables
+			pairs, unit = s.variant.ropePairs, "2*S*d*tables"
+		}
+		b.add("rope.cos_sin", GroupActivations, 2*pairs*s.S*s.hd, unit, s.r)
 	}
+	s.variantEmbed(b) // activations_window.go
 	s.layerTerms(b)
 	s.headTerms(b, true)
 	if s.moe != nil {
@@ -580,6 +597,66 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 	BSq := s.B * s.S * s.h * s.hd * L
 	BSF := s.B * s.S * s.F * L
 	BhSS := s.B * s.h * s.S * s.S * L
+	if s.variant != nil {
+		s.variantNorms(b, BSH) // activations_window.go
+	} else {
+		s.llamaNorms(b, BSH)
+	}
+	switch {
+	case s.flash || s.ckpt == model.SelectiveCheckpointing:
+		// q and k after rotary are fp32 under autocast (cos and sin are);
+		// torch 2.x's CPU SDPA keeps its own 16-bit copies instead (measured).
+		qk := s.a
+		if s.autocast && (s.cuda || s.ckpt == model.SelectiveCheckpointing) {
+			qk = 4
+		}
+		BSk := s.kvSaved(BSq) // k and v: every head, or the kv heads (attention_impl.go, activations_window.go)
+		qkUnit, vUnit := "2*B*S*h*d*L", "B*S*h*d*L"
+		if BSk != BSq {
+			qkUnit, vUnit = "B*S*(h+kv)*d*L", "B*S*kv*d*L"
+		}
+		b.add("attn.qk", GroupActivations, BSq+BSk, qkUnit, qk)
+		b.add("attn.v", GroupActivations, BSk, vUnit, s.a)
+		s.variantAttn(b, true)
+		if s.flash {
+			s.sdpaOut(b, BSq)
+			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
+		}
+	default:
+		// q and k after rotary (autocast: promoted to fp32 by cos/sin, so
+		// matmul keeps 16-bit copies), v expanded to h heads.
+		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
+		s.variantAttn(b, false)
+		// the scale is a Python float: torch 2.x saves no tensor for it
+		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4) // softmax(dtype=float32)
+		if s.a != 4 {
+			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+		}
+		if s.dropout {
+			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.r))
+			if s.a == 4 {
+				b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+			}
+		}
+	}
+	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
+	switch {
+	case s.moe != nil:
+		s.moe.layerTerms(b, s)
+	case s.variantMLP(b, BSF):
+	default:
+		b.add("mlp.act", GroupActivations, 3*BSF, "3*B*S*F*L", s.a) // gate out, act(gate), up out
+		b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
+	}
+	if s.autocast {
+		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
+	}
+}
+
+// llamaNorms is LlamaRMSNorm's saved tensors, two a layer, and the copies
+// the linear layers keep of their outputs.
+func (s *actShape) llamaNorms(b *actBuilder, BSH float64) {
+	L := s.L
 	if s.r == 4 { // a 16-bit input is kept only as its fp32 copy (ln.fp32)
 		b.add("ln.in", GroupActivations, 2*BSH, "2*B*S*H*L", s.r)
 	}
@@ -600,50 +677,5 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 		}
 	} else {
 		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)
-	}
-	switch {
-	case s.flash || s.ckpt == model.SelectiveCheckpointing:
-		// q and k after rotary are fp32 under autocast (cos and sin are);
-		// torch 2.x's CPU SDPA keeps its own 16-bit copies instead (measured).
-		qk := s.a
-		if s.autocast && (s.cuda || s.ckpt == model.SelectiveCheckpointing) {
-			qk = 4
-		}
-		BSk := BSq * s.gqaHeads() / s.h // k and v: every head, or the kv heads (attention_impl.go)
-		qkUnit, vUnit := "2*B*S*h*d*L", "B*S*h*d*L"
-		if BSk != BSq {
-			qkUnit, vUnit = "B*S*(h+kv)*d*L", "B*S*kv*d*L"
-		}
-		b.add("attn.qk", GroupActivations, BSq+BSk, qkUnit, qk)
-		b.add("attn.v", GroupActivations, BSk, vUnit, s.a)
-		if s.flash {
-			s.sdpaOut(b, BSq)
-			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
-		}
-	default:
-		// q and k after rotary (autocast: promoted to fp32 by cos/sin, so
-		// matmul keeps 16-bit copies), v expanded to h heads.
-		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		// the scale is a Python float: torch 2.x saves no tensor for it
-		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4) // softmax(dtype=float32)
-		if s.a != 4 {
-			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
-		}
-		if s.dropout {
-			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.r))
-			if s.a == 4 {
-				b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
-			}
-		}
-	}
-	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
-	if s.moe != nil {
-		s.moe.layerTerms(b, s)
-	} else {
-		b.add("mlp.act", GroupActivations, 3*BSF, "3*B*S*F*L", s.a) // gate out, act(gate), up out
-		b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
-	}
-	if s.autocast {
-		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
 	}
 }

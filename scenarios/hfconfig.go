@@ -88,6 +88,9 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	if err := ownConfig(m, a); err != nil { // hfconfig_alibi_mqa.go
 		return nil, err
 	}
+	if err := windowConfig(m, a, fam); err != nil { // hfconfig_window.go
+		return nil, err
+	}
 	headConfig(m, a)
 	return m, nil
 }

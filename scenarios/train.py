@@ -435,9 +435,15 @@ def build_classes(torch):
             # Fields this script does not build are refused by name.
             if a.get("experts") and "moe" not in layer["ops"]:
                 raise JobError("arch.experts %r: the layer has no moe op" % a["experts"])
-            for field in ("token_types", "embed_proj", "pooler", "embed_norm", "no_head", "parallel_block"):
+            for field in ("token_types", "embed_proj", "pooler", "embed_norm", "no_head", "parallel_block",
+                          "qk_norm", "sliding_window", "attn_softcap", "logit_softcap"):
                 if a.get(field):
-                    raise JobError("arch.%s: train.py does not build it (got %r)" % (field, a[field]))
+                    raise JobError("arch.%s: train.py does not build it (got %r); use impl transformers"
+                                   % (field, a[field]))
+            for flag in ("norm_plus_one", "softcap"):
+                if layer.get(flag):
+                    raise JobError("layer.%s: train.py's hand-built program does not build it; use impl transformers"
+                                   % flag)
             norms = layer["ops"].count("norm")
             if (a.get("norms_per_layer") or norms) != norms:
                 raise JobError("arch.norms_per_layer %r: the layer has %d norms" % (a.get("norms_per_layer"), norms))

@@ -83,6 +83,18 @@ type Arch struct {
 	// _attn_implementation), the workload's default AttnImpl; "" when the
 	// config names none or one memval does not model.
 	AttnImpl AttnImpl `json:"attn_impl,omitempty"`
+
+	// Attention switches of the families that have them (family_window.go):
+	// SlidingWindow is the window of the local-attention layers (0: none);
+	// GlobalEvery N makes every Nth layer (layer_idx+1 a multiple of N)
+	// full attention and the others local (gemma2 2, gemma3_text 6; 0:
+	// every layer local, starcoder2); AttnSoftcap and LogitSoftcap are the
+	// tanh soft-capping of the attention scores and of the final logits
+	// (gemma2's attn_logit_softcapping and final_logit_softcapping; 0: none).
+	SlidingWindow int     `json:"sliding_window,omitempty"`
+	GlobalEvery   int     `json:"global_every,omitempty"`
+	AttnSoftcap   float64 `json:"attn_softcap,omitempty"`
+	LogitSoftcap  float64 `json:"logit_softcap,omitempty"`
 }
 
 // Values of Arch.QKNorm.

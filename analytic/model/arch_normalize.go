@@ -156,6 +156,9 @@ func (a *Arch) Normalize() error {
 		return &FieldError{Field: "qk_norm", Value: fmt.Sprintf("%q", a.QKNorm),
 			Reason: fmt.Sprintf("unknown q/k norm; use %q, %q or leave it empty", QKNormHead, QKNormFull)}
 	}
+	if err := a.checkWindow(fam); err != nil { // family_window.go
+		return err
+	}
 	if fam.MoE {
 		if a.Experts == 0 {
 			a.Experts = fam.defaultExperts()

@@ -91,6 +91,15 @@ type Layer struct {
 	// HFOnly: only transformers' own class runs this layer (bloom,
 	// falcon); scenarios/train.py's hand-built path refuses it.
 	HFOnly bool `json:"hf_only,omitempty"`
+	// NormPlusOne: the RMSNorm multiplies the fp32 normalized x by a
+	// fresh fp32 1 + weight and casts back (Gemma); with FP32Norm.
+	NormPlusOne bool `json:"norm_plus_one,omitempty"`
+	// Softcap: the config has soft-caps (Arch.AttnSoftcap, LogitSoftcap)
+	// and the LM head applies Arch.LogitSoftcap (x/cap, tanh, *cap) when
+	// it is set (Gemma 2, 3); AttnSoftcap: eager attention applies
+	// Arch.AttnSoftcap to the scores likewise (Gemma 2).
+	Softcap     bool `json:"softcap,omitempty"`
+	AttnSoftcap bool `json:"attn_softcap,omitempty"`
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -173,6 +182,10 @@ type Family struct {
 	QKNorm         string // norms on q and k (Arch.QKNorm)
 	FusedQKVModule bool   // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
 	EmbedProj      bool   // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
+	// The configuration class's attention switches (Arch.SlidingWindow,
+	// GlobalEvery, AttnSoftcap, LogitSoftcap; family_window.go).
+	SlidingWindow, GlobalEvery int
+	AttnSoftcap, LogitSoftcap  float64
 
 	// Layer is what one layer computes. Measured says that Layer is this
 	// family's modeling code exactly, so that scenarios/train.py builds it
@@ -196,6 +209,7 @@ type ConfigKeys struct {
 	KVHeads                               bool // num_key_value_heads is read (grouped-query attention)
 	HeadDim                               bool // head_dim is read
 	HeadDimDefault                        int  // the configuration class's head_dim when absent (0: hidden/heads)
+	UseBias                               bool // one use_bias switch for every linear layer's bias (starcoder2)
 	// Dropouts are the dropout probabilities the family's config holds,
 	// each with its configuration class's default; Arch.Dropout is the
 	// largest.
@@ -326,20 +340,26 @@ var families = map[string]*Family{
 			KVHeads:  true,
 			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}}},
 	// Gemma2ForCausalLM: Gemma's layer with four RMSNorms (input,
-	// post-attention, pre- and post-feedforward), tied head.
+	// post-attention, pre- and post-feedforward), tied head; local and
+	// global layers alternate; scores and logits soft-capped (measured
+	// through transformers' class only: train.py's hand-built program
+	// refuses its norms and soft-caps).
 	"gemma2": {Name: "gemma2", Norm: RMSNorm, NormsPerLayer: 4, FinalNorm: true, GatedMLP: true, TiedHead: true,
-		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: llamaLayer,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: gemma2Layer, Measured: true,
+		SlidingWindow: 4096, GlobalEvery: 2, AttnSoftcap: 50, LogitSoftcap: 30,
 		Config: func() *ConfigKeys {
-			k := llamaKeys(readAttentionBias)
+			k := llamaKeys(readGemmaWindow(false))
 			k.HeadDimDefault = 256 // Gemma2Config's head_dim
 			return k
 		}()},
 	// Gemma3ForCausalLM (model_type gemma3_text, the text-only models):
-	// gemma2's four norms plus per-head q and k RMSNorms of head_dim.
+	// gemma2's four norms plus per-head q and k RMSNorms of head_dim;
+	// every sixth layer global; measured as gemma2.
 	"gemma3_text": {Name: "gemma3_text", Norm: RMSNorm, NormsPerLayer: 4, FinalNorm: true, GatedMLP: true, TiedHead: true,
-		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 131072, QKNorm: QKNormHead, Layer: llamaLayer,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 131072, QKNorm: QKNormHead, Layer: gemma3Layer,
+		Measured: true, SlidingWindow: 4096, GlobalEvery: 6,
 		Config: func() *ConfigKeys {
-			k := llamaKeys(readAttentionBias)
+			k := llamaKeys(readGemmaWindow(true))
 			k.HeadDimDefault = 256 // Gemma3TextConfig's head_dim
 			return k
 		}()},
@@ -353,13 +373,15 @@ var families = map[string]*Family{
 			return k
 		}()},
 	// Starcoder2ForCausalLM: grouped-query attention and a plain
-	// c_fc/c_proj MLP, all with biases (use_bias), LayerNorms, rotary.
+	// c_fc/c_proj MLP, all with biases (use_bias), LayerNorms, rotary;
+	// an optional sliding window on every layer.
 	"starcoder2": {Name: "starcoder2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true,
-		MLPBias: true, TiedHead: true, Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 4096, Layer: gpt2Layer,
+		MLPBias: true, TiedHead: true, Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 4096,
+		Layer: starcoder2Layer, Measured: true,
 		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
-			KVHeads:  true,
+			KVHeads: true, UseBias: true,
 			Dropouts: []ConfigDropout{{"residual_dropout", 0}, {"embedding_dropout", 0}, {"attention_dropout", 0}},
-			Read:     readStarcoder2}},
+			Read:     readStarcoder2Window}},
 	// GPTNeoForCausalLM: GPT-2's block with q, k, v without biases, an
 	// out_proj with one; learned positions; tied head.
 	"gpt_neo": {Name: "gpt_neo", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, OutBias: true, MLPBias: true,
@@ -493,6 +515,7 @@ func (f *Family) apply(a *Arch) {
 	a.QKNorm = f.QKNorm
 	a.SharedExpertGate = f.SharedGate
 	a.NormTopK = f.NormTopK
+	f.applyWindow(a)
 	if a.PositionOffset == 0 {
 		a.PositionOffset = f.PositionOffset
 	}
