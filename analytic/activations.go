@@ -107,9 +107,12 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 func (s *actShape) savedTerms(b *actBuilder) {
 	b.lora = s.lora
 	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
-	if s.llama {
+	switch {
+	case s.gs != nil:
+		s.gptStyleTerms(b) // activations_gptstyle.go
+	case s.llama:
 		s.llamaTerms(b)
-	} else {
+	default:
 		s.gpt2Terms(b)
 	}
 }
@@ -203,6 +206,7 @@ type actShape struct {
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	loraDropout              bool
+	gs                       *gptStyle // an HFOnly family's program (activations_gptstyle.go); nil for the others
 
 	r, a, stat, mask, score float64 // bytes per element
 	note                    string
@@ -299,7 +303,13 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	return s.initLoRA(a, w)
+	if err := s.initLoRA(a, w); err != nil {
+		return err
+	}
+	if known {
+		s.initGPTStyle(a, w, fam) // activations_gptstyle.go
+	}
+	return nil
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -444,6 +454,10 @@ func (s *actShape) layerTerms(b *actBuilder) {
 		return
 	}
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
+	if s.gs != nil {
+		s.gptStyleLayer(b)
+		return
+	}
 	if s.llama {
 		s.llamaLayer(b)
 		return

@@ -83,6 +83,9 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	for _, d := range k.Dropouts {
 		m[d.Key] = w.Dropout
 	}
+	if write := familyConfig[a.Family]; write != nil {
+		write(m, a) // hfconfig_families.go
+	}
 	headConfig(m, a)
 	return m, nil
 }

@@ -537,6 +537,9 @@ def choose_impl(job, w):
     if want not in ("auto", "transformers", "hand"):
         raise JobError("impl %r: use auto, transformers or hand" % want)
     if want == "hand":
+        if (job.get("layer") or {}).get("hf_only"):
+            raise JobError("impl hand: arch.family %r is built only through transformers (layer.hf_only); "
+                           "use impl transformers" % ((job.get("arch") or {}).get("family"),))
         if w["attn_impl"] != "hand":
             raise JobError("impl hand runs memval's own attention; workload.attn_impl %s is transformers' "
                            "(use impl transformers or attn_impl hand)" % w["attn_impl"])
@@ -558,6 +561,10 @@ def choose_impl(job, w):
         return "transformers", None
     if want == "transformers":
         raise JobError("impl transformers: %s" % why)
+    if (job.get("layer") or {}).get("hf_only"):
+        # memval's family table writes this layer out for its breakdown only
+        raise JobError("arch.family %r is built only through transformers (layer.hf_only), which cannot run "
+                       "this job: %s" % ((job.get("arch") or {}).get("family"), why))
     return "hand", why
 
 
