@@ -531,17 +531,19 @@ func (s *actShape) attnCore(b *actBuilder) {
 // the loss.
 func (s *actShape) headTerms(b *actBuilder, rms bool) {
 	BS := s.B * s.S
-	if !rms || s.r == 4 {
-		b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
-	}
-	if rms {
-		b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
-		b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
-		if s.r != 4 {
-			b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
+	if s.finalNorm() { // activations_gptstyle.go
+		if !rms || s.r == 4 {
+			b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
 		}
-	} else {
-		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
+		if rms {
+			b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
+			b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
+			if s.r != 4 {
+				b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
+			}
+		} else {
+			b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
+		}
 	}
 	if s.head != nil {
 		s.taskHeadTerms(b)

@@ -44,7 +44,14 @@ type gptStyle struct {
 	rot              float64 // rotary width per head (0: no rotary)
 	proj             float64 // OPT's word_embed_proj_dim when it differs from H (0: none)
 	positions, batch bool    // learned positions, looked up with B x S ids
+	noFinalNorm      bool    // no norm after the last layer (OPT's post-norm do_layer_norm_before false)
 }
+
+// finalNorm reports whether the model has a norm after its last layer
+// (headTerms' hook): every family but an HFOnly one without (OPT with
+// do_layer_norm_before false, measured: its layers save what the pre-norm
+// ones do, the final norm's input and statistics are gone).
+func (s *actShape) finalNorm() bool { return s.gs == nil || !s.gs.noFinalNorm }
 
 // initGPTStyle sets s.gs for a family whose layer is HFOnly: its layers
 // are transformers' whatever the workload's attn_impl says, eager or (not
@@ -55,7 +62,7 @@ func (s *actShape) initGPTStyle(a *model.Arch, w *model.Workload, fam *model.Fam
 	}
 	l := fam.Layer
 	g := &gptStyle{l: l, norms: float64(a.NormsPerLayer), qkvLinears: 1, positions: fam.Positions == model.LearnedPositions,
-		batch: l.BatchPositions}
+		batch: l.BatchPositions, noFinalNorm: !a.FinalNorm}
 	if g.norms == 0 {
 		g.norms = float64(fam.NormsPerLayer)
 	}

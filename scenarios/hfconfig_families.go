@@ -12,11 +12,11 @@ var familyConfig = map[string]func(m map[string]any, a model.Arch){
 		m["use_parallel_residual"] = a.ParallelBlock
 		m["rotary_pct"] = rotaryFraction(a)
 	},
-	// OPTConfig: enable_bias for every linear layer, pre-norm layers with
-	// the final norm, word_embed_proj_dim (the hidden size when not
-	// projected).
+	// OPTConfig: enable_bias for every linear layer, do_layer_norm_before
+	// (pre-norm layers and the final norm, else post-norm layers without
+	// it), word_embed_proj_dim (the hidden size when not projected).
 	"opt": func(m map[string]any, a model.Arch) {
-		m["enable_bias"], m["do_layer_norm_before"] = a.QKVBias, true
+		m["enable_bias"], m["do_layer_norm_before"] = a.QKVBias, a.FinalNorm
 		if a.EmbedProj == 0 {
 			m["word_embed_proj_dim"] = a.Hidden
 		}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 )
@@ -103,6 +104,10 @@ func readRotaryFraction(c *config, a *Arch, def float64, keys ...string) error {
 		hd = a.Hidden / a.Heads
 	}
 	a.RotaryDim = int(float64(hd) * f)
+	if a.RotaryDim == 0 {
+		return &FieldError{Field: key, Value: v,
+			Reason: fmt.Sprintf("turns no dimension of a head %d wide; give a fraction of at least 1/%d", hd, hd)}
+	}
 	return nil
 }
 
