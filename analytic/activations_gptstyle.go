@@ -32,9 +32,17 @@ import "github.com/memval/memval/analytic/model"
 // rotary cos and sin (2*r*S*rd; neox, phi), OPT's project_in input and
 // project_out output, the final norm, head and loss as GPT-2's. Under
 // transformers' full checkpointing only the layers' inputs stay: no mask
-// and no cos/sin (keyword arguments). Dropout, GQA, selective
-// checkpointing, LoRA and task heads on these layers are derived, not
-// measured.
+// and no cos/sin (keyword arguments).
+//
+// With dropout (masks in their input's dtype on the CPU): the embeddings'
+// (but OPT's), the two residual ones per layer, and in eager attention
+// the mask on the probabilities, whose dtype is q's after the classes'
+// .to(q.dtype) (fp32 under autocast where rotary promoted q: neox, phi),
+// and the dropped probabilities matmul keeps. SDPA with dropout runs
+// torch's math path, which on the CPU keeps fp32 q, k, v copies, the fp32
+// softmax output, mask and dropped probabilities, and no output of its
+// own (measured). GQA, selective checkpointing, LoRA, task heads and the
+// CUDA backend on these layers are derived, not measured.
 
 // gptStyle is what the HFOnly program needs beyond actShape.
 type gptStyle struct {
@@ -86,11 +94,11 @@ func (s *actShape) initGPTStyle(a *model.Arch, w *model.Workload, fam *model.Fam
 	}
 	if !s.impl.Transformers() {
 		s.impl = model.EagerAttn
-		if s.flash {
+		if w.Attention == model.FlashAttention && !l.EagerOnly {
 			s.impl = model.SDPAAttn
 		}
 	}
-	if s.dropout || s.kv != s.h || s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil ||
+	if s.kv != s.h || s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil ||
 		l.EagerOnly && w.Attention == model.FlashAttention || s.impl == model.FlashAttention2 {
 		s.note = noteDerived
 	}
@@ -112,7 +120,7 @@ func (s *actShape) gptStyleTerms(b *actBuilder) {
 	if g.proj > 0 {
 		b.add("embed.proj_in", GroupActivations, BS*g.proj, "B*S*P", s.a) // project_in's input
 	}
-	if s.dropout {
+	if s.dropout && !g.l.NoEmbedDropout {
 		b.add("dropout.embed_mask", GroupActivations, BS*s.H, "B*S*H", s.maskBytes(s.r))
 	}
 	if g.rot > 0 && !g.l.RotaryPerLayer && !s.allCheckpointed() {
@@ -158,6 +166,11 @@ func (s *actShape) gptStyleLayer(b *actBuilder) {
 		if g.l.RotaryCat {
 			b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
 		}
+	} else if s.sdpaMath() {
+		b.add("attn.qkv_fp32", GroupActivations, 3*BSq, "3*B*S*h*d*L", 4)
+		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4)
+		b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(4))
+		b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", 4)
 	} else {
 		qk := s.a
 		if g.l.QKFP32 && !s.autocast {
@@ -170,7 +183,11 @@ func (s *actShape) gptStyleLayer(b *actBuilder) {
 			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 		}
 		if s.dropout {
-			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.a))
+			qdt := s.a // the probabilities are cast to q's dtype before dropout
+			if s.autocast && g.l.RotaryCat {
+				qdt = 4 // q promoted to fp32 by rotary's fp32 cos and sin
+			}
+			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(qdt))
 		}
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
@@ -187,4 +204,10 @@ func (s *actShape) gptStyleLayer(b *actBuilder) {
 	if s.autocast {
 		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
 	}
+}
+
+// sdpaMath reports whether an HFOnly family's sdpa attention runs torch's
+// math path: with dropout on the CPU, which has no flash kernel for it.
+func (s *actShape) sdpaMath() bool {
+	return s.impl == model.SDPAAttn && !s.flash && s.dropout && !s.cuda
 }

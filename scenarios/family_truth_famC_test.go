@@ -46,7 +46,8 @@ func famCArchs(t *testing.T) []model.Arch {
 // has model.Params' parameters, all trainable, the breakdown's optimizer
 // state within 0.1%, and saves for backward what analytic.SavedActivations
 // says within 0.1%, across fp32, bf16 autocast and pure bf16, eager and
-// sdpa attention (gpt_neo has only eager) and full checkpointing. A
+// sdpa attention (gpt_neo has only eager), dropout, full and layers:N
+// checkpointing. A
 // mismatch lists the saved tensors and the breakdown's terms.
 func TestFamilyTruthFamC(t *testing.T) {
 	needTorch(t)
@@ -71,6 +72,19 @@ func TestFamilyTruthFamC(t *testing.T) {
 		}
 		if i < 5 {
 			cases = append(cases, tc{a, model.Workload{Batch: 2, Seq: 12, Precision: model.BF16Mixed, Checkpointing: model.FullCheckpointing}})
+			// dropout: eager in fp32 and bf16; sdpa's math path in bf16
+			for _, at := range attns {
+				cases = append(cases, tc{a, model.Workload{Batch: 2, Seq: 12, Precision: model.BF16Mixed, Attention: at, Dropout: 0.1}})
+			}
+			cases = append(cases, tc{a, model.Workload{Batch: 2, Seq: 12, Precision: model.FP32, Dropout: 0.1}})
+		}
+		if a.Family == "gpt_neox" || a.Family == "gptj" {
+			// layers:2 on 3 layers: transformers checkpoints layers 1 and 3;
+			// layer 2 keeps neox's cos and sin (gptj's are per layer)
+			a3 := a
+			a3.Layers = 3
+			cases = append(cases, tc{a3, model.Workload{Batch: 2, Seq: 12, Precision: model.BF16Mixed, Checkpointing: "layers:2"}},
+				tc{a3, model.Workload{Batch: 2, Seq: 12, Precision: model.FP32, Attention: model.FlashAttention, Checkpointing: "layers:2"}})
 		}
 	}
 	var jobs []TrainJob
@@ -84,8 +98,8 @@ func TestFamilyTruthFamC(t *testing.T) {
 	res := runTruthJobs(t, jobs)
 	for i, c := range cases {
 		r := res[i]
-		name := fmt.Sprintf("%s parallel %v proj %d final norm %v %s %s ckpt %s", c.a.Family, c.a.ParallelBlock, c.a.EmbedProj, c.a.FinalNorm,
-			c.w.Precision, c.w.AttnImpl, c.w.Checkpointing)
+		name := fmt.Sprintf("%s L%d parallel %v proj %d final norm %v %s %s ckpt %s dropout %g", c.a.Family, c.a.Layers, c.a.ParallelBlock,
+			c.a.EmbedProj, c.a.FinalNorm, c.w.Precision, c.w.AttnImpl, c.w.Checkpointing, c.w.Dropout)
 		if r.Impl != "transformers" {
 			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
 		}

@@ -108,6 +108,8 @@ type Layer struct {
 	BatchPositions bool `json:"batch_positions,omitempty"`
 	// EagerOnly: the class has no SDPA attention (transformers refuses sdpa).
 	EagerOnly bool `json:"eager_only,omitempty"`
+	// NoEmbedDropout: no dropout after the embeddings (OPT's decoder).
+	NoEmbedDropout bool `json:"no_embed_dropout,omitempty"`
 }
 
 // Names of the two eager programs (Layer.Name).

@@ -25,10 +25,11 @@ var (
 		SoftmaxFP32: true, Dropout: true, HFOnly: true, RotaryCat: true, ValueView: true}
 	// OPTDecoderLayer: q, k, v, out_proj and fc1/fc2 as nn.Linear, learned
 	// positions of shape B x S (cumsum of the attention mask) with offset 2,
-	// softmax(dtype=float32), optional project_in/out (Arch.EmbedProj).
+	// softmax(dtype=float32), optional project_in/out (Arch.EmbedProj), no
+	// dropout after the embeddings.
 	optLayer = &Layer{Name: "opt",
 		Ops:      []Op{OpNorm, OpQKV, OpAttention, OpOutProj, OpDropout, OpResidual, OpNorm, OpMLP, OpDropout, OpResidual},
-		SplitQKV: true, SoftmaxFP32: true, Dropout: true, HFOnly: true, BatchPositions: true}
+		SplitQKV: true, SoftmaxFP32: true, Dropout: true, HFOnly: true, BatchPositions: true, NoEmbedDropout: true}
 	// PhiDecoderLayer: one LayerNorm read by the attention and the MLP
 	// (parallel), q, k, v, dense as nn.Linear, partial rotary concatenated,
 	// gelu_new written out (NewGELUActivation).
