@@ -61,11 +61,13 @@ const (
 // output plus a 16-bit copy under autocast or pure bf16, and in the MLP the
 // gate output, its activation, the up output and their product; under
 // autocast every linear saves its own 16-bit copy of its input (three for
-// q, k, v, two for gate and up). Families opt, bert, gpt_neox, phi and
-// vanilla are taken as GPT-2 layers with their activation and flagged
-// "derived, not yet measured"; so is everything on the CUDA backend, which
-// differs from the CPU in dropout masks (1 byte), autocast's op lists
-// (softmax, pow, layer_norm statistics in fp32) and flash attention.
+// q, k, v, two for gate and up). gpt_neox, opt, phi, gpt_neo and gptj
+// play their transformers classes' own programs (activations_gptstyle.go).
+// Families bert and vanilla are taken as GPT-2 layers with their
+// activation and flagged "derived, not yet measured"; so is everything on
+// the CUDA backend, which differs from the CPU in dropout masks (1 byte),
+// autocast's op lists (softmax, pow, layer_norm statistics in fp32) and
+// flash attention.
 //
 // Checkpointing full keeps only each layer's input (ckpt.block_in, r*B*S*H
 // per layer; the recompute of one layer during backward is in

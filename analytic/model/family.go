@@ -309,7 +309,8 @@ var families = map[string]*Family{
 	// Families added for issue 16. Each is counted as its Hugging Face
 	// modeling code builds it (the *ForCausalLM class; for the encoders
 	// the base model with its pooler where it has one) and mapped to the
-	// nearer of the two eager programs, unmeasured.
+	// nearer of the two eager programs, unmeasured; but gpt_neo and gptj,
+	// which have their own measured programs (family_gptstyle.go).
 
 	// Qwen3ForCausalLM: a Llama layer plus an RMSNorm of head_dim on each
 	// head's q and k (q_norm, k_norm, one weight shared by the heads).
