@@ -18,10 +18,12 @@ import "github.com/memval/memval/analytic/model"
 //	               fused or the three q, k, v, and the MLP's first)
 //	rope.repeat    gptj: sin and cos repeated for q and for k, 4*r*S*rd
 //	attn (eager)   q and k (fp32 where the class upcasts them and autocast
-//	               does not cast back: gpt_neo, gptj), v, fp32 softmax
+//	               does not cast back: gpt_neo, gptj), v (with grouped-query
+//	               attention, k and v repeated to every head), fp32 softmax
 //	               output and its a copy where a is 16-bit (the files'
 //	               softmax(dtype=float32) or upcast scores)
-//	attn (sdpa)    q, k, v (neox: the whole fused output, v being its view),
+//	attn (sdpa)    q, k, v (k and v of the kv heads; neox: v's storage is
+//	               the whole fused output, v being its view),
 //	               fp32 logsumexp and, where rotary concatenates (neox, phi),
 //	               SDPA's own output before the merge of the heads
 //	attn.proj_in, mlp.fc_in (in ln.out), the activation (gelu: its input;
@@ -41,8 +43,9 @@ import "github.com/memval/memval/analytic/model"
 // and the dropped probabilities matmul keeps. SDPA with dropout runs
 // torch's math path, which on the CPU keeps fp32 q, k, v copies, the fp32
 // softmax output, mask and dropped probabilities, and no output of its
-// own (measured). GQA, selective checkpointing, LoRA, task heads and the
-// CUDA backend on these layers are derived, not measured.
+// own (measured). Selective checkpointing, GQA under SDPA's math path,
+// LoRA, task heads and the CUDA backend on these layers are derived, not
+// measured.
 
 // gptStyle is what the HFOnly program needs beyond actShape.
 type gptStyle struct {
@@ -98,7 +101,7 @@ func (s *actShape) initGPTStyle(a *model.Arch, w *model.Workload, fam *model.Fam
 			s.impl = model.SDPAAttn
 		}
 	}
-	if s.kv != s.h || s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil ||
+	if s.kv != s.h && s.sdpaMath() || s.ckpt == model.SelectiveCheckpointing || s.lora != nil || s.head != nil ||
 		l.EagerOnly && w.Attention == model.FlashAttention || s.impl == model.FlashAttention2 {
 		s.note = noteDerived
 	}
@@ -156,11 +159,13 @@ func (s *actShape) gptStyleLayer(b *actBuilder) {
 		b.add("rope.repeat", GroupActivations, 4*s.S*g.rot*L, "4*S*rd*L", s.r)
 	}
 	if s.flash {
-		b.add("attn.qk", GroupActivations, 2*BSq, "2*B*S*h*d*L", s.a)
+		// k and v keep their kv heads (grouped-query phi; measured)
+		BSk := BSq * s.kv / s.h
+		b.add("attn.qk", GroupActivations, BSq+BSk, "B*S*(h+kv)*d*L", s.a)
 		if g.l.ValueView {
 			b.add("attn.v", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a) // the fused q, k, v output
 		} else {
-			b.add("attn.v", GroupActivations, BSq, "B*S*h*d*L", s.a)
+			b.add("attn.v", GroupActivations, BSk, "B*S*kv*d*L", s.a)
 		}
 		b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
 		if g.l.RotaryCat {

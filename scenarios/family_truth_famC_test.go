@@ -13,7 +13,8 @@ import (
 // famCArchs are tiny models of the GPT-style families whose layers the
 // family table writes out for the breakdown only (model.Layer.HFOnly):
 // gpt_neox (partial rotary 0.25, parallel residual, and without it), opt
-// (with and without project_in/out, pre- and post-norm), phi (partial rotary 0.5, parallel
+// (with and without project_in/out, pre- and post-norm), phi (also with
+// grouped-query attention) (partial rotary 0.5, parallel
 // block), gpt_neo (global and local layers) and gptj (interleaved rotary
 // of 8 dims). Their heads are 16 wide and the MLP 160, so that every
 // tensor's size tells which it is.
@@ -37,7 +38,9 @@ func famCArchs(t *testing.T) []model.Arch {
 	proj.Family, proj.EmbedProj, proj.MaxPositions = "opt", 32, 64
 	post := as[1]
 	post.FinalNorm = false // do_layer_norm_before false: post-norm layers, no final norm (OPT-350m)
-	return append(as, serial, normalized(t, proj), post)
+	gqa := base
+	gqa.Family, gqa.KVHeads = "phi", 2 // num_key_value_heads: SDPA keeps k and v of 2 heads
+	return append(as, serial, normalized(t, proj), post, normalized(t, gqa))
 }
 
 // TestFamilyTruthFamC: for each tiny model above, transformers' own class
@@ -98,8 +101,8 @@ func TestFamilyTruthFamC(t *testing.T) {
 	res := runTruthJobs(t, jobs)
 	for i, c := range cases {
 		r := res[i]
-		name := fmt.Sprintf("%s L%d parallel %v proj %d final norm %v %s %s ckpt %s dropout %g", c.a.Family, c.a.Layers, c.a.ParallelBlock,
-			c.a.EmbedProj, c.a.FinalNorm, c.w.Precision, c.w.AttnImpl, c.w.Checkpointing, c.w.Dropout)
+		name := fmt.Sprintf("%s L%d kv %d parallel %v proj %d final norm %v %s %s ckpt %s dropout %g", c.a.Family, c.a.Layers,
+			c.a.KVHeads, c.a.ParallelBlock, c.a.EmbedProj, c.a.FinalNorm, c.w.Precision, c.w.AttnImpl, c.w.Checkpointing, c.w.Dropout)
 		if r.Impl != "transformers" {
 			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
 		}
