@@ -62,12 +62,13 @@ const (
 // gate output, its activation, the up output and their product; under
 // autocast every linear saves its own 16-bit copy of its input (three for
 // q, k, v, two for gate and up). BLOOM and Falcon run their own programs
-// (ALiBi, multi-query attention; activations_alibi_mqa.go). Families opt,
-// bert, gpt_neox, phi and
-// vanilla are taken as GPT-2 layers with their activation and flagged
-// "derived, not yet measured"; so is everything on the CUDA backend, which
-// differs from the CPU in dropout masks (1 byte), autocast's op lists
-// (softmax, pow, layer_norm statistics in fp32) and flash attention.
+// (ALiBi, multi-query attention; activations_alibi_mqa.go); gpt_neox, opt,
+// phi, gpt_neo and gptj play their transformers classes' own programs
+// (activations_gptstyle.go). Families bert and vanilla are taken as GPT-2
+// layers with their activation and flagged "derived, not yet measured"; so
+// is everything on the CUDA backend, which differs from the CPU in dropout
+// masks (1 byte), autocast's op lists (softmax, pow, layer_norm statistics
+// in fp32) and flash attention.
 //
 // Checkpointing full keeps only each layer's input (ckpt.block_in, r*B*S*H
 // per layer; the recompute of one layer during backward is in
@@ -112,6 +113,8 @@ func (s *actShape) savedTerms(b *actBuilder) {
 	switch {
 	case s.own != nil:
 		s.ownTerms(b) // activations_alibi_mqa.go
+	case s.gs != nil:
+		s.gptStyleTerms(b) // activations_gptstyle.go
 	case s.llama:
 		s.llamaTerms(b)
 	default:
@@ -210,6 +213,7 @@ type actShape struct {
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	variant                  *llamaVariant  // a family's departures from the Llama program (activations_window.go); nil without
 	loraDropout              bool
+	gs                       *gptStyle // an HFOnly family's program (activations_gptstyle.go); nil for the others
 
 	r, a, stat, mask, score float64 // bytes per element
 	note                    string
@@ -316,6 +320,9 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		return err
 	}
 	s.initOwn(a, fam)
+	if known {
+		s.initGPTStyle(a, w, fam) // activations_gptstyle.go
+	}
 	return nil
 }
 
@@ -465,6 +472,10 @@ func (s *actShape) layerTerms(b *actBuilder) {
 		s.ownLayerTerms(b)
 		return
 	}
+	if s.gs != nil {
+		s.gptStyleLayer(b)
+		return
+	}
 	if s.llama {
 		s.llamaLayer(b)
 		return
@@ -538,21 +549,23 @@ func (s *actShape) attnCore(b *actBuilder) {
 // the loss.
 func (s *actShape) headTerms(b *actBuilder, rms bool) {
 	BS := s.B * s.S
-	switch {
-	case rms && s.variant != nil:
-		s.variantFinalNorm(b) // activations_window.go
-	case rms:
-		if s.r == 4 {
+	if s.finalNorm() { // activations_gptstyle.go
+		switch {
+		case rms && s.variant != nil:
+			s.variantFinalNorm(b) // activations_window.go
+		case rms:
+			if s.r == 4 {
+				b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
+			}
+			b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
+			b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
+			if s.r != 4 {
+				b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
+			}
+		default:
 			b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
+			b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
 		}
-		b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
-		b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
-		if s.r != 4 {
-			b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
-		}
-	default:
-		b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
-		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
 	}
 	if s.head != nil {
 		s.taskHeadTerms(b)

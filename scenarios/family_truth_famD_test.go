@@ -129,14 +129,14 @@ func TestAlibiMQATruth(t *testing.T) {
 		t.Logf("%-52s analytic %8.0f transformers %8.0f", name, want, got)
 		if math.Abs(got-want) > 0.001*want {
 			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.3f%%)\ntransformers saved:\n%sanalytic terms:\n%s",
-				name, r.Transformers, got, want, 100*(got/want-1), listSaved(r.Saved), listTerms(terms))
+				name, r.Transformers, got, want, 100*(got/want-1), countSaved(r.Saved), termLines(terms))
 		}
 	}
 }
 
-// listSaved lists saved tensors, one line per (node, shape, dtype, bytes)
+// countSaved lists saved tensors, one line per (node, shape, dtype, bytes)
 // with its count.
-func listSaved(ts []savedTensor) string {
+func countSaved(ts []savedTensor) string {
 	n := map[string]int{}
 	for _, s := range ts {
 		n[fmt.Sprintf("%s %v %s %d", s.Op, s.Shape, s.DType, s.Bytes)]++
@@ -149,8 +149,8 @@ func listSaved(ts []savedTensor) string {
 	return strings.Join(lines, "")
 }
 
-// listTerms lists the breakdown's terms and their bytes.
-func listTerms(terms []analytic.Term) string {
+// termLines lists the breakdown's terms and their bytes.
+func termLines(terms []analytic.Term) string {
 	var b strings.Builder
 	for _, term := range terms {
 		fmt.Fprintf(&b, "  %-24s %10d  %s\n", term.Name, term.Bytes, term.Unit)
@@ -297,7 +297,7 @@ func TestAlibiMQAHandRefused(t *testing.T) {
 		argv, _ := TrainCommand(job)
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		var ee *exec.ExitError
-		want := fmt.Sprintf("arch.family '%s': its layer (%s) is built by transformers only", a.Family, a.Family)
+		want := fmt.Sprintf("arch.family '%s' is built only through transformers (layer.hf_only)", a.Family)
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), want) || !strings.Contains(string(out), "use impl transformers") {
 			t.Errorf("%s, impl hand: got %v, %q; want exit 2 saying %q", name, err, out, want)
 		}

@@ -91,6 +91,9 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 	if err := windowConfig(m, a, fam); err != nil { // hfconfig_window.go
 		return nil, err
 	}
+	if write := familyConfig[a.Family]; write != nil {
+		write(m, a) // hfconfig_families.go
+	}
 	headConfig(m, a)
 	return m, nil
 }

@@ -543,6 +543,9 @@ def choose_impl(job, w):
     if want not in ("auto", "transformers", "hand"):
         raise JobError("impl %r: use auto, transformers or hand" % want)
     if want == "hand":
+        if (job.get("layer") or {}).get("hf_only"):
+            raise JobError("impl hand: arch.family %r is built only through transformers (layer.hf_only); "
+                           "use impl transformers" % ((job.get("arch") or {}).get("family"),))
         if w["attn_impl"] != "hand":
             raise JobError("impl hand runs memval's own attention; workload.attn_impl %s is transformers' "
                            "(use impl transformers or attn_impl hand)" % w["attn_impl"])
@@ -564,6 +567,10 @@ def choose_impl(job, w):
         return "transformers", None
     if want == "transformers":
         raise JobError("impl transformers: %s" % why)
+    if (job.get("layer") or {}).get("hf_only"):
+        # memval's family table writes this layer out for its breakdown only
+        raise JobError("arch.family %r is built only through transformers (layer.hf_only), which cannot run "
+                       "this job: %s" % ((job.get("arch") or {}).get("family"), why))
     return "hand", why
 
 
@@ -968,9 +975,6 @@ def run_job(torch, LM, job, index, ev):
         raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
                        "table describes that family's layers only approximately)%s"
                        % (fam, "; transformers could build it, but %s" % why if why else ""))
-    if impl == "hand" and layer.get("hf_only"):
-        raise JobError("arch.family %r: its layer (%s) is built by transformers only, not by the hand-built path; "
-                       "use impl transformers%s" % (fam, layer.get("name"), "; here %s" % why if why else ""))
     seed = int(job.get("seed") or 0)
     torch.manual_seed(seed)
 

@@ -29,6 +29,7 @@ type Arch struct {
 	PositionOffset int `json:"position_offset,omitempty"` // extra rows in the position table (OPT: 2)
 	TokenTypes     int `json:"token_types,omitempty"`     // BERT token-type embedding rows
 	EmbedProj      int `json:"embed_proj,omitempty"`      // OPT word_embed_proj_dim when it differs from Hidden (project_in/out)
+	RotaryDim      int `json:"rotary_dim,omitempty"`      // width of each head rotary turns (partial rotary); 0: the family's default (RotaryDims)
 
 	Norm          Norm `json:"norm"`
 	EmbedNorm     bool `json:"embed_norm,omitempty"`     // a norm right after the embeddings (BERT)

@@ -88,9 +88,6 @@ type Layer struct {
 	// and the weights cast back to the logits' dtype (Qwen MoE). Only
 	// with OpMoE.
 	RouterFP32 bool `json:"router_fp32,omitempty"`
-	// HFOnly: only transformers' own class runs this layer (bloom,
-	// falcon); scenarios/train.py's hand-built path refuses it.
-	HFOnly bool `json:"hf_only,omitempty"`
 	// NormPlusOne: the RMSNorm multiplies the fp32 normalized x by a
 	// fresh fp32 1 + weight and casts back (Gemma); with FP32Norm.
 	NormPlusOne bool `json:"norm_plus_one,omitempty"`
@@ -100,6 +97,29 @@ type Layer struct {
 	// Arch.AttnSoftcap to the scores likewise (Gemma 2).
 	Softcap     bool `json:"softcap,omitempty"`
 	AttnSoftcap bool `json:"attn_softcap,omitempty"`
+
+	// The flags of the GPT-style programs (family_gptstyle.go).
+	// HFOnly: only transformers' own class runs this layer (bloom, falcon
+	// and the GPT-style programs); the program is written out for the
+	// breakdown, and scenarios/train.py's hand-built path refuses it.
+	HFOnly bool `json:"hf_only,omitempty"`
+	// RotaryCat: rotary turns the first RotaryDims of each head and is
+	// concatenated with the rest, so q and k are laid out (B, h, S, d) and
+	// SDPA's output is a storage of its own before the merge of the heads.
+	RotaryCat bool `json:"rotary_cat,omitempty"`
+	// RotaryPerLayer: each layer repeats sin and cos for q and for k (GPT-J's
+	// repeat_interleave): four S x RotaryDims tensors a layer, none shared.
+	RotaryPerLayer bool `json:"rotary_per_layer,omitempty"`
+	// QKFP32: eager attention upcasts q and k to fp32 before the scores.
+	QKFP32 bool `json:"qk_fp32,omitempty"`
+	// ValueView: v is a view of the fused q, k, v output, which SDPA keeps whole.
+	ValueView bool `json:"value_view,omitempty"`
+	// BatchPositions: the learned positions are looked up with B x S ids.
+	BatchPositions bool `json:"batch_positions,omitempty"`
+	// EagerOnly: the class has no SDPA attention (transformers refuses sdpa).
+	EagerOnly bool `json:"eager_only,omitempty"`
+	// NoEmbedDropout: no dropout after the embeddings (OPT's decoder).
+	NoEmbedDropout bool `json:"no_embed_dropout,omitempty"`
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -187,6 +207,11 @@ type Family struct {
 	SlidingWindow, GlobalEvery int
 	AttnSoftcap, LogitSoftcap  float64
 
+	// Partial rotary when the config does not say: the part of each head
+	// turned (0: all), or a width (GPT-J's rotary_dim), which comes first.
+	RotaryFraction float64
+	RotaryDim      int
+
 	// Layer is what one layer computes. Measured says that Layer is this
 	// family's modeling code exactly, so that scenarios/train.py builds it
 	// and the breakdown's saved tensors for it were checked against torch
@@ -260,13 +285,14 @@ var families = map[string]*Family{
 			Dropouts:  []ConfigDropout{{"resid_pdrop", 0.1}, {"embd_pdrop", 0.1}, {"attn_pdrop", 0.1}},
 			Read:      readGPT2,
 		}},
-	"gpt_neox": {Name: "gpt_neox", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
-		Positions: RotaryPositions, FFN4H: true, Act: "gelu", Context: 2048, FusedQKVModule: true, Layer: gpt2Layer,
+	"gpt_neox": {Name: "gpt_neox", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, ParallelBlock: true, QKVBias: true,
+		OutBias: true, MLPBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu", Context: 2048, FusedQKVModule: true,
+		RotaryFraction: 0.25, Layer: neoxLayer, Measured: true,
 		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
 			Dropouts: []ConfigDropout{{"hidden_dropout", 0}, {"attention_dropout", 0}}, Read: readNeoX}},
 	"opt": {Name: "opt", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, Positions: LearnedPositions, PositionOffset: 2, FFN4H: true, Act: "relu", Context: 2048, EmbedProj: true,
-		Layer: gpt2Layer,
+		Layer: optLayer, Measured: true,
 		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: []string{"ffn_dim"}, Positions: stdPositions,
 			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0}}, Read: readOPT}},
 	"bert": {Name: "bert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
@@ -289,7 +315,8 @@ var families = map[string]*Family{
 			return k
 		}()},
 	"phi": {Name: "phi", Norm: LayerNorm, NormsPerLayer: 1, FinalNorm: true, ParallelBlock: true, QKVBias: true, OutBias: true,
-		MLPBias: true, HeadBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gpt2Layer,
+		MLPBias: true, HeadBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu_new", Context: 2048, RotaryFraction: 0.5,
+		Layer: phiLayer, Measured: true,
 		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
 			KVHeads:  true,
 			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}, Read: readPhi}},
@@ -297,7 +324,8 @@ var families = map[string]*Family{
 	// Families added for issue 16. Each is counted as its Hugging Face
 	// modeling code builds it (the *ForCausalLM class; for the encoders
 	// the base model with its pooler where it has one) and mapped to the
-	// nearer of the two eager programs, unmeasured.
+	// nearer of the two eager programs, unmeasured; but gpt_neo and gptj,
+	// which have their own measured programs (family_gptstyle.go).
 
 	// Qwen3ForCausalLM: a Llama layer plus an RMSNorm of head_dim on each
 	// head's q and k (q_norm, k_norm, one weight shared by the heads).
@@ -385,7 +413,8 @@ var families = map[string]*Family{
 	// GPTNeoForCausalLM: GPT-2's block with q, k, v without biases, an
 	// out_proj with one; learned positions; tied head.
 	"gpt_neo": {Name: "gpt_neo", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, OutBias: true, MLPBias: true,
-		TiedHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gpt2Layer,
+		TiedHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gptNeoLayer,
+		Measured: true,
 		Config: &ConfigKeys{
 			// GPTNeoConfig's attribute_map: num_attention_heads, num_hidden_layers.
 			Hidden: stdHidden, Layers: []string{"num_layers", "num_hidden_layers"},
@@ -395,12 +424,13 @@ var families = map[string]*Family{
 	// q, k, v, out without biases, fc_in/fc_out with; untied lm_head with
 	// a bias; rotary.
 	"gptj": {Name: "gptj", Norm: LayerNorm, NormsPerLayer: 1, FinalNorm: true, ParallelBlock: true, MLPBias: true,
-		HeadBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu_new", Context: 2048, Layer: gpt2Layer,
+		HeadBias: true, Positions: RotaryPositions, FFN4H: true, Act: "gelu_new", Context: 2048, RotaryDim: 64, Layer: gptjLayer,
+		Measured: true,
 		Config: &ConfigKeys{
 			Hidden: []string{"n_embd", "hidden_size"}, Layers: []string{"n_layer", "num_hidden_layers"},
 			Heads: []string{"n_head", "num_attention_heads"}, FFN: []string{"n_inner"}, FFNOptional: true,
 			Positions: []string{"n_positions", "max_position_embeddings"},
-			Dropouts:  []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attn_pdrop", 0}}}},
+			Dropouts:  []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attn_pdrop", 0}}, Read: readGPTJ}},
 	// BloomForCausalLM: ALiBi (no position table), a LayerNorm after the
 	// word embeddings, fused query_key_value, biases everywhere, tied.
 	"bloom": {Name: "bloom", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, EmbedNorm: true, QKVBias: true,
@@ -539,9 +569,12 @@ func readNeoX(c *config, a *Arch) error {
 		return err
 	}
 	// use_parallel_residual changes the data flow, not the parameters:
-	// both norms are kept either way.
-	_, err := c.bool("use_parallel_residual", true)
-	return err
+	// both norms are kept either way (with it, both read the layer's input).
+	var err error
+	if a.ParallelBlock, err = c.bool("use_parallel_residual", true); err != nil {
+		return err
+	}
+	return readRotaryFraction(c, a, 0.25, "rotary_pct", "partial_rotary_factor")
 }
 
 func readOPT(c *config, a *Arch) error {
@@ -607,7 +640,7 @@ func readRouterAuxLoss(c *config, a *Arch) (err error) {
 	return err
 }
 
-func readPhi(c *config, _ *Arch) error {
+func readPhi(c *config, a *Arch) error {
 	qk, err := c.bool("qk_layernorm", false)
 	if err != nil {
 		return err
@@ -615,7 +648,7 @@ func readPhi(c *config, _ *Arch) error {
 	if qk {
 		return &FieldError{Field: "qk_layernorm", Value: true, Reason: "per-head q/k layer norms are not supported"}
 	}
-	return nil
+	return readRotaryFraction(c, a, 0.5, "partial_rotary_factor")
 }
 
 func readNoHead(_ *config, a *Arch) error {

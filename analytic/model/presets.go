@@ -42,7 +42,7 @@ var presets = map[string]preset{
 	"qwen2-7b":          {arch: dims("qwen2", 28, 3584, 28, 4, 18944, 152064, 131072, 0)},
 	"qwen2-0.5b":        {arch: dims("qwen2", 24, 896, 14, 2, 4864, 151936, 32768, 0), adjust: func(a *Arch) { a.TiedHead = true }},
 	"gemma-2b":          {arch: dims("gemma", 18, 2048, 8, 1, 16384, 256000, 8192, 0), adjust: func(a *Arch) { a.HeadDim = 256 }},
-	"phi-2":             {arch: dims("phi", 32, 2560, 32, 32, 10240, 51200, 2048, 0.1)},
+	"phi-2":             {arch: dims("phi", 32, 2560, 32, 32, 10240, 51200, 2048, 0.1), adjust: func(a *Arch) { a.RotaryDim = 32 }}, // partial_rotary_factor 0.4
 
 	// Issue 16's families (testdata/hf-configs and config_families_test.go
 	// give each count's source).
