@@ -54,14 +54,15 @@ const (
 // loss.log_softmax (fp32, bf16 when pure) *B*(S-1)*V, loss.targets
 // 8*B*(S-1), loss.total_weight one 0-dim tensor.
 //
-// Llama-style families (llama, mistral, qwen2, gemma: RMSNorm written out
+// Llama-style families (llama, mistral, qwen2: RMSNorm written out
 // in fp32, rotary, GQA, SwiGLU) save per norm its input, x^2, rsqrt and the
 // normalized x (fp32 under autocast), rotary's cos and sin once, the
 // rotated q and the (GQA-expanded) k and v, a float64 scale, fp32 softmax
 // output plus a 16-bit copy under autocast or pure bf16, and in the MLP the
 // gate output, its activation, the up output and their product; under
 // autocast every linear saves its own 16-bit copy of its input (three for
-// q, k, v, two for gate and up). Families opt, bert, gpt_neox, phi and
+// q, k, v, two for gate and up). gemma, qwen3, qwen3_moe, phi3 and olmo2
+// differ from them as activations_variants.go says. Families opt, bert, gpt_neox, phi and
 // vanilla are taken as GPT-2 layers with their activation and flagged
 // "derived, not yet measured"; so is everything on the CUDA backend, which
 // differs from the CPU in dropout masks (1 byte), autocast's op lists
@@ -202,6 +203,7 @@ type actShape struct {
 	wbytes                   float64        // bytes per weight element
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
+	vr                       variantShape   // the Llama variants' details (activations_variants.go)
 	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -249,6 +251,9 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	s.llama = known && fam.Layer.Name == model.LlamaLayerName
 	s.measured = known && fam.Measured
 	s.learnedPos = !known || fam.Positions == model.LearnedPositions
+	if known && s.llama {
+		s.initVariant(a, fam.Layer)
+	}
 	act := a.Act
 	if act == "" {
 		act = "gelu_new"
@@ -299,7 +304,11 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	return s.initLoRA(a, w)
+	if err := s.initLoRA(a, w); err != nil {
+		return err
+	}
+	s.variantNote(w)
+	return nil
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -490,7 +499,7 @@ func (s *actShape) layerTerms(b *actBuilder) {
 // the storage attn.proj_in counts already (measured); the CUDA term is
 // derived.
 func (s *actShape) sdpaOut(b *actBuilder, BSq float64) {
-	if s.cuda {
+	if s.sdpaOutCopy() {
 		b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
 	}
 }
@@ -523,9 +532,8 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 	if rms {
 		b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
 		b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
-		if s.r != 4 {
-			b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
-		}
+		s.normedTerm(b, "lnf", BS*s.H, "B*S*H")
+		s.normPlusOneTerm(b, "lnf", 1, "H")
 	} else {
 		b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
 	}
@@ -547,7 +555,7 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 func (s *actShape) llamaTerms(b *actBuilder) {
 	b.addIDs(s)
 	if s.savesRope() {
-		b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.r)
+		b.add("rope.cos_sin", GroupActivations, 2*s.S*s.hd, "2*S*d", s.ropeBytes())
 	}
 	s.layerTerms(b)
 	s.headTerms(b, true)
@@ -572,21 +580,22 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 	// Per norm, x*rsqrt (fp32 residual) or x.to(float32) (16-bit). torch
 	// 1.13's mean also saved x^2 (4*B*S*H*L in all); torch 2.x's saves none.
 	b.add("ln.fp32", GroupActivations, 2*BSH, "2*B*S*H*L", 4)
-	if s.r != 4 {
-		b.add("ln.normed16", GroupActivations, 2*BSH, "2*B*S*H*L", s.r) // (x*rsqrt).to(bf16)
-	}
+	s.normedTerm(b, "ln", 2*BSH, "2*B*S*H*L") // (x*rsqrt).to(bf16), or fp32 (activations_variants.go)
 	b.add("ln.stats", GroupActivations, 2*s.B*s.S*L, "2*B*S*L", 4)
+	s.normPlusOneTerm(b, "ln", 2*L, "2*H*L")
 	// The norms' outputs as the linear layers keep them: shared in fp32 or
 	// pure bf16, one autocast copy per linear layer (q, k, v; gate, up).
 	if s.autocast {
 		if s.moe != nil {
 			s.moe.normCopies(b, s, BSH)
 		} else {
-			b.add("ln.out_copies", GroupActivations, 5*BSH, "5*B*S*H*L", 2)
+			n := s.normCopies() // q, k, v; gate, up (fewer where fused)
+			b.add("ln.out_copies", GroupActivations, n*BSH, variantUnit(n), 2)
 		}
 	} else {
 		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)
 	}
+	s.qkNormTerms(b) // q_norm and k_norm (activations_variants.go)
 	switch {
 	case s.flash || s.ckpt == model.SelectiveCheckpointing:
 		// q and k after rotary are fp32 under autocast (cos and sin are);
@@ -601,7 +610,7 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 			qkUnit, vUnit = "B*S*(h+kv)*d*L", "B*S*kv*d*L"
 		}
 		b.add("attn.qk", GroupActivations, BSq+BSk, qkUnit, qk)
-		b.add("attn.v", GroupActivations, BSk, vUnit, s.a)
+		s.sdpaV(b, BSk, vUnit)
 		if s.flash {
 			s.sdpaOut(b, BSq)
 			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
