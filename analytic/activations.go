@@ -625,13 +625,14 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 		}
 		if s.dropout {
-			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.r))
+			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.queryBytes()))
 			if s.a == 4 {
 				b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 			}
 		}
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
+	s.residDropoutTerm(b) // activations_variants.go
 	if s.moe != nil {
 		s.moe.layerTerms(b, s)
 	} else {

@@ -41,13 +41,18 @@ import (
 //	FusedGateUp (phi3)             one autocast copy for gate_up_proj
 //	    instead of two; gate and up are chunks of one output whose
 //	    storage the activation and the product keep, 3*B*S*F as llama's
+//	ResidDropout (phi3)            with dropout, the masks of
+//	    resid_attn_dropout and resid_mlp_dropout, 2*B*S*H in a
+//	    (dropout.resid_mask); with RopeFP32 the attention's dropout mask
+//	    is in a, not r, as q is cast back (dropout.attn_mask)
 //
-// Under full checkpointing only the final norm's terms stay. LoRA,
-// dropout and memval's own attention (attn_impl hand) under flash or
-// checkpointing on these layers are derived, not measured.
+// Under full checkpointing only the final norm's terms stay. LoRA and
+// memval's own attention (attn_impl hand) under flash or checkpointing on
+// these layers are derived, not measured.
 type variantShape struct {
 	normFP32W, plusOne, ropeFP32 bool
 	fusedQKV, fusedGateUp        bool
+	residDropout                 bool
 	qkNorm                       string // model.QKNormHead or QKNormFull with OpQKNorm, else ""
 }
 
@@ -58,7 +63,7 @@ func (s *actShape) initVariant(a *model.Arch, l *model.Layer) {
 		return
 	}
 	s.vr = variantShape{normFP32W: l.NormWeightFP32, plusOne: l.NormPlusOne, ropeFP32: l.RopeFP32,
-		fusedQKV: l.FusedQKVProj, fusedGateUp: l.FusedGateUp}
+		fusedQKV: l.FusedQKVProj, fusedGateUp: l.FusedGateUp, residDropout: l.ResidDropout}
 	if l.HasOp(model.OpQKNorm) {
 		s.vr.qkNorm = a.QKNorm
 	}
@@ -66,16 +71,16 @@ func (s *actShape) initVariant(a *model.Arch, l *model.Layer) {
 
 // variant reports whether the layer is one of the variants.
 func (v *variantShape) variant() bool {
-	return v.normFP32W || v.plusOne || v.ropeFP32 || v.fusedQKV || v.fusedGateUp || v.qkNorm != ""
+	return v.normFP32W || v.plusOne || v.ropeFP32 || v.fusedQKV || v.fusedGateUp || v.residDropout || v.qkNorm != ""
 }
 
 // variantNote marks what the truth tests did not measure on the variants
-// derived: LoRA, dropout, and memval's own attention (attn_impl hand, which
+// derived: LoRA, and memval's own attention (attn_impl hand, which
 // train.py does not build for them) where it differs from transformers'
 // eager, under flash attention or checkpointing.
 func (s *actShape) variantNote(w *model.Workload) {
 	hand := !s.hf() && (s.flash || s.ckpt != model.NoCheckpointing)
-	if s.vr.variant() && (s.lora != nil || w.Dropout > 0 || hand) {
+	if s.vr.variant() && (s.lora != nil || hand) {
 		s.note = noteDerived
 	}
 }
@@ -156,6 +161,25 @@ func (s *actShape) sdpaV(b *actBuilder, BSk float64, vUnit string) {
 // sdpaOutCopy reports whether SDPA's output is a storage of its own
 // beside the output projection's input (see sdpaOut).
 func (s *actShape) sdpaOutCopy() bool { return s.cuda || s.vr.fusedQKV && s.flash }
+
+// queryBytes is the bytes per element of q as the attention core reads
+// it: promoted by cos and sin to the residual stream's dtype (llama), or
+// cast back to the projection's (RopeFP32). The eager attention's dropout
+// mask has that dtype on the CPU (softmax(...).to(query.dtype)).
+func (s *actShape) queryBytes() float64 {
+	if s.vr.ropeFP32 {
+		return s.a
+	}
+	return s.r
+}
+
+// residDropoutTerm adds ResidDropout's masks: two a layer, in the dtype
+// of the attention's and the MLP's outputs (a) on the CPU.
+func (s *actShape) residDropoutTerm(b *actBuilder) {
+	if s.vr.residDropout && s.dropout {
+		b.add("dropout.resid_mask", GroupActivations, 2*s.B*s.S*s.H*s.L, "2*B*S*H*L", s.maskBytes(s.a))
+	}
+}
 
 // variantUnit names n copies of B*S*H*L.
 func variantUnit(n float64) string { return fmt.Sprintf("%g*B*S*H*L", n) }

@@ -41,37 +41,44 @@ func TestVariantSavedMeasured(t *testing.T) {
 		impl     model.AttnImpl
 		ckpt     model.Checkpointing
 		measured float64
+		dropout  float64
 	}{
-		{"gemma", model.FP32, model.EagerAttn, model.NoCheckpointing, 1134084},
-		{"gemma", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1112580},
-		{"gemma", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 844292},
-		{"gemma", model.BF16Pure, model.EagerAttn, model.FullCheckpointing, 314884},
-		{"qwen3", model.FP32, model.EagerAttn, model.NoCheckpointing, 1283332},
-		{"qwen3", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1224964},
-		{"qwen3", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 915716},
-		{"qwen3_moe", model.FP32, model.SDPAAttn, model.NoCheckpointing, 1318708},
-		{"qwen3_moe", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1523252},
-		{"qwen3_moe", model.BF16Pure, model.SDPAAttn, model.NoCheckpointing, 876596},
-		{"phi3", model.FP32, model.SDPAAttn, model.NoCheckpointing, 1050884},
-		{"phi3", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1123588},
-		{"phi3", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1051908},
-		{"phi3", model.BF16Pure, model.SDPAAttn, model.NoCheckpointing, 696580},
-		{"phi3_mha", model.FP32, model.SDPAAttn, model.NoCheckpointing, 1100036},
-		{"phi3_mha", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1139972},
-		{"olmo2", model.FP32, model.EagerAttn, model.NoCheckpointing, 1164548},
-		{"olmo2", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1159428},
-		{"olmo2", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 910596},
-		{"olmo2", model.BF16Pure, model.SDPAAttn, model.FullCheckpointing, 314628},
+		{"gemma", model.FP32, model.EagerAttn, model.NoCheckpointing, 1134084, 0},
+		{"gemma", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1112580, 0},
+		{"gemma", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 844292, 0},
+		{"gemma", model.BF16Pure, model.EagerAttn, model.FullCheckpointing, 314884, 0},
+		{"qwen3", model.FP32, model.EagerAttn, model.NoCheckpointing, 1283332, 0},
+		{"qwen3", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1224964, 0},
+		{"qwen3", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 915716, 0},
+		{"qwen3_moe", model.FP32, model.SDPAAttn, model.NoCheckpointing, 1318708, 0},
+		{"qwen3_moe", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1523252, 0},
+		{"qwen3_moe", model.BF16Pure, model.SDPAAttn, model.NoCheckpointing, 876596, 0},
+		{"phi3", model.FP32, model.SDPAAttn, model.NoCheckpointing, 1050884, 0},
+		{"phi3", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1123588, 0},
+		{"phi3", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1051908, 0},
+		{"phi3", model.BF16Pure, model.SDPAAttn, model.NoCheckpointing, 696580, 0},
+		{"phi3_mha", model.FP32, model.SDPAAttn, model.NoCheckpointing, 1100036, 0},
+		{"phi3_mha", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1139972, 0},
+		{"olmo2", model.FP32, model.EagerAttn, model.NoCheckpointing, 1164548, 0},
+		{"olmo2", model.BF16Mixed, model.SDPAAttn, model.NoCheckpointing, 1159428, 0},
+		{"olmo2", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 910596, 0},
+		{"olmo2", model.BF16Pure, model.SDPAAttn, model.FullCheckpointing, 314628, 0},
+		{"phi3", model.FP32, model.EagerAttn, model.NoCheckpointing, 1261828, 0.1},
+		{"phi3", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1221892, 0.1},
+		{"phi3_mha", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1238276, 0.1},
+		{"olmo2", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1304836, 0.1},
+		{"gemma", model.BF16Pure, model.EagerAttn, model.NoCheckpointing, 877060, 0.1},
+		{"qwen3_moe", model.BF16Mixed, model.EagerAttn, model.NoCheckpointing, 1588788, 0.1},
 	} {
 		w := model.Workload{Batch: 2, Seq: 32, Precision: c.prec, Checkpointing: c.ckpt, AttnImpl: c.impl,
-			Backend: model.CPU, Loss: model.HFLoss}
+			Backend: model.CPU, Loss: model.HFLoss, Dropout: c.dropout}
 		terms, err := SavedActivations(archs[c.arch], w)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := float64(SavedBytes(terms))
 		if math.Abs(got-c.measured) > 0.001*c.measured {
-			t.Errorf("%s %s %s ckpt %s: saved %.0f bytes, measured %.0f (%+.0f)", c.arch, c.prec, c.impl, c.ckpt, got, c.measured, got-c.measured)
+			t.Errorf("%s %s %s ckpt %s dropout %g: saved %.0f bytes, measured %.0f (%+.0f)", c.arch, c.prec, c.impl, c.ckpt, c.dropout, got, c.measured, got-c.measured)
 		}
 		for _, term := range terms {
 			if term.Note != noteMeasured {
@@ -83,8 +90,7 @@ func TestVariantSavedMeasured(t *testing.T) {
 }
 
 // TestVariantNotes: what the truth tests did not run on the variants is
-// derived: LoRA, dropout, memval's own attention under flash or
-// checkpointing.
+// derived: LoRA, memval's own attention under flash or checkpointing.
 func TestVariantNotes(t *testing.T) {
 	archs := variantArchs(t)
 	base := model.Workload{Batch: 2, Seq: 32, Backend: model.CPU, Loss: model.HFLoss}
@@ -96,7 +102,7 @@ func TestVariantNotes(t *testing.T) {
 		{"hand eager", func(w *model.Workload) {}, noteMeasured},
 		{"hand flash", func(w *model.Workload) { w.Attention = model.FlashAttention }, noteDerived},
 		{"hand full ckpt", func(w *model.Workload) { w.Checkpointing = model.FullCheckpointing }, noteDerived},
-		{"eager dropout", func(w *model.Workload) { w.AttnImpl, w.Dropout = model.EagerAttn, 0.1 }, noteDerived},
+		{"eager dropout", func(w *model.Workload) { w.AttnImpl, w.Dropout = model.EagerAttn, 0.1 }, noteMeasured},
 		{"eager lora", func(w *model.Workload) { w.AttnImpl, w.LoRARank = model.EagerAttn, 8 }, noteDerived},
 		{"sdpa full ckpt", func(w *model.Workload) { w.AttnImpl, w.Checkpointing = model.SDPAAttn, model.FullCheckpointing }, noteMeasured},
 	} {

@@ -38,8 +38,8 @@ func famAArchs(t *testing.T) map[string]model.Arch {
 // have model.Params' parameters, all trainable, the breakdown's optimizer
 // states within 0.1%, and save for backward the bytes
 // analytic.SavedActivations predicts within 0.1%, under eager attention
-// (math) and sdpa (flash), in fp32, bf16 autocast and pure bf16, and
-// with full checkpointing (eager). These families have no hand-built program in
+// (math) and sdpa (flash), in fp32, bf16 autocast and pure bf16, with
+// full checkpointing and with dropout 0.1 (eager). These families have no hand-built program in
 // train.py, so only the transformers path runs; a mismatch lists the saved
 // tensors by node, shape and dtype beside the predicted terms. One
 // subtest per family (one train.py process each).
@@ -70,6 +70,9 @@ func famATruth(t *testing.T, a model.Arch) {
 			}
 		}
 	}
+	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
+		ws = append(ws, model.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: 0.1, Backend: model.CPU, Loss: model.HFLoss})
+	}
 	jobs := make([]TrainJob, len(ws))
 	for i := range ws {
 		ws[i] = hfWorkload(ws[i], "transformers")
@@ -83,7 +86,7 @@ func famATruth(t *testing.T, a model.Arch) {
 	}
 	for i, w := range ws {
 		r := res[i]
-		name := fmt.Sprintf("%s %s ckpt %s %s", a.Family, w.Precision, w.Checkpointing, w.AttnImpl)
+		name := fmt.Sprintf("%s %s ckpt %s dropout %g %s", a.Family, w.Precision, w.Checkpointing, w.Dropout, w.AttnImpl)
 		if r.Impl != "transformers" {
 			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
 		}

@@ -114,6 +114,10 @@ type Layer struct {
 	// FusedGateUp: the gate and up projections are one gate_up_proj whose
 	// output is chunked (Phi3MLP).
 	FusedGateUp bool `json:"fused_gate_up,omitempty"`
+	// ResidDropout: dropout layers on the attention's and the MLP's outputs
+	// before each residual add (Phi3DecoderLayer's resid_attn_dropout and
+	// resid_mlp_dropout), without GPT-2's embedding dropout (Dropout).
+	ResidDropout bool `json:"resid_dropout,omitempty"`
 }
 
 // HandBuilt reports whether scenarios/train.py's hand-built program
@@ -121,7 +125,7 @@ type Layer struct {
 // (the script's ops are refused, its flags would be ignored).
 func (l *Layer) HandBuilt() bool {
 	return !l.HasOp(OpQKNorm) && !l.NormWeightFP32 && !l.NormPlusOne && !l.EmbedScale && !l.RopeFP32 &&
-		!l.FusedQKVProj && !l.FusedGateUp
+		!l.FusedQKVProj && !l.FusedGateUp && !l.ResidDropout
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -156,7 +160,7 @@ var (
 	qwen3MoELayer = variant(qwenMoELayer, qkNormOps(qwenMoELayer.Ops), nil)
 	// Phi3DecoderLayer (models/phi3/modeling_phi3.py): fused qkv_proj and
 	// gate_up_proj.
-	phi3Layer = variant(llamaLayer, nil, func(l *Layer) { l.FusedQKVProj, l.FusedGateUp = true, true })
+	phi3Layer = variant(llamaLayer, nil, func(l *Layer) { l.FusedQKVProj, l.FusedGateUp, l.ResidDropout = true, true, true })
 	// Olmo2DecoderLayer (models/olmo2/modeling_olmo2.py): q_norm and k_norm
 	// over the whole projections, the two norms after attention and after
 	// the MLP (before each residual add), weights applied in fp32, fp32
