@@ -46,9 +46,12 @@ import (
 //	    (dropout.resid_mask); with RopeFP32 the attention's dropout mask
 //	    is in a, not r, as q is cast back (dropout.attn_mask)
 //
-// Under full checkpointing only the final norm's terms stay. LoRA and
-// memval's own attention (attn_impl hand) under flash or checkpointing on
-// these layers are derived, not measured.
+// Under full checkpointing only the final norm's terms stay. Under LoRA
+// (PEFT, measured) the frozen norms keep neither their normalized x
+// (ln.normed_fp32, attn.qk_norm_out) nor anything else only the weight's
+// gradient needs; gemma's 1 + weight stays, the product's other side
+// needing it. memval's own attention (attn_impl hand) under flash or
+// checkpointing on these layers is derived, not measured.
 type variantShape struct {
 	normFP32W, plusOne, ropeFP32 bool
 	fusedQKV, fusedGateUp        bool
@@ -75,12 +78,12 @@ func (v *variantShape) variant() bool {
 }
 
 // variantNote marks what the truth tests did not measure on the variants
-// derived: LoRA, and memval's own attention (attn_impl hand, which
-// train.py does not build for them) where it differs from transformers'
-// eager, under flash attention or checkpointing.
+// derived: memval's own attention (attn_impl hand, which train.py does not
+// build for them) where it differs from transformers' eager, under flash
+// attention or checkpointing.
 func (s *actShape) variantNote(w *model.Workload) {
 	hand := !s.hf() && (s.flash || s.ckpt != model.NoCheckpointing)
-	if s.vr.variant() && (s.lora != nil || hand) {
+	if s.vr.variant() && hand {
 		s.note = noteDerived
 	}
 }
