@@ -39,7 +39,8 @@ func famAArchs(t *testing.T) map[string]model.Arch {
 // states within 0.1%, and save for backward the bytes
 // analytic.SavedActivations predicts within 0.1%, under eager attention
 // (math) and sdpa (flash), in fp32, bf16 autocast and pure bf16, with
-// full checkpointing and with dropout 0.1 (eager). These families have no hand-built program in
+// full checkpointing and with dropout 0.1 (eager), and checkpointing
+// every second of three layers with and without offloading (sdpa). These families have no hand-built program in
 // train.py, so only the transformers path runs; a mismatch lists the saved
 // tensors by node, shape and dtype beside the predicted terms. One
 // subtest per family (one train.py process each).
@@ -73,20 +74,34 @@ func famATruth(t *testing.T, a model.Arch) {
 	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
 		ws = append(ws, model.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: 0.1, Backend: model.CPU, Loss: model.HFLoss})
 	}
+	archs := make([]model.Arch, len(ws))
+	for i := range archs {
+		archs[i] = a
+	}
+	// every_n_layers 2 of 3 layers (transformers checkpoints layers 1 and
+	// 3), with the activations of the checkpointed ones in host memory
+	a3 := a
+	a3.Layers = 3
+	for _, off := range []bool{false, true} {
+		archs = append(archs, a3)
+		ws = append(ws, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Checkpointing: "layers:2",
+			OffloadActivations: off, Attention: model.FlashAttention, Backend: model.CPU, Loss: model.HFLoss})
+	}
 	jobs := make([]TrainJob, len(ws))
 	for i := range ws {
 		ws[i] = hfWorkload(ws[i], "transformers")
-		jobs[i] = TrainJob{Arch: a, Workload: ws[i], Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true,
+		jobs[i] = TrainJob{Arch: archs[i], Workload: ws[i], Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true,
 			Impl: "transformers", ListSaved: true}
 	}
 	res := runTruthJobs(t, jobs)
-	pb, err := model.Params(a)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i, w := range ws {
-		r := res[i]
-		name := fmt.Sprintf("%s %s ckpt %s dropout %g %s", a.Family, w.Precision, w.Checkpointing, w.Dropout, w.AttnImpl)
+		r, a := res[i], archs[i]
+		pb, err := model.Params(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%s L%d %s ckpt %s offload %v dropout %g %s", a.Family, a.Layers, w.Precision, w.Checkpointing,
+			w.OffloadActivations, w.Dropout, w.AttnImpl)
 		if r.Impl != "transformers" {
 			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
 		}
