@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"testing"
 
@@ -32,105 +31,163 @@ func famAArchs(t *testing.T) map[string]model.Arch {
 	}
 }
 
-// TestFamilyTruthFamA: transformers 5.24's own classes of gemma, qwen3,
-// qwen3_moe, phi3 and olmo2 (scenarios/train.py impl "transformers",
-// AutoModelForCausalLM.from_config of HFConfig's config.json, on the CPU)
-// have model.Params' parameters, all trainable, the breakdown's optimizer
-// states within 0.1%, and save for backward the bytes
-// analytic.SavedActivations predicts within 0.1%, under eager attention
-// (math) and sdpa (flash), in fp32, bf16 autocast and pure bf16, with
-// full checkpointing and with dropout 0.1 (eager), and checkpointing
-// every second of three layers with and without offloading (sdpa). These families have no hand-built program in
-// train.py, so only the transformers path runs; a mismatch lists the saved
-// tensors by node, shape and dtype beside the predicted terms. One
-// subtest per family (one train.py process each).
+// famACase is one job of TestFamilyTruthFamA: a training step of arch a
+// under w, or with paramsOnly the model built on the meta device from cfg.
+type famACase struct {
+	key        string
+	a          model.Arch
+	w          model.Workload
+	paramsOnly bool
+	cfg        map[string]any
+	params     int64 // paramsOnly: what model.ParseConfig reads from cfg
+}
+
+// famACases lists the jobs: per family fp32, bf16 autocast and pure bf16
+// under eager (math) and sdpa (flash) attention; full checkpointing and
+// dropout 0.1 (eager); every second of three layers checkpointed, with
+// or without offloading (sdpa); Phi-3-mini's multi-head attention where
+// it differs; PEFT's LoRA on the dense families; and each config.json
+// without head_dim on the meta device.
+func famACases(t *testing.T) []famACase {
+	archs := famAArchs(t)
+	cpu := func(w model.Workload) model.Workload {
+		w.Batch, w.Seq, w.Backend, w.Loss = 2, 32, model.CPU, model.HFLoss
+		return hfWorkload(w, "transformers")
+	}
+	var cs []famACase
+	add := func(key string, a model.Arch, w model.Workload) {
+		cs = append(cs, famACase{key: key, a: a, w: cpu(w)})
+	}
+	for i, n := range []string{"gemma", "olmo2", "phi3", "qwen3", "qwen3_moe"} {
+		a := archs[n]
+		for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
+			for _, at := range []model.Attention{model.MathAttention, model.FlashAttention} {
+				add(n, a, model.Workload{Precision: prec, Attention: at})
+			}
+		}
+		add(n, a, model.Workload{Precision: model.BF16Pure, Checkpointing: model.FullCheckpointing})
+		add(n, a, model.Workload{Precision: model.BF16Mixed, Dropout: 0.1})
+		a3 := a
+		a3.Layers = 3 // transformers' every_n_layers 2 checkpoints layers 1 and 3
+		add(n, a3, model.Workload{Precision: model.BF16Mixed, Attention: model.FlashAttention, Checkpointing: "layers:2",
+			OffloadActivations: i%2 == 1})
+	}
+	add("phi3_mha", archs["phi3_mha"], model.Workload{Precision: model.FP32, Attention: model.FlashAttention})
+	add("phi3_mha", archs["phi3_mha"], model.Workload{Precision: model.BF16Mixed, Dropout: 0.1})
+	// PEFT's default targets (q_proj, v_proj) where its table has the
+	// family; phi3 and olmo2 it has not, so they are named
+	qv := map[string]string{"gemma": "", "qwen3": "", "olmo2": "q_proj,v_proj", "phi3": "qkv_proj"}
+	for _, n := range []string{"gemma", "olmo2", "phi3", "qwen3"} {
+		lora := model.Workload{LoRARank: 4, LoRATargets: model.LoRAAllLinear, Precision: model.BF16Pure}
+		add(n+" lora", archs[n], lora)
+		lora.LoRATargets, lora.LoRADropout, lora.Precision = qv[n], 0.1, model.BF16Mixed
+		add(n+" lora", archs[n], lora)
+	}
+	add("gemma lora", archs["gemma"], model.Workload{LoRARank: 4, LoRATargets: model.LoRAAllLinear,
+		Checkpointing: model.FullCheckpointing})
+	for _, n := range []string{"gemma", "olmo2", "phi3", "qwen3", "qwen3_moe"} {
+		m, err := HFConfig(archs[n], model.Workload{Batch: 1, Seq: 16})
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		delete(m, "head_dim")
+		data, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := model.ParseConfig(data)
+		if err != nil {
+			t.Fatalf("%s: ParseConfig of %s: %v", n, data, err)
+		}
+		if err := back.Normalize(); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		pb, err := model.Params(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, famACase{key: n + " without head_dim", a: back, w: model.Workload{Batch: 1, Seq: 16},
+			paramsOnly: true, cfg: m, params: pb.Total})
+	}
+	return cs
+}
+
+// TestFamilyTruthFamA is issue 19's truth for gemma, qwen3, qwen3_moe, phi3
+// and olmo2: transformers 5.24's own classes (scenarios/train.py impl
+// "transformers", AutoModelForCausalLM.from_config of HFConfig's
+// config.json, on the CPU, in one train.py process) have model.Params'
+// parameters (with PEFT's adapters, model.LoRAParams; trainable as
+// model.TrainableParams), the breakdown's optimizer states within 0.1%,
+// and save for backward the bytes analytic.SavedActivations predicts
+// within 0.1% (famACases lists the runs). A config.json without head_dim
+// builds the parameters model.ParseConfig reads from it: the
+// configuration class's head_dim (gemma 256, qwen3 128) or hidden/heads
+// (qwen3_moe, whose class has none; phi3 and olmo2, which read none); the
+// classes' num_key_value_heads defaults (gemma 16, qwen3 32, qwen3_moe 4)
+// are not checked, as ParseConfig takes the heads when the key is absent.
+// These families have no hand-built program in train.py, so only the
+// transformers path runs; a mismatch lists the saved tensors by node,
+// shape and dtype beside the predicted terms.
 func TestFamilyTruthFamA(t *testing.T) {
 	needTorch(t)
-	archs := famAArchs(t)
-	names := make([]string, 0, len(archs))
-	for n := range archs {
-		names = append(names, n)
+	cs := famACases(t)
+	jobs := make([]TrainJob, len(cs))
+	for i, c := range cs {
+		jobs[i] = TrainJob{Arch: c.a, Workload: c.w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: !c.paramsOnly,
+			Impl: "transformers", ListSaved: !c.paramsOnly, ParamsOnly: c.paramsOnly, HFConfig: c.cfg}
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		a := archs[name]
-		t.Run(name, func(t *testing.T) { famATruth(t, a) })
+	for i, r := range runTruthJobs(t, jobs) {
+		c := cs[i]
+		if c.paramsOnly {
+			if r.Params != c.params {
+				t.Errorf("%s: transformers builds %d parameters, model.ParseConfig reads %d", c.key, r.Params, c.params)
+			}
+			continue
+		}
+		famACheck(t, c, r)
 	}
 }
 
-func famATruth(t *testing.T, a model.Arch) {
-	var ws []model.Workload
-	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
-		for _, ck := range []model.Checkpointing{model.NoCheckpointing, model.FullCheckpointing} {
-			for _, at := range []model.Attention{model.MathAttention, model.FlashAttention} {
-				if ck == model.FullCheckpointing && at == model.FlashAttention {
-					continue // a checkpointed layer keeps its input whatever its attention
-				}
-				ws = append(ws, model.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck, Attention: at,
-					Backend: model.CPU, Loss: model.HFLoss})
-			}
-		}
+// famACheck checks one training job's parameters, optimizer states and
+// saved bytes.
+func famACheck(t *testing.T, c famACase, r truthResult) {
+	t.Helper()
+	a, w := c.a, c.w
+	name := fmt.Sprintf("%s L%d %s ckpt %s offload %v dropout %g %s", c.key, a.Layers, w.Precision, w.Checkpointing,
+		w.OffloadActivations, w.Dropout, w.AttnImpl)
+	if w.LoRA() {
+		name += fmt.Sprintf(" lora %q p=%g", w.LoRATargets, w.LoRADropout)
 	}
-	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
-		ws = append(ws, model.Workload{Batch: 2, Seq: 32, Precision: prec, Dropout: 0.1, Backend: model.CPU, Loss: model.HFLoss})
+	if r.Impl != "transformers" {
+		t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
 	}
-	archs := make([]model.Arch, len(ws))
-	for i := range archs {
-		archs[i] = a
+	pb, err := model.Params(a)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// every_n_layers 2 of 3 layers (transformers checkpoints layers 1 and
-	// 3), with the activations of the checkpointed ones in host memory
-	a3 := a
-	a3.Layers = 3
-	for _, off := range []bool{false, true} {
-		archs = append(archs, a3)
-		ws = append(ws, model.Workload{Batch: 2, Seq: 32, Precision: model.BF16Mixed, Checkpointing: "layers:2",
-			OffloadActivations: off, Attention: model.FlashAttention, Backend: model.CPU, Loss: model.HFLoss})
+	adapters, err := model.LoRAParams(a, w)
+	if err != nil {
+		t.Fatal(err)
 	}
-	jobs := make([]TrainJob, len(ws))
-	for i := range ws {
-		ws[i] = hfWorkload(ws[i], "transformers")
-		jobs[i] = TrainJob{Arch: archs[i], Workload: ws[i], Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true,
-			Impl: "transformers", ListSaved: true}
+	train, err := model.TrainableParams(a, w, pb.Total)
+	if err != nil {
+		t.Fatal(err)
 	}
-	res := runTruthJobs(t, jobs)
-	for i, w := range ws {
-		r, a := res[i], archs[i]
-		pb, err := model.Params(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("%s L%d %s ckpt %s offload %v dropout %g %s", a.Family, a.Layers, w.Precision, w.Checkpointing,
-			w.OffloadActivations, w.Dropout, w.AttnImpl)
-		if r.Impl != "transformers" {
-			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
-		}
-		if r.Params != pb.Total || r.Trainable != pb.Total {
-			t.Errorf("%s: params %d trainable %d, want model.Params %d", name, r.Params, r.Trainable, pb.Total)
-		}
-		e, err := analytic.Predict("breakdown", a, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opt float64
-		for _, term := range e.Terms {
-			if term.Group == analytic.GroupOptimizer && !term.Peak {
-				opt += float64(term.Bytes)
-			}
-		}
-		if math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(a, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
-		t.Logf("%-40s analytic %8.0f transformers %8.0f (%+.0f)", name, want, got, got-want)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.0f, %+.3f%%)\nsaved:\n%s\npredicted:\n%s",
-				name, r.Transformers, got, want, got-want, 100*(got/want-1), listSaved(r.Saved), listTerms(terms))
-		}
+	if r.Params != pb.Total+adapters || r.Trainable != train {
+		t.Errorf("%s: params %d trainable %d, want %d and %d", name, r.Params, r.Trainable, pb.Total+adapters, train)
+	}
+	if opt := optimStates(t, a, w); math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
+		t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
+	}
+	terms, err := analytic.SavedActivations(a, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
+	t.Logf("%-72s analytic %8.0f transformers %8.0f (%+.0f)", name, want, got, got-want)
+	if math.Abs(got-want) > 0.001*want {
+		t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.0f, %+.3f%%)\nsaved:\n%s\npredicted:\n%s",
+			name, r.Transformers, got, want, got-want, 100*(got/want-1), listSaved(r.Saved), listTerms(terms))
 	}
 }
 
@@ -169,125 +226,4 @@ func listTerms(terms []analytic.Term) string {
 		fmt.Fprintf(&b, "  %-28s %-22s %8d B\n", t.Name, t.Unit, t.Bytes)
 	}
 	return b.String()
-}
-
-// TestFamilyConfigDefaultsFamA: a config.json of each of these families
-// without head_dim builds in transformers 5.24 (on the meta device) the
-// parameter count model.ParseConfig reads from it: the configuration
-// class's head_dim (gemma 256, qwen3 128) or hidden/heads (qwen3_moe,
-// whose class has none; phi3 and olmo2, which read none). The classes'
-// num_key_value_heads defaults (gemma 16, qwen3 32, qwen3_moe 4) are
-// not checked: ParseConfig takes the heads when the key is absent.
-func TestFamilyConfigDefaultsFamA(t *testing.T) {
-	needTorch(t)
-	archs := famAArchs(t)
-	names := make([]string, 0, len(archs))
-	for n := range archs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var jobs []TrainJob
-	var want []int64
-	for _, n := range names {
-		a := archs[n]
-		w := model.Workload{Batch: 1, Seq: 16}
-		m, err := HFConfig(a, w)
-		if err != nil {
-			t.Fatalf("%s: %v", n, err)
-		}
-		delete(m, "head_dim")
-		data, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := model.ParseConfig(data)
-		if err != nil {
-			t.Fatalf("%s: ParseConfig of %s: %v", n, data, err)
-		}
-		if err := back.Normalize(); err != nil {
-			t.Fatalf("%s: %v", n, err)
-		}
-		pb, err := model.Params(back)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, pb.Total)
-		jobs = append(jobs, TrainJob{Arch: back, Workload: w, Device: "cpu", ParamsOnly: true, Impl: "transformers",
-			HFConfig: m})
-	}
-	for i, r := range runJobs(t, jobs) {
-		if r.Params != want[i] {
-			t.Errorf("%s without head_dim: transformers builds %d parameters, model.ParseConfig reads %d",
-				names[i], r.Params, want[i])
-		}
-	}
-}
-
-// TestFamilyLoRATruthFamA: PEFT's LoRA (peft 0.21) on transformers 5.24's
-// gemma, qwen3, phi3 and olmo2 classes (qwen3_moe: memval does not model
-// LoRA on experts) has the parameters, trainable parameters, optimizer
-// states and saved bytes memval predicts, within 0.1%: the frozen norms
-// keep neither their normalized x (ln.normed_fp32, attn.qk_norm_out) nor
-// anything the weight's gradient alone needs.
-func TestFamilyLoRATruthFamA(t *testing.T) {
-	needTorch(t)
-	archs := famAArchs(t)
-	names := []string{"gemma", "olmo2", "phi3", "qwen3"}
-	// PEFT's default targets (q_proj, v_proj) where its table has the
-	// family; phi3 and olmo2 it has not, so they are named
-	qv := map[string]string{"gemma": "", "qwen3": "", "olmo2": "q_proj,v_proj", "phi3": "qkv_proj"}
-	lora := func(prec model.Precision, ck model.Checkpointing, targets string, p float64) model.Workload {
-		return model.Workload{Batch: 2, Seq: 32, Precision: prec, Checkpointing: ck, LoRARank: 4, LoRATargets: targets,
-			LoRADropout: p, Backend: model.CPU, Loss: model.HFLoss, AttnImpl: model.EagerAttn}
-	}
-	type tc struct {
-		a model.Arch
-		w model.Workload
-	}
-	var cases []tc
-	var jobs []TrainJob
-	for _, n := range names {
-		for _, w := range []model.Workload{
-			lora(model.FP32, model.NoCheckpointing, model.LoRAAllLinear, 0),
-			lora(model.BF16Mixed, model.NoCheckpointing, qv[n], 0.1),
-			lora(model.BF16Pure, model.NoCheckpointing, model.LoRAAllLinear, 0),
-			lora(model.FP32, model.FullCheckpointing, model.LoRAAllLinear, 0),
-		} {
-			cases = append(cases, tc{archs[n], w})
-			jobs = append(jobs, TrainJob{Arch: archs[n], Workload: w, Steps: 1, Seed: 1, Device: "cpu", MeasureSaved: true,
-				Impl: "transformers", ListSaved: true})
-		}
-	}
-	for i, r := range runTruthJobs(t, jobs) {
-		a, w := cases[i].a, cases[i].w
-		name := fmt.Sprintf("%s %s ckpt %s lora %q p=%g", a.Family, w.Precision, w.Checkpointing, w.LoRATargets, w.LoRADropout)
-		pb, err := model.Params(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		adapters, err := model.LoRAParams(a, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		train, err := model.TrainableParams(a, w, pb.Total)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Params != pb.Total+adapters || r.Trainable != train {
-			t.Errorf("%s: params %d trainable %d, want %d and %d", name, r.Params, r.Trainable, pb.Total+adapters, train)
-		}
-		if opt := optimStates(t, a, w); math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(a, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
-		t.Logf("%-56s analytic %8.0f transformers %8.0f (%+.0f)", name, want, got, got-want)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: saved %.0f bytes, want analytic %.0f (%+.0f)\nsaved:\n%s\npredicted:\n%s",
-				name, got, want, got-want, listSaved(r.Saved), listTerms(terms))
-		}
-	}
 }

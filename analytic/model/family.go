@@ -389,7 +389,7 @@ var families = map[string]*Family{
 			k.FFN = []string{"moe_intermediate_size"}
 			// Qwen3MoeConfig (transformers 5.24) has no head_dim default:
 			// Qwen3MoeAttention takes hidden/heads when the config has none
-			// (measured: TestFamilyConfigDefaultsFamA)
+			// (measured: TestFamilyTruthFamA)
 			return k
 		}()},
 	// Qwen2MoeForCausalLM: qwen2's attention (q, k, v biases), routed
