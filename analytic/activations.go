@@ -54,7 +54,7 @@ const (
 // loss.log_softmax (fp32, bf16 when pure) *B*(S-1)*V, loss.targets
 // 8*B*(S-1), loss.total_weight one 0-dim tensor.
 //
-// Llama-style families (llama, mistral, qwen2, gemma: RMSNorm written out
+// Llama-style families (llama, mistral, qwen2: RMSNorm written out
 // in fp32, rotary, GQA, SwiGLU) save per norm its input, x^2, rsqrt and the
 // normalized x (fp32 under autocast), rotary's cos and sin once, the
 // rotated q and the (GQA-expanded) k and v, a float64 scale, fp32 softmax
@@ -64,7 +64,9 @@ const (
 // q, k, v, two for gate and up). BLOOM and Falcon run their own programs
 // (ALiBi, multi-query attention; activations_alibi_mqa.go); gpt_neox, opt,
 // phi, gpt_neo and gptj play their transformers classes' own programs
-// (activations_gptstyle.go). Families bert and vanilla are taken as GPT-2
+// (activations_gptstyle.go); gemma, qwen3, qwen3_moe, phi3 and olmo2 differ
+// from Llama as activations_variants.go says, gemma2, gemma3 and
+// starcoder2 as activations_window.go says. Families bert and vanilla are taken as GPT-2
 // layers with their activation and flagged "derived, not yet measured"; so
 // is everything on the CUDA backend, which differs from the CPU in dropout
 // masks (1 byte), autocast's op lists (softmax, pow, layer_norm statistics
@@ -212,6 +214,7 @@ type actShape struct {
 	own                      *ownLayer      // BLOOM's or Falcon's own program (activations_alibi_mqa.go); nil for the others
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	variant                  *llamaVariant  // a family's departures from the Llama program (activations_window.go); nil without
+	vr                       variantShape   // the Llama variants' details (activations_variants.go)
 	loraDropout              bool
 	gs                       *gptStyle // an HFOnly family's program (activations_gptstyle.go); nil for the others
 
@@ -260,6 +263,9 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	s.llama = known && fam.Layer.Name == model.LlamaLayerName
 	s.measured = known && fam.Measured
 	s.learnedPos = !known || fam.Positions == model.LearnedPositions
+	if known && s.llama {
+		s.initLlamaVariant(a, fam.Layer) // activations_variants.go
+	}
 	act := a.Act
 	if act == "" {
 		act = "gelu_new"
@@ -323,6 +329,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if known {
 		s.initGPTStyle(a, w, fam) // activations_gptstyle.go
 	}
+	s.variantNote(w)
 	return nil
 }
 
@@ -522,7 +529,7 @@ func (s *actShape) layerTerms(b *actBuilder) {
 // the storage attn.proj_in counts already (measured); the CUDA term is
 // derived.
 func (s *actShape) sdpaOut(b *actBuilder, BSq float64) {
-	if s.cuda {
+	if s.sdpaOutCopy() {
 		b.add("attn.sdpa_out", GroupActivations, BSq, "B*S*h*d*L", s.a)
 	}
 }
@@ -559,9 +566,8 @@ func (s *actShape) headTerms(b *actBuilder, rms bool) {
 			}
 			b.add("lnf.fp32", GroupActivations, BS*s.H, "B*S*H", 4) // x*rsqrt or x.to(float32) (torch 1.13: and x^2)
 			b.add("lnf.stats", GroupActivations, BS, "B*S", 4)
-			if s.r != 4 {
-				b.add("lnf.normed16", GroupActivations, BS*s.H, "B*S*H", s.r)
-			}
+			s.normedTerm(b, "lnf", BS*s.H, "B*S*H") // activations_variants.go
+			s.normPlusOneTerm(b, "lnf", 1, "H")
 		default:
 			b.add("lnf.in", GroupActivations, BS*s.H, "B*S*H", s.r)
 			b.add("lnf.stats", GroupActivations, 2*BS, "2*B*S", s.stat)
@@ -590,7 +596,7 @@ func (s *actShape) llamaTerms(b *actBuilder) {
 		if s.variant != nil && s.variant.ropePairs != 1 { // gemma3's local and global tables
 			pairs, unit = s.variant.ropePairs, "2*S*d*tables"
 		}
-		b.add("rope.cos_sin", GroupActivations, 2*pairs*s.S*s.hd, unit, s.r)
+		b.add("rope.cos_sin", GroupActivations, 2*pairs*s.S*s.hd, unit, s.ropeBytes())
 	}
 	s.variantEmbed(b) // activations_window.go
 	s.layerTerms(b)
@@ -615,6 +621,7 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 	} else {
 		s.llamaNorms(b, BSH)
 	}
+	s.qkNormTerms(b) // q_norm and k_norm (activations_variants.go)
 	switch {
 	case s.flash || s.ckpt == model.SelectiveCheckpointing:
 		// q and k after rotary are fp32 under autocast (cos and sin are);
@@ -629,7 +636,7 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 			qkUnit, vUnit = "B*S*(h+kv)*d*L", "B*S*kv*d*L"
 		}
 		b.add("attn.qk", GroupActivations, BSq+BSk, qkUnit, qk)
-		b.add("attn.v", GroupActivations, BSk, vUnit, s.a)
+		s.sdpaV(b, BSk, vUnit) // activations_variants.go
 		s.variantAttn(b, true)
 		if s.flash {
 			s.sdpaOut(b, BSq)
@@ -646,13 +653,14 @@ func (s *actShape) llamaLayer(b *actBuilder) {
 			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 		}
 		if s.dropout {
-			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.r))
+			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.queryBytes()))
 			if s.a == 4 {
 				b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 			}
 		}
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
+	s.residDropoutTerm(b) // activations_variants.go
 	switch {
 	case s.moe != nil:
 		s.moe.layerTerms(b, s)
@@ -676,17 +684,17 @@ func (s *actShape) llamaNorms(b *actBuilder, BSH float64) {
 	// Per norm, x*rsqrt (fp32 residual) or x.to(float32) (16-bit). torch
 	// 1.13's mean also saved x^2 (4*B*S*H*L in all); torch 2.x's saves none.
 	b.add("ln.fp32", GroupActivations, 2*BSH, "2*B*S*H*L", 4)
-	if s.r != 4 {
-		b.add("ln.normed16", GroupActivations, 2*BSH, "2*B*S*H*L", s.r) // (x*rsqrt).to(bf16)
-	}
+	s.normedTerm(b, "ln", 2*BSH, "2*B*S*H*L") // (x*rsqrt).to(bf16), or fp32 (activations_variants.go)
 	b.add("ln.stats", GroupActivations, 2*s.B*s.S*L, "2*B*S*L", 4)
+	s.normPlusOneTerm(b, "ln", 2*L, "2*H*L")
 	// The norms' outputs as the linear layers keep them: shared in fp32 or
 	// pure bf16, one autocast copy per linear layer (q, k, v; gate, up).
 	if s.autocast {
 		if s.moe != nil {
 			s.moe.normCopies(b, s, BSH)
 		} else {
-			b.add("ln.out_copies", GroupActivations, 5*BSH, "5*B*S*H*L", 2)
+			n := s.normCopies() // q, k, v; gate, up (fewer where fused)
+			b.add("ln.out_copies", GroupActivations, n*BSH, variantUnit(n), 2)
 		}
 	} else {
 		b.add("ln.out", GroupActivations, 2*BSH, "2*B*S*H*L", s.a)

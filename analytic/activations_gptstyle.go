@@ -68,7 +68,7 @@ func (s *actShape) finalNorm() bool { return s.gs == nil || !s.gs.noFinalNorm }
 // are transformers' whatever the workload's attn_impl says, eager or (not
 // for an EagerOnly class) sdpa.
 func (s *actShape) initGPTStyle(a *model.Arch, w *model.Workload, fam *model.Family) {
-	if fam == nil || !fam.Layer.HFOnly || s.moe != nil {
+	if fam == nil || !fam.Layer.HFOnly || s.moe != nil || s.own != nil { // bloom and falcon: activations_alibi_mqa.go
 		return
 	}
 	l := fam.Layer

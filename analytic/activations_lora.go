@@ -74,7 +74,8 @@ func (l *loraShape) keep(name string) float64 {
 		if l.fp32 {
 			return 0 // x*rsqrt, saved for the norm's weight only
 		}
-	case "ln.normed16", "lnf.normed16", "head.in", "ln.out_copies", "input.ids", "embed.positions":
+	case "ln.normed16", "lnf.normed16", "head.in", "ln.out_copies", "input.ids", "embed.positions",
+		"ln.normed_fp32", "lnf.normed_fp32", "attn.qk_norm_out": // the last three: activations_variants.go
 		return 0
 	case "ln.out":
 		return (l.kept(model.RoleQ, model.RoleK, model.RoleV, model.RoleQKV) + l.kept(model.RoleGate, model.RoleUp, model.RoleGateUp)) / 2

@@ -58,7 +58,9 @@ type llamaVariant struct {
 // *model.FieldError.
 func (s *actShape) initVariant(a *model.Arch, fam *model.Family) error {
 	s.variant = nil
-	if !s.llama || fam == nil || fam.Layer.FP32Norm && !fam.Layer.NormPlusOne {
+	// Gemma (1)'s two-norm layer is activations_variants.go's: this
+	// program is Gemma 2's and 3's four-norm layer and starcoder2's.
+	if !s.llama || fam == nil || fam.Layer.FP32Norm && (!fam.Layer.NormPlusOne || fam.Layer.NormCount() < 4) {
 		return nil
 	}
 	ly := fam.Layer

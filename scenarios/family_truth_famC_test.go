@@ -134,7 +134,7 @@ func TestFamilyTruthFamC(t *testing.T) {
 		t.Logf("%-52s analytic %8.0f transformers %8.0f", name, want, got)
 		if math.Abs(got-want) > 0.001*want {
 			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.3f%%)\nsaved:\n%s\nterms:\n%s",
-				name, r.Transformers, got, want, 100*(got/want-1), listSaved(r.Saved), listTerms(terms))
+				name, r.Transformers, got, want, 100*(got/want-1), savedLines(r.Saved), breakdownLines(terms))
 		}
 		for _, term := range terms {
 			if term.Note != terms[0].Note || !strings.HasPrefix(term.Note, "measured") {
@@ -145,8 +145,8 @@ func TestFamilyTruthFamC(t *testing.T) {
 	}
 }
 
-// listSaved is one line per saved tensor.
-func listSaved(ts []savedTensor) string {
+// savedLines is one line per saved tensor.
+func savedLines(ts []savedTensor) string {
 	var sb strings.Builder
 	for _, s := range ts {
 		fmt.Fprintf(&sb, "  %s %v %s %d\n", s.Op, s.Shape, s.DType, s.Bytes)
@@ -154,8 +154,8 @@ func listSaved(ts []savedTensor) string {
 	return sb.String()
 }
 
-// listTerms is one line per breakdown term.
-func listTerms(ts []analytic.Term) string {
+// breakdownLines is one line per breakdown term.
+func breakdownLines(ts []analytic.Term) string {
 	var sb strings.Builder
 	for _, s := range ts {
 		fmt.Fprintf(&sb, "  %s %.0f %s x %g = %d\n", s.Name, s.Feature, s.Unit, s.Coef, s.Bytes)

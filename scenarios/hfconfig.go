@@ -82,6 +82,9 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 			return nil, fmt.Errorf("hf config: arch.family %q: shared_ffn is 0, but its config.json has no form without the gated shared expert; give shared_ffn", a.Family)
 		}
 	}
+	if k.PadToken >= a.Vocab {
+		m["pad_token_id"] = 0 // the class's default is past this vocabulary's rows
+	}
 	for _, d := range k.Dropouts {
 		m[d.Key] = w.Dropout
 	}

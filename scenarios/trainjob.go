@@ -36,8 +36,9 @@ type TrainJob struct {
 	// Layer is what one layer of Arch's family computes (the family
 	// table's model.Layer), from which the script builds the model. WriteJob
 	// fills it for the families whose layer the table describes exactly
-	// (model.Family.Measured) and leaves it out for the others, which the
-	// script then refuses.
+	// (model.Family.Measured) and the script's hand-built program computes
+	// (model.Layer.HandBuilt), and leaves it out for the others, which the
+	// script then builds with transformers only.
 	Layer        *model.Layer   `json:"layer,omitempty"`
 	Workload     model.Workload `json:"workload"`
 	Steps        int            `json:"steps"`         // measured steps after the warmup
@@ -115,7 +116,7 @@ func (j TrainJob) withDefaults() TrainJob {
 	if j.Device == "" {
 		j.Device = "auto"
 	}
-	if fam, ok := model.FamilyOf(j.Arch.Family); ok && fam.Measured && j.Layer == nil {
+	if fam, ok := model.FamilyOf(j.Arch.Family); ok && fam.Measured && fam.Layer.HandBuilt() && j.Layer == nil {
 		j.Layer = fam.Layer
 	}
 	j.LoRARoles = loraRoles(j.Arch, j.Workload, j.LoRARoles)

@@ -108,8 +108,8 @@ func TestParseConfigNewFamilyFields(t *testing.T) {
 	}
 	a, _ = mustParams(t, `{"model_type": "qwen3_moe", "hidden_size": 64, "moe_intermediate_size": 32,
 		"num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10}`)
-	if a.Experts != 128 || a.ExpertsPerToken != 8 || a.SharedFFN != 0 || a.QKNorm != QKNormHead || a.HeadDim != 128 {
-		t.Errorf("qwen3_moe defaults: got %+v", a)
+	if a.Experts != 128 || a.ExpertsPerToken != 8 || a.SharedFFN != 0 || a.QKNorm != QKNormHead || a.HeadDim != 16 {
+		t.Errorf("qwen3_moe defaults (head_dim hidden/heads, as Qwen3MoeConfig has none): got %+v", a)
 	}
 	a, _ = mustParams(t, `{"model_type": "olmo2", "hidden_size": 64, "intermediate_size": 128,
 		"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 10}`)

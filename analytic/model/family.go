@@ -45,6 +45,11 @@ const (
 	// plus a shared gated MLP of Arch.SharedFFN with its sigmoid gate
 	// (Arch.SharedExpertGate) where the family has one.
 	OpMoE Op = "moe"
+	// OpQKNorm is the RMSNorms of q and k after their projections, before
+	// rotary (Arch.QKNorm: per head, Qwen3's q_norm and k_norm, or over the
+	// whole projection, OLMo2's); torch's autograd keeps each one's fp32
+	// input, rsqrt and normalized output (analytic/activations_variants.go).
+	OpQKNorm Op = "qk_norm"
 )
 
 // Layer is what one transformer layer of a family computes as its Hugging
@@ -89,7 +94,8 @@ type Layer struct {
 	// with OpMoE.
 	RouterFP32 bool `json:"router_fp32,omitempty"`
 	// NormPlusOne: the RMSNorm multiplies the fp32 normalized x by a
-	// fresh fp32 1 + weight and casts back (Gemma); with FP32Norm.
+	// fresh fp32 1 + weight, a tensor of the norm's width that the product
+	// keeps, and casts back (GemmaRMSNorm); with FP32Norm.
 	NormPlusOne bool `json:"norm_plus_one,omitempty"`
 	// Softcap: the config has soft-caps (Arch.AttnSoftcap, LogitSoftcap)
 	// and the LM head applies Arch.LogitSoftcap (x/cap, tanh, *cap) when
@@ -120,6 +126,36 @@ type Layer struct {
 	EagerOnly bool `json:"eager_only,omitempty"`
 	// NoEmbedDropout: no dropout after the embeddings (OPT's decoder).
 	NoEmbedDropout bool `json:"no_embed_dropout,omitempty"`
+
+	// The Llama variants' own details (analytic/activations_variants.go).
+	// NormWeightFP32: the RMSNorm multiplies by its weight in fp32 and casts
+	// the product back (GemmaRMSNorm, Olmo2RMSNorm), so the normalized x
+	// it keeps is fp32 whatever the input's dtype.
+	NormWeightFP32 bool `json:"norm_weight_fp32,omitempty"`
+	// EmbedScale: the token embeddings are multiplied by sqrt(hidden), a
+	// buffer (GemmaTextScaledWordEmbedding); nothing more is saved.
+	EmbedScale bool `json:"embed_scale,omitempty"`
+	// RopeFP32: rotary's cos and sin stay fp32 and the rotated q and k are
+	// cast back to q's dtype (Olmo2RotaryEmbedding, apply_rotary_pos_emb).
+	RopeFP32 bool `json:"rope_fp32,omitempty"`
+	// FusedQKVProj: q, k and v are slices of one qkv_proj's output, which
+	// SDPA then keeps whole through v (Phi3Attention).
+	FusedQKVProj bool `json:"fused_qkv_proj,omitempty"`
+	// FusedGateUp: the gate and up projections are one gate_up_proj whose
+	// output is chunked (Phi3MLP).
+	FusedGateUp bool `json:"fused_gate_up,omitempty"`
+	// ResidDropout: dropout layers on the attention's and the MLP's outputs
+	// before each residual add (Phi3DecoderLayer's resid_attn_dropout and
+	// resid_mlp_dropout), without GPT-2's embedding dropout (Dropout).
+	ResidDropout bool `json:"resid_dropout,omitempty"`
+}
+
+// HandBuilt reports whether scenarios/train.py's hand-built program
+// computes l: the variants' details above are transformers' classes only
+// (the script's ops are refused, its flags would be ignored).
+func (l *Layer) HandBuilt() bool {
+	return !l.HasOp(OpQKNorm) && !l.NormWeightFP32 && !l.NormPlusOne && !l.EmbedScale && !l.RopeFP32 &&
+		!l.FusedQKVProj && !l.FusedGateUp && !l.ResidDropout
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -142,7 +178,51 @@ var (
 	// MixtralSparseMoeBlock, Qwen's Qwen2MoeSparseMoeBlock).
 	mixtralLayer = moeLayer(true)
 	qwenMoELayer = moeLayer(false)
+
+	// The Llama variants, as transformers 5.24's classes run them (each
+	// checked against torch: scenarios/family_truth_famA_test.go).
+	// GemmaDecoderLayer (models/gemma/modeling_gemma.py): scaled
+	// embeddings, RMSNorm by 1 + weight in fp32.
+	gemmaLayer = variant(llamaLayer, nil, func(l *Layer) { l.NormWeightFP32, l.NormPlusOne, l.EmbedScale = true, true, true })
+	// Qwen3DecoderLayer and Qwen3MoeDecoderLayer (models/qwen3,
+	// models/qwen3_moe): per-head q_norm and k_norm.
+	qwen3Layer    = variant(llamaLayer, qkNormOps(llamaLayer.Ops), nil)
+	qwen3MoELayer = variant(qwenMoELayer, qkNormOps(qwenMoELayer.Ops), nil)
+	// Phi3DecoderLayer (models/phi3/modeling_phi3.py): fused qkv_proj and
+	// gate_up_proj.
+	phi3Layer = variant(llamaLayer, nil, func(l *Layer) { l.FusedQKVProj, l.FusedGateUp, l.ResidDropout = true, true, true })
+	// Olmo2DecoderLayer (models/olmo2/modeling_olmo2.py): q_norm and k_norm
+	// over the whole projections, the two norms after attention and after
+	// the MLP (before each residual add), weights applied in fp32, fp32
+	// cos and sin.
+	olmo2Layer = variant(llamaLayer, []Op{OpQKV, OpQKNorm, OpRotary, OpAttention, OpOutProj, OpNorm, OpResidual,
+		OpMLP, OpNorm, OpResidual}, func(l *Layer) { l.NormWeightFP32, l.RopeFP32 = true, true })
 )
+
+// variant is a copy of base with ops (nil: base's) and set's changes.
+func variant(base *Layer, ops []Op, set func(*Layer)) *Layer {
+	l := *base
+	if ops == nil {
+		ops = base.Ops
+	}
+	l.Ops = append([]Op(nil), ops...)
+	if set != nil {
+		set(&l)
+	}
+	return &l
+}
+
+// qkNormOps is ops with OpQKNorm after OpQKV.
+func qkNormOps(ops []Op) []Op {
+	var out []Op
+	for _, op := range ops {
+		out = append(out, op)
+		if op == OpQKV {
+			out = append(out, OpQKNorm)
+		}
+	}
+	return out
+}
 
 // moeLayer is llamaLayer with OpMoE in place of OpMLP.
 func moeLayer(routerFP32 bool) *Layer {
@@ -216,8 +296,8 @@ type Family struct {
 	// family's modeling code exactly, so that scenarios/train.py builds it
 	// and the breakdown's saved tensors for it were checked against torch
 	// (else its terms say "derived, not yet measured" and train.py refuses
-	// it). Gemma is not: it scales the embeddings by sqrt(hidden) and its
-	// RMSNorm multiplies by 1 + weight, which the llama program leaves out.
+	// it); where Layer.HandBuilt is false, train.py builds only the
+	// transformers class (gemma, qwen3, qwen3_moe, phi3, olmo2).
 	Layer    *Layer
 	Measured bool
 
@@ -239,6 +319,10 @@ type ConfigKeys struct {
 	// each with its configuration class's default; Arch.Dropout is the
 	// largest.
 	Dropouts []ConfigDropout
+	// PadToken is the configuration class's default pad_token_id, the
+	// embedding's padding_idx (0 where it is None or 0); a config for a
+	// vocabulary smaller than that must name another.
+	PadToken int
 	// Read reads the family's own switches (biases, norms, experts, ...)
 	// into a, after the sizes; nil when there are none.
 	Read func(c *config, a *Arch) error
@@ -308,7 +392,7 @@ var families = map[string]*Family{
 	"qwen2": {Name: "qwen2", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, GatedMLP: true,
 		Positions: RotaryPositions, Act: "silu", Context: 32768, Layer: llamaLayer, Measured: true, Config: llamaKeys(nil)},
 	"gemma": {Name: "gemma", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, TiedHead: true,
-		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: llamaLayer,
+		Positions: RotaryPositions, Act: "gelu_pytorch_tanh", Context: 8192, Layer: gemmaLayer, Measured: true,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readAttentionBias)
 			k.HeadDimDefault = 256 // GemmaConfig's default head_dim
@@ -324,13 +408,14 @@ var families = map[string]*Family{
 	// Families added for issue 16. Each is counted as its Hugging Face
 	// modeling code builds it (the *ForCausalLM class; for the encoders
 	// the base model with its pooler where it has one) and mapped to the
-	// nearer of the two eager programs, unmeasured; but gpt_neo and gptj,
-	// which have their own measured programs (family_gptstyle.go).
+	// nearer of the two eager programs, unmeasured, unless Measured says
+	// otherwise (gpt_neo and gptj have their own measured programs,
+	// family_gptstyle.go).
 
 	// Qwen3ForCausalLM: a Llama layer plus an RMSNorm of head_dim on each
 	// head's q and k (q_norm, k_norm, one weight shared by the heads).
 	"qwen3": {Name: "qwen3", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
-		Act: "silu", Context: 32768, QKNorm: QKNormHead, Layer: llamaLayer,
+		Act: "silu", Context: 32768, QKNorm: QKNormHead, Layer: qwen3Layer, Measured: true,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readAttentionBias)
 			k.HeadDimDefault = 128 // Qwen3Config's head_dim
@@ -341,11 +426,13 @@ var families = map[string]*Family{
 	// Linear(hidden, num_experts) without bias.
 	"qwen3_moe": {Name: "qwen3_moe", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true,
 		Positions: RotaryPositions, Act: "silu", Context: 32768, QKNorm: QKNormHead, MoE: true, DefaultExperts: 128,
-		DefaultTopK: 8, Layer: qwenMoELayer,
+		DefaultTopK: 8, Layer: qwen3MoELayer, Measured: true,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readQwenMoE(128, 8, false))
 			k.FFN = []string{"moe_intermediate_size"}
-			k.HeadDimDefault = 128
+			// Qwen3MoeConfig (transformers 5.24) has no head_dim default:
+			// Qwen3MoeAttention takes hidden/heads when the config has none
+			// (measured: TestFamilyTruthFamA)
 			return k
 		}()},
 	// Qwen2MoeForCausalLM: qwen2's attention (q, k, v biases), routed
@@ -363,9 +450,9 @@ var families = map[string]*Family{
 	// Phi3ForCausalLM: a Llama layer with fused qkv_proj and gate_up_proj
 	// (the same parameter count), no biases.
 	"phi3": {Name: "phi3", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
-		Act: "silu", Context: 4096, FusedQKVModule: true, Layer: llamaLayer,
+		Act: "silu", Context: 4096, FusedQKVModule: true, Layer: phi3Layer, Measured: true,
 		Config: &ConfigKeys{Hidden: stdHidden, Layers: stdLayers, Heads: stdHeads, FFN: stdFFN, Positions: stdPositions,
-			KVHeads:  true,
+			KVHeads: true, PadToken: 32000, // Phi3Config's pad_token_id
 			Dropouts: []ConfigDropout{{"resid_pdrop", 0}, {"embd_pdrop", 0}, {"attention_dropout", 0}}}},
 	// Gemma2ForCausalLM: Gemma's layer with four RMSNorms (input,
 	// post-attention, pre- and post-feedforward), tied head; local and
@@ -394,7 +481,7 @@ var families = map[string]*Family{
 	// Olmo2ForCausalLM: norms after attention and after the MLP (two per
 	// layer) and RMSNorms over the whole q and k projections.
 	"olmo2": {Name: "olmo2", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
-		Act: "silu", Context: 2048, QKNorm: QKNormFull, Layer: llamaLayer,
+		Act: "silu", Context: 2048, QKNorm: QKNormFull, Layer: olmo2Layer, Measured: true,
 		Config: func() *ConfigKeys {
 			k := llamaKeys(readAttentionBias)
 			k.HeadDim = false // Olmo2Config has no head_dim

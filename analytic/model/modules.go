@@ -102,6 +102,12 @@ func ModuleNames(ms []LinearModule) []string {
 	return n
 }
 
+// peftNoDefaultTargets are families whose model_type peft 0.21's table of
+// default LoRA targets (peft/utils/constants.py) lacks, checked so far:
+// PEFT refuses a LoRA config without target_modules for them (measured,
+// scenarios/family_truth_famA_test.go).
+var peftNoDefaultTargets = map[string]bool{"phi3": true, "olmo2": true}
+
 // LoRATargets returns the linear layers of one layer of the normalized a
 // that w's LoRA adapts: those whose name is one of w.LoRATargets (as PEFT
 // matches a list of names: the module path ends in the name), every one
@@ -121,6 +127,11 @@ func LoRATargets(a Arch, w Workload) ([]LinearModule, error) {
 	case LoRAAllLinear:
 		out = ms
 	case "":
+		if peftNoDefaultTargets[a.Family] {
+			return nil, &FieldError{Field: "lora_targets", Value: `""`,
+				Reason: fmt.Sprintf("peft 0.21 has no default target modules for %s (its TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING lacks the model type) and refuses it; name them (%s) or use %s",
+					a.Family, strings.Join(ModuleNames(ms), ", "), LoRAAllLinear)}
+		}
 		for _, m := range ms {
 			if m.Role == RoleQ || m.Role == RoleV || m.Role == RoleQKV {
 				out = append(out, m)
