@@ -87,6 +87,7 @@ type pool struct {
 	stream int
 	small  bool
 	free   []bucket   // by size, none empty between operations
+	hint   int        // the bucket of the last cached block: the searches try it first
 	expSeg int32      // the pool's expandable segment, or none
 	a      *Allocator // the blocks, for blocksOf and cached
 }
@@ -175,7 +176,10 @@ func (pl *pool) closeHole(h int) {
 func (pl *pool) bucketFor(size uint64, hole int) int {
 	s := pl.free
 	if hole < 0 {
-		i := searchSize(s, size)
+		i := pl.hint
+		if uint(i) > uint(len(s)) || i < len(s) && s[i].size < size || i > 0 && s[i-1].size >= size {
+			i = searchSize(s, size)
+		}
 		if i < len(s) && s[i].size == size {
 			return i
 		}
@@ -399,6 +403,7 @@ func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 	if s := pl.free; hole < 0 || s[hole].size != blk.size {
 		i = pl.bucketFor(blk.size, hole)
 	}
+	pl.hint = i
 	// link, for its two common cases: an empty bucket, the lowest address.
 	bk := &pl.free[i]
 	t := bk.tail
@@ -433,8 +438,12 @@ func (a *Allocator) uncacheHole(pl *pool, b int32) int {
 		bl[down].up = up
 		return -1
 	}
-	i := searchSize(pl.free, blk.size)
-	if i == len(pl.free) || pl.free[i].size != blk.size {
+	free := pl.free
+	i := pl.hint
+	if uint(i) >= uint(len(free)) || free[i].size != blk.size {
+		i = searchSize(free, blk.size)
+	}
+	if i == len(free) || free[i].size != blk.size {
 		panic("alloc: free list is inconsistent")
 	}
 	return a.unlink(pl, i, b)
@@ -605,8 +614,15 @@ func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
 	if a.gc && !pl.small {
 		a.largeSearches++
 	}
-	i := searchSize(pl.free, rounded) // the caller found one at least that large
-	b := pl.free[i].tail
+	// The caller found one at least that large. The bucket the last cached
+	// block went into is often the one (a split's remainder serves the
+	// next request): check it before searching.
+	free := pl.free
+	i := pl.hint
+	if uint(i) >= uint(len(free)) || free[i].size < rounded || i > 0 && free[i-1].size >= rounded {
+		i = searchSize(free, rounded)
+	}
+	b := free[i].tail
 	if a.cfg.ExpandableSegments && a.segments[a.blocks[b].seg].expandable {
 		b, i = a.expandableFit(pl, b, i)
 	}
