@@ -399,9 +399,18 @@ func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 	if !pl.small {
 		blk.gcBase = a.largeSearches
 	}
+	// bucketFor, for its common cases first: the hole fits the size
+	// between its neighbours; the hint is the bucket of the size.
 	i := hole
-	if s := pl.free; hole < 0 || s[hole].size != blk.size {
-		i = pl.bucketFor(blk.size, hole)
+	size, s := blk.size, pl.free
+	if hole >= 0 {
+		if h := s[hole].size; size < h && (hole == 0 || s[hole-1].size < size) || size > h && (hole+1 == len(s) || s[hole+1].size > size) {
+			s[hole].size = size
+		} else if size != h {
+			i = pl.bucketFor(size, hole)
+		}
+	} else if i = pl.hint; uint(i) >= uint(len(s)) || s[i].size != size {
+		i = pl.bucketFor(size, hole)
 	}
 	pl.hint = i
 	// link, for its two common cases: an empty bucket, the lowest address.
