@@ -545,7 +545,20 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 	pl := &a.pools[p]
 	b, hole := int32(none), -1
 	if free := pl.free; len(free) > 0 && free[len(free)-1].size >= rounded {
-		b, hole = a.getFreeBlock(pl, rounded)
+		if a.gc || a.cfg.ExpandableSegments {
+			b, hole = a.getFreeBlock(pl, rounded)
+		} else {
+			// getFreeBlock, inlined for the configurations without its
+			// garbage-collection count and expandable walk.
+			i := pl.hint
+			if uint(i) >= uint(len(free)) || free[i].size < rounded || i > 0 && free[i-1].size >= rounded {
+				i = searchSize(free, rounded)
+			}
+			if fs, ms := free[i].size, a.maxSplit; !(rounded < ms && fs >= ms || rounded >= ms && fs >= rounded+a.maxNonSplit) {
+				b = free[i].tail
+				hole = a.unlink(pl, i, b)
+			}
+		}
 	} else if a.gc && !small {
 		a.largeSearches++ // get_free_block found nothing
 	}
