@@ -611,7 +611,18 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		}
 		blk.next = r
 		blk.size = rounded
-		a.cacheAt(pl, r, hole)
+		// cacheAt, for its most common case: the remainder alone fills
+		// the bucket its block emptied, whose size it takes (smaller, so
+		// only the bucket below can be in the way).
+		if s := pl.free; hole >= 0 && (hole == 0 || s[hole-1].size < rest) {
+			s[hole] = bucket{rest, r, r}
+			if !pl.small {
+				rb.gcBase = a.largeSearches
+			}
+			pl.hint = hole
+		} else {
+			a.cacheAt(pl, r, hole)
+		}
 	} else {
 		pl.closeHole(hole)
 	}
