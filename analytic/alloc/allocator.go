@@ -413,7 +413,8 @@ func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 		i = pl.bucketFor(size, hole)
 	}
 	pl.hint = i
-	// link, for its two common cases: an empty bucket, the lowest address.
+	// link, for its three common cases: an empty bucket, the lowest
+	// address, the highest address.
 	bk := &pl.free[i]
 	t := bk.tail
 	if t == none {
@@ -426,6 +427,12 @@ func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 		tb.down = b
 		blk.up, blk.down = t, none
 		bk.tail = b
+		return
+	}
+	if h := bk.head; bl[h].seg < blk.seg || bl[h].seg == blk.seg && bl[h].offset < blk.offset {
+		bl[h].up = b
+		blk.up, blk.down = none, h
+		bk.head = b
 		return
 	}
 	a.link(pl, i, b)
