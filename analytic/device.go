@@ -202,6 +202,39 @@ func (p *player) free(id alloc.BlockID) {
 	}
 }
 
+// mallocAll appends to ids a block for each of sizes, as malloc does;
+// without a timeline it calls the allocator directly, the wrapper's
+// cost being noticeable in the step's longest loops.
+func (p *player) mallocAll(ids []alloc.BlockID, sizes []uint64) []alloc.BlockID {
+	if p.timed {
+		for _, size := range sizes {
+			ids = append(ids, p.malloc(size))
+		}
+		return ids
+	}
+	for _, size := range sizes {
+		id, _ := p.a.Malloc(size) // no capacity: never fails
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// mallocParams appends to ids a block of uint64(bytes*f)/div bytes for
+// each fraction f of fracs, as mallocAll does.
+func (p *player) mallocParams(ids []alloc.BlockID, bytes float64, fracs []float64, div uint64) []alloc.BlockID {
+	if p.timed {
+		for _, f := range fracs {
+			ids = append(ids, p.malloc(uint64(bytes*f)/div))
+		}
+		return ids
+	}
+	for _, f := range fracs {
+		id, _ := p.a.Malloc(uint64(bytes*f) / div) // no capacity: never fails
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 func (p *player) mark(free bool, bytes uint64, id alloc.BlockID) {
 	p.d.Timeline = append(p.d.Timeline, Point{Phase: p.phase, Step: p.step, Allocated: p.a.Allocated(), Reserved: p.a.Reserved(),
 		Free: free, Bytes: bytes, ID: id})
@@ -379,11 +412,12 @@ func (p *player) flatOrPer(bytes float64, flat, keep bool) {
 		}
 		return
 	}
+	if keep {
+		p.tmp = p.mallocParams(p.tmp, bytes, p.params, 1)
+		return
+	}
 	for _, f := range p.params {
-		id := p.malloc(uint64(bytes * f))
-		if keep {
-			p.tmp = append(p.tmp, id)
-		}
+		p.malloc(uint64(bytes * f))
 	}
 }
 
@@ -452,11 +486,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 		}
 	}
 	for l := 0; l < L; l++ {
-		acts := p.acts[l][:0]
-		for _, each := range p.layer {
-			acts = append(acts, p.malloc(each))
-		}
-		p.acts[l] = acts
+		p.acts[l] = p.mallocAll(p.acts[l][:0], p.layer)
 	}
 	// The head: final norm, head input and weight copy (saved), the logits,
 	// then the loss: its copies (freed before backward) and saved tensors.
@@ -542,13 +572,9 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 			}
 		}
 		if perTensorGrads {
-			for _, f := range p.params[p.layerP[l]:p.layerP[l+1]] {
-				p.grads = append(p.grads, p.malloc(uint64(gb*f)))
-			}
+			p.grads = p.mallocParams(p.grads, gb, p.params[p.layerP[l]:p.layerP[l+1]], 1)
 		}
-		for _, id := range p.acts[l] {
-			p.free(id)
-		}
+		p.freeBlocks(p.acts[l])
 	}
 	if perTensorGrads {
 		for i, f := range p.params[:p.layerP[0]] {
@@ -587,9 +613,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 					p.states = append(p.states, p.malloc(uint64(ob)/uint64(k)))
 					continue
 				}
-				for _, f := range p.params {
-					p.states = append(p.states, p.malloc(uint64(ob*f)/uint64(k)))
-				}
+				p.states = p.mallocParams(p.states, ob, p.params, uint64(k))
 			}
 		}
 	}
@@ -603,15 +627,11 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 		// raises neither peak: without a timeline they change nothing.
 		return
 	}
-	for _, id := range p.tmp {
-		p.free(id)
-	}
+	p.freeBlocks(p.tmp)
 	p.freeBlocks(comm)
 	// zero_grad(set_to_none=True); del loss, logits; the next batch.
 	p.phase = "zero_grad"
-	for _, id := range p.grads {
-		p.free(id)
-	}
+	p.freeBlocks(p.grads)
 	p.free(logits)
 	p.free(ids)
 }

@@ -363,8 +363,15 @@ func (p *player) commBlocks(e *Estimate, phase string, ids []alloc.BlockID) []al
 	return ids
 }
 
-// freeBlocks frees ids and returns ids[:0].
+// freeBlocks frees ids and returns ids[:0]; without a timeline it calls
+// the allocator directly (mallocAll).
 func (p *player) freeBlocks(ids []alloc.BlockID) []alloc.BlockID {
+	if !p.timed {
+		for _, id := range ids {
+			p.a.Free(id)
+		}
+		return ids[:0]
+	}
 	for _, id := range ids {
 		p.free(id)
 	}

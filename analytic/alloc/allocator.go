@@ -87,6 +87,7 @@ type pool struct {
 	stream int
 	small  bool
 	free   []bucket   // by size, none empty between operations
+	hint   int        // the bucket of the last cached block: the searches try it first
 	expSeg int32      // the pool's expandable segment, or none
 	a      *Allocator // the blocks, for blocksOf and cached
 }
@@ -175,7 +176,10 @@ func (pl *pool) closeHole(h int) {
 func (pl *pool) bucketFor(size uint64, hole int) int {
 	s := pl.free
 	if hole < 0 {
-		i := searchSize(s, size)
+		i := pl.hint
+		if uint(i) > uint(len(s)) || i < len(s) && s[i].size < size || i > 0 && s[i-1].size >= size {
+			i = searchSize(s, size)
+		}
 		if i < len(s) && s[i].size == size {
 			return i
 		}
@@ -395,11 +399,22 @@ func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 	if !pl.small {
 		blk.gcBase = a.largeSearches
 	}
+	// bucketFor, for its common cases first: the hole fits the size
+	// between its neighbours; the hint is the bucket of the size.
 	i := hole
-	if s := pl.free; hole < 0 || s[hole].size != blk.size {
-		i = pl.bucketFor(blk.size, hole)
+	size, s := blk.size, pl.free
+	if hole >= 0 {
+		if h := s[hole].size; size < h && (hole == 0 || s[hole-1].size < size) || size > h && (hole+1 == len(s) || s[hole+1].size > size) {
+			s[hole].size = size
+		} else if size != h {
+			i = pl.bucketFor(size, hole)
+		}
+	} else if i = pl.hint; uint(i) >= uint(len(s)) || s[i].size != size {
+		i = pl.bucketFor(size, hole)
 	}
-	// link, for its two common cases: an empty bucket, the lowest address.
+	pl.hint = i
+	// link, for its three common cases: an empty bucket, the lowest
+	// address, the highest address.
 	bk := &pl.free[i]
 	t := bk.tail
 	if t == none {
@@ -412,6 +427,12 @@ func (a *Allocator) cacheAt(pl *pool, b int32, hole int) {
 		tb.down = b
 		blk.up, blk.down = t, none
 		bk.tail = b
+		return
+	}
+	if h := bk.head; bl[h].seg < blk.seg || bl[h].seg == blk.seg && bl[h].offset < blk.offset {
+		bl[h].up = b
+		blk.up, blk.down = none, h
+		bk.head = b
 		return
 	}
 	a.link(pl, i, b)
@@ -433,8 +454,12 @@ func (a *Allocator) uncacheHole(pl *pool, b int32) int {
 		bl[down].up = up
 		return -1
 	}
-	i := searchSize(pl.free, blk.size)
-	if i == len(pl.free) || pl.free[i].size != blk.size {
+	free := pl.free
+	i := pl.hint
+	if uint(i) >= uint(len(free)) || free[i].size != blk.size {
+		i = searchSize(free, blk.size)
+	}
+	if i == len(free) || free[i].size != blk.size {
 		panic("alloc: free list is inconsistent")
 	}
 	return a.unlink(pl, i, b)
@@ -527,7 +552,20 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 	pl := &a.pools[p]
 	b, hole := int32(none), -1
 	if free := pl.free; len(free) > 0 && free[len(free)-1].size >= rounded {
-		b, hole = a.getFreeBlock(pl, rounded)
+		if a.gc || a.cfg.ExpandableSegments {
+			b, hole = a.getFreeBlock(pl, rounded)
+		} else {
+			// getFreeBlock, inlined for the configurations without its
+			// garbage-collection count and expandable walk.
+			i := pl.hint
+			if uint(i) >= uint(len(free)) || free[i].size < rounded || i > 0 && free[i-1].size >= rounded {
+				i = searchSize(free, rounded)
+			}
+			if fs, ms := free[i].size, a.maxSplit; !(rounded < ms && fs >= ms || rounded >= ms && fs >= rounded+a.maxNonSplit) {
+				b = free[i].tail
+				hole = a.unlink(pl, i, b)
+			}
+		}
 	} else if a.gc && !small {
 		a.largeSearches++ // get_free_block found nothing
 	}
@@ -580,7 +618,18 @@ func (a *Allocator) MallocStream(size uint64, stream int) (BlockID, error) {
 		}
 		blk.next = r
 		blk.size = rounded
-		a.cacheAt(pl, r, hole)
+		// cacheAt, for its most common case: the remainder alone fills
+		// the bucket its block emptied, whose size it takes (smaller, so
+		// only the bucket below can be in the way).
+		if s := pl.free; hole >= 0 && (hole == 0 || s[hole-1].size < rest) {
+			s[hole] = bucket{rest, r, r}
+			if !pl.small {
+				rb.gcBase = a.largeSearches
+			}
+			pl.hint = hole
+		} else {
+			a.cacheAt(pl, r, hole)
+		}
 	} else {
 		pl.closeHole(hole)
 	}
@@ -605,8 +654,15 @@ func (a *Allocator) getFreeBlock(pl *pool, rounded uint64) (int32, int) {
 	if a.gc && !pl.small {
 		a.largeSearches++
 	}
-	i := searchSize(pl.free, rounded) // the caller found one at least that large
-	b := pl.free[i].tail
+	// The caller found one at least that large. The bucket the last cached
+	// block went into is often the one (a split's remainder serves the
+	// next request): check it before searching.
+	free := pl.free
+	i := pl.hint
+	if uint(i) >= uint(len(free)) || free[i].size < rounded || i > 0 && free[i-1].size >= rounded {
+		i = searchSize(free, rounded)
+	}
+	b := free[i].tail
 	if a.cfg.ExpandableSegments && a.segments[a.blocks[b].seg].expandable {
 		b, i = a.expandableFit(pl, b, i)
 	}
