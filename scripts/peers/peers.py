@@ -302,17 +302,21 @@ def memtracker(case):
         with mt:
             # Training: two steps, the module stats reset after the first,
             # as torch's own MemTracker tests run it: the second step is the
-            # steady state, with the AdamW states allocated through it.
+            # steady state, with the AdamW states allocated through it. The
+            # quantities are the first step's (the step the truth measures).
             for step in range(2 if training(w) else 0):
                 ctx = torch.autocast("cpu", dtype=torch.bfloat16) if prec in ("bf16", "fp16") else _null()
                 with ctx:
                     loss = model(input_ids=ids, labels=ids).loss
                 loss.backward()
                 del loss
-                grads = mt.get_tracker_snapshot()
+                if step == 0:
+                    grads = mt.get_tracker_snapshot()[dev]
+                    pre_bw = mt.memory_tracking[model].snapshots[_ModState.PRE_BW][-1][dev]
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 if step == 0:
+                    after = mt.get_tracker_snapshot()[dev]
                     mt.reset_mod_stats()
             if not training(w):
                 with torch.no_grad():
@@ -320,13 +324,11 @@ def memtracker(case):
         peak = mt.get_tracker_snapshot("peak")[dev]["Total"]
         if not training(w):
             return {"peak": peak}, ["one forward under no_grad with the KV cache on (use_cache)"]
-        after = mt.get_tracker_snapshot()[dev]
-        pre_bw = mt.memory_tracking[model].snapshots[_ModState.PRE_BW][-1][dev]
-        q = {"weights": after[_MemRefType.PARAM], "gradients": grads[dev][_MemRefType.GRAD],
+        q = {"weights": after[_MemRefType.PARAM], "gradients": grads[_MemRefType.GRAD],
              "optimizer": after[_MemRefType.OPT], "activations": pre_bw[_MemRefType.ACT], "peak": peak}
         q["model_states"] = q["weights"] + q["gradients"] + q["optimizer"]
-        return q, ["two steps on fake CPU tensors (FakeTensorMode), the peak over both; activations: ACT at the model's "
-                   "PRE_BW in the second",
+        return q, ["two steps on fake CPU tensors (FakeTensorMode), the peak over both; the other quantities from the "
+                   "first: activations: ACT at the model's PRE_BW",
                    "optimizer: OPT after the step (states; the step's temporaries are in peak only)"]
 
 
@@ -384,7 +386,8 @@ def fsdp_memtracker(case):
         notes.append("bf16 with fp32 master weights as FSDP2 mixed precision: fp32 sharded parameters, gradients and "
                      "AdamW states, bf16 unsharded parameters and reduction")
         if z == 2:
-            notes.append("DeepSpeed's ZeRO 2 keeps every bf16 weight all step; FSDP2 frees the unsharded ones after backward")
+            notes.append("DeepSpeed's ZeRO 2 keeps every bf16 weight all step; "
+                         "FSDP2 frees the unsharded ones after backward")
     else:
         dtype, mp = (torch.bfloat16 if prec == "bf16-pure" else torch.float32), MixedPrecisionPolicy()
     mesh = fake_world(g)
@@ -413,26 +416,30 @@ def fsdp_memtracker(case):
         with mt:
             # Two steps, the module stats reset after the first, as torch's
             # own FSDPMemTracker tests run it: the second step is the steady
-            # state, with the AdamW states allocated through it.
+            # state, with the AdamW states allocated through it. The other
+            # quantities are the first step's, as for MemTracker.
             for step in range(2):
                 ctx = torch.autocast("cpu", dtype=torch.bfloat16) if prec in ("bf16", "fp16") else _null()
                 with ctx:
                     loss = model(input_ids=ids, labels=ids).loss
-                fwd = mt.get_tracker_snapshot()[dev]
+                if step == 0:
+                    fwd = mt.get_tracker_snapshot()[dev]
                 loss.backward()
                 del loss
-                grads = mt.get_tracker_snapshot()[dev]
+                if step == 0:
+                    grads = mt.get_tracker_snapshot()[dev]
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 if step == 0:
+                    after = mt.get_tracker_snapshot()[dev]
                     mt.reset_mod_stats()
         peak = mt.get_tracker_snapshot("peak")[dev]["Total"]
-        after = mt.get_tracker_snapshot()[dev]
     q = {"weights": after[_FSDPRefType.SHARDED_PARAM], "gradients": grads[_FSDPRefType.SHARDED_GRAD],
          "optimizer": after[_FSDPRefType.OPT], "activations": fwd[_FSDPRefType.ACT], "peak": peak}
     q["model_states"] = q["weights"] + q["gradients"] + q["optimizer"]
-    notes.append("weights, gradients, optimizer: rank 0's shards; activations: ACT between the second forward and backward; "
-                 "peak: FSDPMemTracker's Total (all-gather and reduce-scatter buffers in, no allocator rounding)")
+    notes.append("weights, gradients, optimizer: rank 0's shards after the first step; activations: ACT between its "
+                 "forward and backward; peak: FSDPMemTracker's Total over both steps (all-gather and reduce-scatter "
+                 "buffers in, no allocator rounding)")
     return q, notes
 
 
