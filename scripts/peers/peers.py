@@ -39,7 +39,9 @@ the README and the notes each result carries):
 - memtracker: torch.distributed._tools.mem_tracker.MemTracker around one
   training step (or one forward under no_grad for inference) of the
   transformers model under FakeTensorMode on the CPU (its backward on fake
-  CUDA tensors needs a GPU).
+  CUDA tensors needs a GPU); a ZeRO 2/3 run over dp GPUs is the model under
+  FSDP2's fully_shard over torch's fake process group of dp ranks, tracked
+  by torch.distributed._tools.fsdp2_mem_tracker.FSDPMemTracker (rank 0).
 - eleuther: EleutherAI's "Transformer Math 101" (Anthony, Biderman,
   Schoelkopf, 2023) rules, written here from the article.
 """
@@ -266,12 +268,12 @@ def memtracker(case):
     from transformers import AutoModelForCausalLM
 
     a, w = case["arch"], case["workload"]
-    if training(w) and dp_of(w) > 1 and zero_of(w) > 0:
-        raise Cannot("sharding (ZeRO %d over %d GPUs) needs FSDPMemTracker under a process group; not set up here" % (zero_of(w), dp_of(w)))
     if tp_of(w) > 1:
         raise Cannot("tensor parallelism needs a device mesh; not set up here")
     if (w.get("optimizer") or "adamw") != "adamw":
         raise Cannot("optimizer %s not mapped" % w.get("optimizer"))
+    if training(w) and dp_of(w) > 1 and zero_of(w) > 0:
+        return fsdp_memtracker(case)
     prec = (w.get("precision") or "fp32")
     if prec == "bf16-master":
         raise Cannot("bf16 weights with fp32 master weights: no torch.optim equivalent to trace")
@@ -298,27 +300,147 @@ def memtracker(case):
         mt = MemTracker()
         mt.track_external(*([model, opt] if opt is not None else [model]))
         with mt:
-            if training(w):
+            # Training: two steps, the module stats reset after the first,
+            # as torch's own MemTracker tests run it: the second step is the
+            # steady state, with the AdamW states allocated through it. The
+            # quantities are the first step's (the step the truth measures).
+            for step in range(2 if training(w) else 0):
                 ctx = torch.autocast("cpu", dtype=torch.bfloat16) if prec in ("bf16", "fp16") else _null()
                 with ctx:
                     loss = model(input_ids=ids, labels=ids).loss
                 loss.backward()
-                grads = mt.get_tracker_snapshot()
+                del loss
+                if step == 0:
+                    grads = mt.get_tracker_snapshot()[dev]
+                    pre_bw = mt.memory_tracking[model].snapshots[_ModState.PRE_BW][-1][dev]
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-            else:
+                if step == 0:
+                    after = mt.get_tracker_snapshot()[dev]
+                    mt.reset_mod_stats()
+            if not training(w):
                 with torch.no_grad():
                     model(input_ids=ids)
         peak = mt.get_tracker_snapshot("peak")[dev]["Total"]
         if not training(w):
             return {"peak": peak}, ["one forward under no_grad with the KV cache on (use_cache)"]
-        after = mt.get_tracker_snapshot()[dev]
-        pre_bw = mt.memory_tracking[model].snapshots[_ModState.PRE_BW][-1][dev]
-        q = {"weights": after[_MemRefType.PARAM], "gradients": grads[dev][_MemRefType.GRAD],
+        q = {"weights": after[_MemRefType.PARAM], "gradients": grads[_MemRefType.GRAD],
              "optimizer": after[_MemRefType.OPT], "activations": pre_bw[_MemRefType.ACT], "peak": peak}
         q["model_states"] = q["weights"] + q["gradients"] + q["optimizer"]
-        return q, ["one step on fake CPU tensors (FakeTensorMode); activations: ACT at the model's PRE_BW",
+        return q, ["two steps on fake CPU tensors (FakeTensorMode), the peak over both; the other quantities from the "
+                   "first: activations: ACT at the model's PRE_BW",
                    "optimizer: OPT after the step (states; the step's temporaries are in peak only)"]
+
+
+# ---- torch's FSDPMemTracker on FSDP2 under a fake process group ----
+
+_world = {}
+
+
+def fake_world(size):
+    """A device mesh of size ranks over torch's fake process group (one
+    process, rank 0, collectives that move nothing), as torch's own
+    FSDPMemTracker tests set it up. Made outside FakeTensorMode: the mesh
+    reads its ranks from a real tensor."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    if _world.get("size") != size:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=size)
+        _world.update(size=size, mesh=init_device_mesh("cpu", (size,)))
+    return _world["mesh"]
+
+
+def fsdp_memtracker(case):
+    """Two training steps of the transformers model sharded with FSDP2's
+    fully_shard over a fake world of dp ranks (rank 0's memory), tracked by
+    FSDPMemTracker on fake CPU tensors. ZeRO 3 is reshard_after_forward=True
+    (FULL_SHARD), ZeRO 2 is False (SHARD_GRAD_OP: unsharded parameters kept
+    from forward to backward); each module class the model names in
+    _no_split_modules (its decoder layer) is one FSDP unit, the root another,
+    as accelerate's transformer auto-wrap policy groups them."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker, _FSDPRefType
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from transformers import AutoModelForCausalLM
+
+    a, w = case["arch"], case["workload"]
+    z, g = zero_of(w), dp_of(w)
+    if z == 1:
+        raise Cannot("ZeRO 1 over %d GPUs: fully_shard always shards the parameters (no optimizer-only sharding)" % g)
+    ck = w.get("checkpointing") or "none"
+    if ck not in ("none", "full"):
+        raise Cannot("checkpointing %s not mapped" % ck)
+    need_config(case)
+    prec = (w.get("precision") or "fp32")
+    notes = ["FSDP2 fully_shard over a fake process group of %d ranks (rank 0), reshard_after_forward=%s (ZeRO %d); "
+             "two steps on fake CPU tensors (FakeTensorMode) under FSDPMemTracker, the peak over both" % (g, z == 3, z)]
+    if prec == "bf16-master":
+        # FSDP's form of bf16 compute over fp32 master weights: fp32
+        # sharded parameters (the optimizer's), bf16 unsharded ones.
+        dtype, mp = torch.float32, MixedPrecisionPolicy(param_dtype=torch.bfloat16)
+        notes.append("bf16 with fp32 master weights as FSDP2 mixed precision: fp32 sharded parameters, gradients and "
+                     "AdamW states, bf16 unsharded parameters and reduction")
+        if z == 2:
+            notes.append("DeepSpeed's ZeRO 2 keeps every bf16 weight all step; "
+                         "FSDP2 frees the unsharded ones after backward")
+    else:
+        dtype, mp = (torch.bfloat16 if prec == "bf16-pure" else torch.float32), MixedPrecisionPolicy()
+    mesh = fake_world(g)
+    config = hf_config(case)
+    config.use_cache = False
+    attn = "sdpa" if w.get("attention") == "flash" else "eager"
+    dev = torch.device("cpu")
+    with FakeTensorMode():
+        with dev:
+            model = AutoModelForCausalLM.from_config(config, attn_implementation=attn, dtype=dtype)
+        model.train()
+        if ck == "full":
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+        units = set(getattr(model, "_no_split_modules", None) or [])
+        n = 0
+        for mod in model.modules():
+            if type(mod).__name__ in units:
+                fully_shard(mod, mesh=mesh, reshard_after_forward=z == 3, mp_policy=mp)
+                n += 1
+        fully_shard(model, mesh=mesh, reshard_after_forward=z == 3, mp_policy=mp)
+        notes.append("%d FSDP units (%s) and the root" % (n, ", ".join(sorted(units)) or "none"))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        ids = torch.randint(0, a["vocab"], (w["batch"], w["seq"]), device=dev)
+        mt = FSDPMemTracker(model, opt)
+        mt.track_inputs((ids,))
+        with mt:
+            # Two steps, the module stats reset after the first, as torch's
+            # own FSDPMemTracker tests run it: the second step is the steady
+            # state, with the AdamW states allocated through it. The other
+            # quantities are the first step's, as for MemTracker.
+            for step in range(2):
+                ctx = torch.autocast("cpu", dtype=torch.bfloat16) if prec in ("bf16", "fp16") else _null()
+                with ctx:
+                    loss = model(input_ids=ids, labels=ids).loss
+                if step == 0:
+                    fwd = mt.get_tracker_snapshot()[dev]
+                loss.backward()
+                del loss
+                if step == 0:
+                    grads = mt.get_tracker_snapshot()[dev]
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                if step == 0:
+                    after = mt.get_tracker_snapshot()[dev]
+                    mt.reset_mod_stats()
+        peak = mt.get_tracker_snapshot("peak")[dev]["Total"]
+    q = {"weights": after[_FSDPRefType.SHARDED_PARAM], "gradients": grads[_FSDPRefType.SHARDED_GRAD],
+         "optimizer": after[_FSDPRefType.OPT], "activations": fwd[_FSDPRefType.ACT], "peak": peak}
+    q["model_states"] = q["weights"] + q["gradients"] + q["optimizer"]
+    notes.append("weights, gradients, optimizer: rank 0's shards after the first step; activations: ACT between its "
+                 "forward and backward; peak: FSDPMemTracker's Total over both steps (all-gather and reduce-scatter "
+                 "buffers in, no allocator rounding)")
+    return q, notes
 
 
 class _null:
@@ -425,9 +547,12 @@ def main(argv=None):
     if not isinstance(cases, list):
         sys.exit("peers.py: --cases %s: want a JSON list of cases" % args.cases)
     out = []
-    # Import what each peer needs once, before anything is timed.
-    for mod in ("transformers", "accelerate", "llm_analysis.analysis", "deepspeed.runtime.zero.stage3",
-                "torch.distributed._tools.mem_tracker"):
+    # Import what the peers asked for need once, before anything is timed.
+    mods = {"llm-analysis": ["llm_analysis.analysis"], "accelerate": ["accelerate"],
+            "deepspeed": ["deepspeed.runtime.zero.stage3"],
+            "memtracker": ["torch.distributed._tools.mem_tracker", "torch.distributed._tools.fsdp2_mem_tracker",
+                           "torch.distributed.fsdp", "torch.testing._internal.distributed.fake_pg"]}
+    for mod in ["transformers"] + [m for x in peers for m in mods.get(x, [])]:
         try:
             __import__(mod)
         except Exception:  # noqa: BLE001 - the peer's own call reports it
@@ -455,6 +580,10 @@ def main(argv=None):
             out.append(r)
             print("%-13s %-48s %s" % (peer, case["name"], r.get("cannot") or r.get("error") or
                                       "%.0f ns x %d" % (r["ns_per_estimate"], r["reps"])), file=sys.stderr, flush=True)
+    if _world:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
