@@ -61,7 +61,9 @@ const (
 // output plus a 16-bit copy under autocast or pure bf16, and in the MLP the
 // gate output, its activation, the up output and their product; under
 // autocast every linear saves its own 16-bit copy of its input (three for
-// q, k, v, two for gate and up). Families opt, bert, gpt_neox, phi and
+// q, k, v, two for gate and up). The encoders (bert, roberta,
+// xlm-roberta, distilbert) run their own post-norm program
+// (activations_enc.go, measured). Families opt, gpt_neox, phi and
 // vanilla are taken as GPT-2 layers with their activation and flagged
 // "derived, not yet measured"; so is everything on the CUDA backend, which
 // differs from the CPU in dropout masks (1 byte), autocast's op lists
@@ -107,9 +109,12 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 func (s *actShape) savedTerms(b *actBuilder) {
 	b.lora = s.lora
 	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
-	if s.llama {
+	switch {
+	case s.enc != nil:
+		s.encTerms(b)
+	case s.llama:
 		s.llamaTerms(b)
-	} else {
+	default:
 		s.gpt2Terms(b)
 	}
 }
@@ -202,6 +207,7 @@ type actShape struct {
 	wbytes                   float64        // bytes per weight element
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
+	enc                      *encShape      // the BERT-style encoders' program (activations_enc.go); nil for the others
 	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -249,6 +255,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	s.llama = known && fam.Layer.Name == model.LlamaLayerName
 	s.measured = known && fam.Measured
 	s.learnedPos = !known || fam.Positions == model.LearnedPositions
+	s.initEncoder(fam, known) // activations_enc.go
 	act := a.Act
 	if act == "" {
 		act = "gelu_new"
@@ -444,6 +451,10 @@ func (s *actShape) layerTerms(b *actBuilder) {
 		return
 	}
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
+	if s.enc != nil {
+		s.encLayer(b)
+		return
+	}
 	if s.llama {
 		s.llamaLayer(b)
 		return

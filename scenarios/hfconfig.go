@@ -28,8 +28,8 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		return nil, fmt.Errorf("hf config: arch.family %q has no config.json mapping (families with one: %v)",
 			a.Family, model.ConfigFamilies())
 	}
-	if a.NoHead && a.Head == "" || fam.NoHead {
-		return nil, fmt.Errorf("hf config: arch.family %q: an encoder without an LM head has no causal-LM class", a.Family)
+	if err := encoderHead(a, fam); err != nil {
+		return nil, err
 	}
 	if !fam.Measured {
 		return nil, fmt.Errorf("hf config: arch.family %q: its layer is described only approximately, so train.py does not build it", a.Family)
@@ -84,5 +84,6 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		m[d.Key] = w.Dropout
 	}
 	headConfig(m, a)
+	encoderConfig(m, a, w, fam)
 	return m, nil
 }

@@ -1127,7 +1127,13 @@ def head_task(arch):
 
 def task_labels(task, ids, n):
     """Labels for the task's loss, from the token ids: the ids themselves
-    for language modelling, ids modulo the labels for classifiers."""
+    for causal language modelling, ids modulo the labels for classifiers,
+    and for masked LM a tensor of their own, as a masking collator makes it
+    (-100 at the positions that are not predicted: here every other one)."""
+    if task == "mlm":
+        labels = ids.clone()
+        labels[:, 1::2] = -100
+        return labels
     if task == "seq-cls":
         return ids[:, 0].remainder(n)
     if task == "token-cls":

@@ -88,6 +88,14 @@ type Layer struct {
 	// and the weights cast back to the logits' dtype (Qwen MoE). Only
 	// with OpMoE.
 	RouterFP32 bool `json:"router_fp32,omitempty"`
+	// PositionIDsFromInput: the position ids are counted from the input
+	// ids past the padding token (RoBERTa), a B x S int64 tensor, and the
+	// token type ids gathered by them, another; false: slices of the
+	// embeddings' buffers. Only with EncoderLayerName.
+	PositionIDsFromInput bool `json:"position_ids_from_input,omitempty"`
+	// HeadDropoutIn: the sequence classifier drops out the first token's
+	// features before its dense layer too (RobertaClassificationHead).
+	HeadDropoutIn bool `json:"head_dropout_in,omitempty"`
 }
 
 // Names of the two eager programs (Layer.Name).
@@ -254,7 +262,7 @@ var families = map[string]*Family{
 			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0}}, Read: readOPT}},
 	"bert": {Name: "bert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
-		Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+		Context: 512, Layer: bertLayer, Measured: true, Config: bertKeys()},
 	"llama": {Name: "llama", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
 		Act: "silu", Context: 2048, Layer: llamaLayer, Measured: true, Config: llamaKeys(readLlama)},
 	"mistral": {Name: "mistral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
@@ -280,7 +288,8 @@ var families = map[string]*Family{
 	// Families added for issue 16. Each is counted as its Hugging Face
 	// modeling code builds it (the *ForCausalLM class; for the encoders
 	// the base model with its pooler where it has one) and mapped to the
-	// nearer of the two eager programs, unmeasured.
+	// nearer of the two eager programs, unmeasured; the encoders since run
+	// their own (family_enc.go), measured.
 
 	// Qwen3ForCausalLM: a Llama layer plus an RMSNorm of head_dim on each
 	// head's q and k (q_norm, k_norm, one weight shared by the heads).
@@ -402,14 +411,14 @@ var families = map[string]*Family{
 	// past padding_idx.
 	"roberta": {Name: "roberta", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
-		Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+		Context: 512, Layer: robertaLayer, Measured: true, Config: bertKeys()},
 	"xlm-roberta": {Name: "xlm-roberta", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true,
 		MLPBias: true, TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true,
-		Act: "gelu", Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+		Act: "gelu", Context: 512, Layer: robertaLayer, Measured: true, Config: bertKeys()},
 	// DistilBertModel: learned positions and an embedding LayerNorm, no
 	// token types, no pooler, no head.
 	"distilbert": {Name: "distilbert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true,
-		MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, Act: "gelu", Context: 512, Layer: gpt2Layer,
+		MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, Act: "gelu", Context: 512, Layer: distilBertLayer, Measured: true,
 		Config: &ConfigKeys{
 			// DistilBertConfig's attribute_map: hidden_size, num_attention_heads, num_hidden_layers.
 			Hidden: []string{"dim", "hidden_size"}, Layers: []string{"n_layers", "num_hidden_layers"},
