@@ -224,7 +224,7 @@ func (s *actShape) init(a model.Arch, w model.Workload) error {
 
 // initDefaulted is init for a w whose defaults are already filled.
 func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
-	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
+	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 && model.ImageTokens(*a) == 0 {
 		return &model.FieldError{Field: "layers", Value: a.Layers,
 			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
 	}

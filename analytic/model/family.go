@@ -167,17 +167,18 @@ type Family struct {
 	Positions      Positions
 	PositionOffset int
 	TokenTypes     int
-	FFN4H          bool   // FFN defaults to 4*Hidden
-	Act            string // the MLP's activation
-	Context        int    // the configuration class's default max_position_embeddings
-	MoE            bool   // routed experts (Experts default 8, top-2, unless DefaultExperts/DefaultTopK say otherwise)
-	DefaultExperts int    // the configuration class's number of experts (0: 8)
-	DefaultTopK    int    // the configuration class's experts per token (0: 2)
-	SharedGate     bool   // a shared expert with a sigmoid gate (Arch.SharedExpertGate)
-	NormTopK       bool   // top-k routing weights renormalized (Arch.NormTopK) when the config does not say
-	QKNorm         string // norms on q and k (Arch.QKNorm)
-	FusedQKVModule bool   // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
-	EmbedProj      bool   // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
+	FFN4H          bool    // FFN defaults to 4*Hidden
+	Act            string  // the MLP's activation
+	Context        int     // the configuration class's default max_position_embeddings
+	MoE            bool    // routed experts (Experts default 8, top-2, unless DefaultExperts/DefaultTopK say otherwise)
+	DefaultExperts int     // the configuration class's number of experts (0: 8)
+	DefaultTopK    int     // the configuration class's experts per token (0: 2)
+	SharedGate     bool    // a shared expert with a sigmoid gate (Arch.SharedExpertGate)
+	NormTopK       bool    // top-k routing weights renormalized (Arch.NormTopK) when the config does not say
+	QKNorm         string  // norms on q and k (Arch.QKNorm)
+	FusedQKVModule bool    // q, k, v in one weight (GPT-2 c_attn, NeoX query_key_value): the largest module ZeRO-3 gathers
+	EmbedProj      bool    // the embeddings may be projected (OPT's word_embed_proj_dim: project_in/out)
+	Vision         *Vision // an image model: patches instead of tokens (family_vision.go); nil for text
 
 	// Layer is what one layer computes. Measured says that Layer is this
 	// family's modeling code exactly, so that scenarios/train.py builds it
@@ -424,6 +425,19 @@ var families = map[string]*Family{
 			Hidden: []string{"dim", "hidden_size"}, Layers: []string{"n_layers", "num_hidden_layers"},
 			Heads: []string{"n_heads", "num_attention_heads"}, FFN: []string{"hidden_dim"}, Positions: stdPositions,
 			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0.1}}, Read: readNoHead}},
+	// Vision transformers (issues 16 and 20; family_vision.go): patches
+	// instead of tokens, no vocabulary. ViTModel keeps a pooler (dense and
+	// tanh on the class token) that ViTForImageClassification leaves out.
+	"vit": {Name: "vit", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
+		Vision: &Vision{ImageSize: 224, PatchSize: 16}, Layer: vitLayer,
+		Config: visionKeys(stdFFN, readViT)},
+	// Dinov2Model: ViT's layer with a layer scale on both branches, a mask
+	// token, no pooler; the MLP is mlp_ratio*hidden (or SwiGLU).
+	"dinov2": {Name: "dinov2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, NoHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
+		Vision: &Vision{ImageSize: 224, PatchSize: 14, MaskToken: true, LayerScale: true, ClsMeanPatch: true}, Layer: dinov2Layer,
+		Config: visionKeys(nil, readDinov2)},
 }
 
 // bertKeys are the keys of a BERT-style encoder config.
@@ -498,6 +512,9 @@ func (f *Family) apply(a *Arch) {
 	a.QKNorm = f.QKNorm
 	a.SharedExpertGate = f.SharedGate
 	a.NormTopK = f.NormTopK
+	if f.Vision != nil {
+		a.MaskToken, a.LayerScale = f.Vision.MaskToken, f.Vision.LayerScale
+	}
 	if a.PositionOffset == 0 {
 		a.PositionOffset = f.PositionOffset
 	}
