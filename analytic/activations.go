@@ -112,6 +112,8 @@ func (s *actShape) savedTerms(b *actBuilder) {
 	switch {
 	case s.enc != nil:
 		s.encTerms(b)
+	case s.vis != nil:
+		s.visTerms(b)
 	case s.llama:
 		s.llamaTerms(b)
 	default:
@@ -208,6 +210,7 @@ type actShape struct {
 	lora                     *loraShape     // LoRA's frozen base and adapters (activations_lora.go); nil without
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	enc                      *encShape      // the BERT-style encoders' program (activations_enc.go); nil for the others
+	vis                      *visShape      // the vision transformers' program (activations_vision.go); nil for the others
 	loraDropout              bool
 
 	r, a, stat, mask, score float64 // bytes per element
@@ -306,6 +309,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
+	s.initVision(a, fam, known) // activations_vision.go
 	return s.initLoRA(a, w)
 }
 
@@ -453,6 +457,10 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
 	if s.enc != nil {
 		s.encLayer(b)
+		return
+	}
+	if s.vis != nil {
+		s.visLayer(b)
 		return
 	}
 	if s.llama {

@@ -84,6 +84,8 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		m[d.Key] = w.Dropout
 	}
 	headConfig(m, a)
-	encoderConfig(m, a, w, fam)
+	if err := encoderConfig(m, a, w, fam); err != nil {
+		return nil, err
+	}
 	return m, nil
 }

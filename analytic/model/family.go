@@ -430,13 +430,13 @@ var families = map[string]*Family{
 	// tanh on the class token) that ViTForImageClassification leaves out.
 	"vit": {Name: "vit", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
-		Vision: &Vision{ImageSize: 224, PatchSize: 16}, Layer: vitLayer,
+		Vision: &Vision{ImageSize: 224, PatchSize: 16}, Layer: vitLayer, Measured: true,
 		Config: visionKeys(stdFFN, readViT)},
 	// Dinov2Model: ViT's layer with a layer scale on both branches, a mask
 	// token, no pooler; the MLP is mlp_ratio*hidden (or SwiGLU).
 	"dinov2": {Name: "dinov2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
-		Vision: &Vision{ImageSize: 224, PatchSize: 14, MaskToken: true, LayerScale: true, ClsMeanPatch: true}, Layer: dinov2Layer,
+		Vision: &Vision{ImageSize: 224, PatchSize: 14, MaskToken: true, LayerScale: true, ClsMeanPatch: true}, Layer: dinov2Layer, Measured: true,
 		Config: visionKeys(nil, readDinov2)},
 }
 
