@@ -98,11 +98,7 @@ func (s *actShape) encLayer(b *actBuilder) {
 	} else {
 		BhSS := s.B * s.h * s.S * s.S * L
 		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", s.a)
-		if s.dropout {
-			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.a))
-			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
-		}
+		s.castCore(b, BhSS)
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
 	if s.dropout {
@@ -121,5 +117,24 @@ func (s *actShape) encLayer(b *actBuilder) {
 	b.add("mlp.proj_in", GroupActivations, BSF, "B*S*F*L", s.a)
 	if s.autocast {
 		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
+	}
+}
+
+// castCore adds an eager softmax in the scores' dtype (the encoders',
+// DINOv2's): its output, and with dropout the mask and the dropped
+// probabilities the matmul with v keeps. Under CUDA autocast softmax runs
+// in fp32 and the matmul keeps its own 16-bit cast (derived, not
+// measured).
+func (s *actShape) castCore(b *actBuilder, BhSS float64) {
+	score := s.a
+	if s.autocast && s.cuda {
+		score = 4
+	}
+	b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", score)
+	if s.dropout {
+		b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(score))
+	}
+	if s.dropout || score != s.a {
+		b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
 	}
 }

@@ -135,17 +135,17 @@ func (s *actShape) visLayer(b *actBuilder) {
 	} else {
 		BhSS := s.B * s.h * s.S * s.S * L
 		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		score := s.a
-		if v.softmaxFP32 {
-			score = 4
-		}
-		b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", score)
-		if score != s.a && !s.dropout { // the cast back to the scores' dtype; dropout saves only its mask of it
-			b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
-		}
-		if s.dropout {
-			b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.a))
-			b.add("attn.probs_dropped", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+		if !v.softmaxFP32 {
+			s.castCore(b, BhSS) // activations_enc.go
+		} else {
+			b.add("attn.scores", GroupActivations, BhSS, "B*h*S*S*L", 4)
+			if s.a != 4 && !s.dropout { // the cast back; dropout keeps only its mask of it
+				b.add("attn.probs", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+			}
+			if s.dropout {
+				b.add("dropout.attn_mask", GroupActivations, BhSS, "B*h*S*S*L", s.maskBytes(s.a))
+				b.add("attn.probs_dropped", GroupActivations, BhSS, "B*h*S*S*L", s.a)
+			}
 		}
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
