@@ -106,6 +106,7 @@ func TestEncoderTruth(t *testing.T) {
 
 // TestVisionTruth is the truth of issues 16 and 20 for the vision
 // transformers: ViTForImageClassification and Dinov2ForImageClassification
+// and Dinov2WithRegistersForImageClassification
 // (AutoModelForImageClassification.from_config, train.py's image-cls task
 // on random pixel_values, one label per image; impl "transformers" only),
 // tiny sizes (32-pixel images of 8-pixel patches: 16 patches + the class
@@ -136,6 +137,10 @@ func TestVisionTruth(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{swiglu, model.Workload{}}, tc{swiglu, model.Workload{Precision: model.BF16Mixed}})
+	// two register tokens after the class token: seq 16 + 1 + 2
+	reg := normalized(t, model.Arch{Family: "dinov2_with_registers", Layers: 2, Hidden: 64, Heads: 4, FFN: 256, ImageSize: 32,
+		PatchSize: 8, Registers: 2, Head: model.HeadImageCls, Labels: 3})
+	cases = append(cases, tc{reg, model.Workload{}}, tc{reg, model.Workload{Precision: model.BF16Mixed, Dropout: 0.1}})
 	jobs := make([]TrainJob, len(cases))
 	for i := range cases {
 		w := &cases[i].w

@@ -58,7 +58,7 @@ func encoderConfig(m map[string]any, a model.Arch, w model.Workload, fam *model.
 // qkv_bias, the labels of its image classifier, and DINOv2's MLP width
 // (mlp_ratio: Dinov2MLP is int(hidden * mlp_ratio) wide; Dinov2SwiGLUFFN,
 // when gated, rounds 2/3 of that to a multiple of 8, written here with
-// ratio 4 only) and mask token. It errors for an ffn the config cannot
+// ratio 4 only), mask token and register tokens. It errors for an ffn the config cannot
 // express.
 func visionConfig(m map[string]any, a model.Arch) error {
 	m["image_size"], m["patch_size"], m["num_channels"] = a.ImageSize, a.PatchSize, a.Channels
@@ -66,8 +66,11 @@ func visionConfig(m map[string]any, a model.Arch) error {
 	if a.Head == model.HeadImageCls {
 		m["num_labels"] = a.Labels
 	}
-	if a.Family != "dinov2" {
+	if !a.LayerScale { // vit
 		return nil
+	}
+	if a.Registers > 0 {
+		m["num_register_tokens"] = a.Registers
 	}
 	ratio := float64(a.FFN) / float64(a.Hidden)
 	want := int(float64(a.Hidden) * ratio)

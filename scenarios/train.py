@@ -1132,12 +1132,13 @@ def torch_module():
 def model_inputs(torch, a, w, gen):
     """The batch: token ids of (batch, seq), or for a vision model (arch
     image_size) fp32 pixel_values of (batch, channels, image, image), whose
-    patches and class token are the workload's seq."""
+    patches, class token and registers are the workload's seq."""
     if a.get("image_size"):
         size, patch, ch = int(a["image_size"]), int(a["patch_size"]), int(a.get("channels") or 3)
-        if (size // patch) ** 2 + 1 != w["seq"]:
+        tokens = (size // patch) ** 2 + 1 + int(a.get("registers") or 0)  # patches, class token, registers
+        if tokens != w["seq"]:
             raise JobError("workload.seq %d: a vision model of image_size %d and patch_size %d sees %d tokens per image"
-                           % (w["seq"], size, patch, (size // patch) ** 2 + 1))
+                           % (w["seq"], size, patch, tokens))
         return torch.randn((w["batch"], ch, size, size), generator=gen)
     return torch.randint(a["vocab"], (w["batch"], w["seq"]), generator=gen)
 

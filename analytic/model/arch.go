@@ -89,6 +89,7 @@ type Arch struct {
 	Channels   int  `json:"channels,omitempty"`
 	MaskToken  bool `json:"mask_token,omitempty"`  // a learned mask token of H (DINOv2's use_mask_token)
 	LayerScale bool `json:"layer_scale,omitempty"` // a learned per-channel scale after attention and after the MLP (DINOv2)
+	Registers  int  `json:"registers,omitempty"`   // learned register tokens after the class token (dinov2_with_registers' num_register_tokens)
 }
 
 // Values of Arch.QKNorm.

@@ -438,6 +438,13 @@ var families = map[string]*Family{
 		TiedHead: true, NoHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
 		Vision: &Vision{ImageSize: 224, PatchSize: 14, MaskToken: true, LayerScale: true, ClsMeanPatch: true}, Layer: dinov2Layer, Measured: true,
 		Config: visionKeys(nil, readDinov2)},
+	// Dinov2WithRegistersModel: DINOv2 with num_register_tokens learned
+	// tokens put after the class token (no position rows of their own),
+	// 16-pixel patches by default, the mask token always.
+	"dinov2_with_registers": {Name: "dinov2_with_registers", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true,
+		OutBias: true, MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
+		Vision: &Vision{ImageSize: 224, PatchSize: 16, MaskToken: true, LayerScale: true, ClsMeanPatch: true, Registers: 4},
+		Layer:  dinov2Layer, Measured: true, Config: visionKeys(nil, readDinov2Registers)},
 }
 
 // bertKeys are the keys of a BERT-style encoder config.
@@ -514,6 +521,9 @@ func (f *Family) apply(a *Arch) {
 	a.NormTopK = f.NormTopK
 	if f.Vision != nil {
 		a.MaskToken, a.LayerScale = f.Vision.MaskToken, f.Vision.LayerScale
+		if a.Registers == 0 {
+			a.Registers = f.Vision.Registers
+		}
 	}
 	if a.PositionOffset == 0 {
 		a.PositionOffset = f.PositionOffset

@@ -20,6 +20,9 @@ type Vision struct {
 	// mean of the patch tokens, 2H wide (Dinov2ForImageClassification);
 	// false: the class token, H (ViTForImageClassification).
 	ClsMeanPatch bool
+	// Registers is the configuration class's num_register_tokens (0: the
+	// family has none).
+	Registers int
 }
 
 // VisionLayerName is the eager program of the vision transformers
@@ -54,7 +57,7 @@ func ImageTokens(a Arch) int {
 		return 0
 	}
 	n := a.ImageSize / a.PatchSize
-	return n*n + 1
+	return n*n + 1 + a.Registers
 }
 
 // normalizeVision fills and checks the image fields of a (Normalize's
@@ -68,11 +71,15 @@ func (a *Arch) normalizeVision(fam *Family) error {
 		case a.ImageSize != 0, a.PatchSize != 0, a.Channels != 0:
 			return &FieldError{Field: "image_size", Value: a.ImageSize,
 				Reason: fmt.Sprintf("the %s family reads tokens, not images; leave image_size, patch_size and channels 0", a.Family)}
-		case a.MaskToken || a.LayerScale:
+		case a.MaskToken || a.LayerScale || a.Registers != 0:
 			return &FieldError{Field: "mask_token", Value: a.MaskToken,
-				Reason: fmt.Sprintf("the %s family has no mask token or layer scale; leave mask_token and layer_scale false", a.Family)}
+				Reason: fmt.Sprintf("the %s family has no mask token, layer scale or registers; leave mask_token and layer_scale false and registers 0", a.Family)}
 		}
 		return nil
+	}
+	if a.Registers < 0 || a.Registers > MaxDim || a.Registers != 0 && v.Registers == 0 {
+		return &FieldError{Field: "registers", Value: a.Registers,
+			Reason: fmt.Sprintf("the %s family has no register tokens; leave registers 0 (dinov2_with_registers has them)", a.Family)}
 	}
 	if a.Vocab != 0 {
 		return &FieldError{Field: "vocab", Value: a.Vocab,
@@ -100,7 +107,7 @@ func (a *Arch) normalizeVision(fam *Family) error {
 			Reason: fmt.Sprintf("is larger than image_size %d; an image needs at least one patch", a.ImageSize)}
 	}
 	n := a.ImageSize / a.PatchSize
-	if n*n+1 > MaxDim {
+	if n*n+1+a.Registers > MaxDim {
 		return &FieldError{Field: "image_size", Value: a.ImageSize,
 			Reason: fmt.Sprintf("gives %d patches of %d pixels, more than memval accepts; use a larger patch_size", n*n, a.PatchSize)}
 	}
@@ -108,7 +115,7 @@ func (a *Arch) normalizeVision(fam *Family) error {
 		return &FieldError{Field: "max_positions", Value: a.MaxPositions,
 			Reason: fmt.Sprintf("a %s model of image_size %d and patch_size %d has %d position rows (patches + class token); leave max_positions 0", a.Family, a.ImageSize, a.PatchSize, n*n+1)}
 	}
-	a.MaxPositions, a.ContextLength, a.PositionOffset, a.TokenTypes = n*n+1, n*n+1, 0, 0
+	a.MaxPositions, a.ContextLength, a.PositionOffset, a.TokenTypes = n*n+1, n*n+1+a.Registers, 0, 0
 	return nil
 }
 
@@ -151,6 +158,10 @@ func visionComponents(a *Arch, c *checked) (once, perLayer []ParamComponent) {
 		{Name: "patch_embed.projection", Group: ParamEmbeddings, Count: c.add(c.mul(H, C, P, P), c.mul(H)),
 			Shape: fmt.Sprintf("%dx%dx%dx%d+%d", H, C, P, P, H)},
 		{Name: "cls_token", Group: ParamEmbeddings, Count: c.mul(H), Shape: fmt.Sprint(H)},
+	}
+	if a.Registers > 0 {
+		once = append(once, ParamComponent{Name: "register_tokens", Group: ParamEmbeddings, Count: c.mul(a.Registers, H),
+			Shape: fmt.Sprintf("%dx%d", a.Registers, H)})
 	}
 	if a.MaskToken {
 		once = append(once, ParamComponent{Name: "mask_token", Group: ParamEmbeddings, Count: c.mul(H), Shape: fmt.Sprint(H)})
@@ -238,6 +249,21 @@ func readDinov2(c *config, a *Arch) (err error) {
 	}
 	a.FFN = f
 	a.MaskToken, err = c.bool("use_mask_token", true)
+	return err
+}
+
+// readDinov2Registers reads Dinov2WithRegistersConfig: DINOv2's keys
+// with 16-pixel patches by default, num_register_tokens (default 4) and
+// the mask token always (the class has no use_mask_token).
+func readDinov2Registers(c *config, a *Arch) (err error) {
+	if err := readDinov2(c, a); err != nil {
+		return err
+	}
+	if _, ok := c.m["patch_size"]; !ok {
+		a.PatchSize = 16
+	}
+	a.MaskToken = true
+	a.Registers, err = c.int("registers", false, 4, "num_register_tokens")
 	return err
 }
 

@@ -10,7 +10,8 @@ import (
 // classes built from_config (sum of numel on the meta device; measured
 // for this test): ViTModel with its pooler, ViTForImageClassification,
 // Dinov2Model, Dinov2ForImageClassification (classifier on the class token
-// and the mean patch token, 2H wide) and DINOv2's SwiGLU MLP.
+// and the mean patch token, 2H wide), DINOv2's SwiGLU MLP and
+// dinov2_with_registers (4 register tokens by default).
 func TestVisionParams(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -51,6 +52,22 @@ func TestVisionParams(t *testing.T) {
 		}
 		if b, _ := Params(a); b.Total != c.want || !a.GatedMLP {
 			t.Errorf("dinov2 swiglu hidden %d: %d parameters (gated %v), want %d", c.hidden, b.Total, a.GatedMLP, c.want)
+		}
+	}
+	for _, c := range []struct {
+		config string
+		tokens int
+		want   int64
+	}{ // dinov2_with_registers: Dinov2WithRegistersModel, and its image classifier of 1000 labels
+		{`{"model_type": "dinov2_with_registers", "hidden_size": 384, "num_attention_heads": 6, "num_hidden_layers": 12, "image_size": 518, "patch_size": 14}`, 1374, 22_058_112},
+		{`{"model_type": "dinov2_with_registers", "hidden_size": 768, "num_attention_heads": 12, "num_hidden_layers": 12, "architectures": ["Dinov2WithRegistersForImageClassification"], "num_labels": 1000}`, 201, 87_357_928},
+	} {
+		a, err := ParseConfig([]byte(c.config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := Params(a); b.Total != c.want || ImageTokens(a) != c.tokens {
+			t.Errorf("%s: %d parameters, %d tokens per image; want transformers' %d and %d", c.config, b.Total, ImageTokens(a), c.want, c.tokens)
 		}
 	}
 	if a, err := Preset("vit-base-patch16-224"); err != nil || ImageTokens(a) != 197 {
@@ -100,6 +117,7 @@ func TestVisionErrors(t *testing.T) {
 		{Arch{Family: "dinov2", Layers: 2, Hidden: 64, Heads: 4, MaxPositions: 7}, "max_positions"},
 		{Arch{Family: "gpt2", Layers: 2, Hidden: 64, Heads: 4, Vocab: 10, ImageSize: 224}, "image_size"},
 		{Arch{Family: "llama", Layers: 2, Hidden: 64, Heads: 4, Vocab: 10, FFN: 128, LayerScale: true}, "mask_token"},
+		{Arch{Family: "dinov2", Layers: 2, Hidden: 64, Heads: 4, Registers: 4}, "registers"},
 	} {
 		err := c.a.Normalize()
 		var fe *FieldError
