@@ -120,7 +120,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if err := o.checkRanges(); err != nil {
 		return estimate.Request{}, err
 	}
-	seq, err := imageSeq(a, o.seq, o.model.changed("seq")) // estimate_vision.go
+	seq, err := imageSeq(a, o.seq, o.model.changed("seq"), o.maxSeq) // estimate_vision.go
 	if err != nil {
 		return estimate.Request{}, err
 	}
