@@ -184,3 +184,30 @@ func (in *inputs) batchInput() (float64, string, float64) {
 	}
 	return in.B * in.S, "B*S", 8
 }
+
+// visLossExtras is lossExtras for a vision model: the image classifier's
+// B x N logits the loop holds and, under autocast, the fp32 copy cross
+// entropy makes (derived, not measured; none for the base model).
+func (s *actShape) visLossExtras(b *actBuilder, held, loss int, heldNote string) {
+	if !s.vis.classify {
+		return
+	}
+	n := s.B * s.vis.labels
+	b.put("logits.output", GroupLogits, n, "B*N", s.a, held, heldNote)
+	if s.autocast && s.a != 4 {
+		b.put("logits.fp32_copy", GroupLogits, n, "B*N", 4, loss, b.note)
+	}
+}
+
+// visLogitsGrad is logitsGrad for a vision model: the B x N logits'
+// gradients (log_softmax's and the logits').
+func (s *actShape) visLogitsGrad() (float64, string, float64) {
+	if !s.vis.classify {
+		return 0, "B*N", 0
+	}
+	ls := s.a
+	if s.autocast {
+		ls = 4
+	}
+	return s.B * s.vis.labels, "B*N", 2 * ls
+}
