@@ -309,7 +309,10 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	s.initVision(a, fam, known) // activations_vision.go
+	s.initVision(a, fam, known)       // activations_vision.go
+	if s.enc != nil && a.Head == "" { // the bare encoder (activations_enc.go): its loss is derived
+		s.note = noteDerived
+	}
 	return s.initLoRA(a, w)
 }
 
