@@ -971,6 +971,12 @@ def run_job(torch, LM, job, index, ev):
         raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
                        "table describes that family's layers only approximately)%s"
                        % (fam, "; transformers could build it, but %s" % why if why else ""))
+    if impl == "hand" and layer.get("name") not in ("gpt2", "llama"):
+        # the encoders' and vision transformers' layers (analytic/model/family_enc.go,
+        # family_vision.go) run only as transformers' own classes, with a task head
+        raise JobError("arch.family %r is not supported by train.py's hand-built program (its %r layer runs "
+                       "through transformers only: impl transformers with arch.head mlm, seq-cls, token-cls or "
+                       "image-cls)%s" % (fam, layer.get("name"), "; transformers could not: %s" % why if why else ""))
     seed = int(job.get("seed") or 0)
     torch.manual_seed(seed)
 
