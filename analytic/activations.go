@@ -66,9 +66,11 @@ const (
 // phi, gpt_neo and gptj play their transformers classes' own programs
 // (activations_gptstyle.go); gemma, qwen3, qwen3_moe, phi3 and olmo2 differ
 // from Llama as activations_variants.go says, gemma2, gemma3 and
-// starcoder2 as activations_window.go says. Families bert and vanilla are taken as GPT-2
-// layers with their activation and flagged "derived, not yet measured"; so
-// is everything on the CUDA backend, which differs from the CPU in dropout
+// starcoder2 as activations_window.go says; the encoders (bert, roberta,
+// xlm-roberta, distilbert) run their own post-norm program
+// (activations_enc.go) and the vision transformers theirs
+// (activations_vision.go). Family vanilla is taken as a GPT-2 layer with
+// its activation and flagged "derived, not yet measured"; so is everything on the CUDA backend, which differs from the CPU in dropout
 // masks (1 byte), autocast's op lists (softmax, pow, layer_norm statistics
 // in fp32) and flash attention.
 //
@@ -117,6 +119,10 @@ func (s *actShape) savedTerms(b *actBuilder) {
 		s.ownTerms(b) // activations_alibi_mqa.go
 	case s.gs != nil:
 		s.gptStyleTerms(b) // activations_gptstyle.go
+	case s.enc != nil:
+		s.encTerms(b)
+	case s.vis != nil:
+		s.visTerms(b)
 	case s.llama:
 		s.llamaTerms(b)
 	default:
@@ -215,6 +221,8 @@ type actShape struct {
 	head                     *headShape     // a task head in place of the LM head (activations_heads.go); nil without
 	variant                  *llamaVariant  // a family's departures from the Llama program (activations_window.go); nil without
 	vr                       variantShape   // the Llama variants' details (activations_variants.go)
+	enc                      *encShape      // the BERT-style encoders' program (activations_enc.go); nil for the others
+	vis                      *visShape      // the vision transformers' program (activations_vision.go); nil for the others
 	loraDropout              bool
 	gs                       *gptStyle // an HFOnly family's program (activations_gptstyle.go); nil for the others
 
@@ -232,7 +240,7 @@ func (s *actShape) init(a model.Arch, w model.Workload) error {
 
 // initDefaulted is init for a w whose defaults are already filled.
 func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
-	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 {
+	if a.Layers <= 0 || a.Hidden <= 0 || a.Heads <= 0 || a.Vocab <= 0 && model.ImageTokens(*a) == 0 {
 		return &model.FieldError{Field: "layers", Value: a.Layers,
 			Reason: "layers, hidden, heads and vocab must be positive integers (normalize the arch first)"}
 	}
@@ -266,6 +274,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if known && s.llama {
 		s.initLlamaVariant(a, fam.Layer) // activations_variants.go
 	}
+	s.initEncoder(fam, known) // activations_enc.go
 	act := a.Act
 	if act == "" {
 		act = "gelu_new"
@@ -330,6 +339,10 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		s.initGPTStyle(a, w, fam) // activations_gptstyle.go
 	}
 	s.variantNote(w)
+	s.initVision(a, fam, known)       // activations_vision.go
+	if s.enc != nil && a.Head == "" { // the bare encoder (activations_enc.go): its loss is derived
+		s.note = noteDerived
+	}
 	return nil
 }
 
@@ -481,6 +494,14 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	}
 	if s.gs != nil {
 		s.gptStyleLayer(b)
+		return
+	}
+	if s.enc != nil {
+		s.encLayer(b)
+		return
+	}
+	if s.vis != nil {
+		s.visLayer(b)
 		return
 	}
 	if s.llama {

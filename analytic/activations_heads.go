@@ -17,7 +17,11 @@ import "github.com/memval/memval/analytic/model"
 //	seq-cls, encoders  the pooler (dense on the first token, tanh; its
 //	                   input is a view of the whole B*S*H output, or under
 //	                   autocast a B*H copy), dropout with the model's
-//	                   dropout, the classifier, cross entropy over B rows
+//	                   dropout, the classifier, cross entropy over B rows;
+//	                   RoBERTa's head drops out the first token before its
+//	                   dense too (a B*H mask, and the dense keeps the B*H
+//	                   dropped-out copy), DistilBERT's pre_classifier and
+//	                   relu save as BERT's pooler and tanh do
 //	token-cls          dropout before the classifier: transformers'
 //	                   default classifier_dropout 0.1 for the decoders
 //	                   (their configs have none), the hidden dropout for
@@ -40,7 +44,11 @@ type headShape struct {
 	N       float64 // labels
 	encoder bool    // the family is an encoder (BERT-like): pooler, hidden dropout
 	dropout bool    // dropout before the classifier
-	upcast  bool    // the loss casts the logits to fp32 first
+	// dropoutIn: a sequence classifier that drops out the first token's
+	// features before its dense layer too (model.Layer.HeadDropoutIn,
+	// RoBERTa), with dropout
+	dropoutIn bool
+	upcast    bool // the loss casts the logits to fp32 first
 }
 
 // initHead sets s.head from a's task head (nil for the LM head and none).
@@ -53,18 +61,21 @@ func (s *actShape) initHead(a *model.Arch, w *model.Workload) {
 		h := &headShape{kind: a.Head, N: float64(a.Labels), encoder: encoder}
 		if encoder {
 			h.dropout = w.Dropout > 0 // classifier_dropout defaults to hidden_dropout_prob
+			h.dropoutIn = h.dropout && a.Head == model.HeadSeqCls && fam.Layer.HeadDropoutIn
 		} else {
 			h.dropout = a.Head == model.HeadTokenCls // classifier_dropout: transformers' default 0.1
 		}
 		h.upcast = a.Head == model.HeadTokenCls && s.llama // GenericForTokenClassification's loss_function
 		s.head = h
 		s.headWeights = s.H * h.N
-		if encoder || a.Labels == 1 {
+		if encoder && !s.measured || a.Labels == 1 {
 			s.note = noteDerived
 		}
 	case model.HeadMLM:
 		s.head = &headShape{kind: a.Head, N: s.V, encoder: true}
-		s.note = noteDerived
+		if !s.measured {
+			s.note = noteDerived
+		}
 	case model.HeadNone:
 		s.note = noteDerived
 	}
@@ -95,7 +106,9 @@ func (s *actShape) taskHeadTerms(b *actBuilder) {
 	switch {
 	case h.kind == model.HeadMLM:
 		b.add("mlm.transform_in", GroupActivations, BS*s.H, "B*S*H", s.a)
-		b.add("mlm.act_in", GroupActivations, BS*s.H, "B*S*H", s.a)
+		if s.actSaves { // relu's output is the norm's input
+			b.add("mlm.act_in", GroupActivations, BS*s.H, "B*S*H", s.a)
+		}
 		b.add("mlm.ln_in", GroupActivations, BS*s.H, "B*S*H", s.a)
 		b.add("mlm.ln_stats", GroupActivations, 2*BS, "2*B*S", s.stat)
 		b.add("mlm.decoder_in", GroupActivations, BS*s.H, "B*S*H", s.a)
@@ -103,9 +116,14 @@ func (s *actShape) taskHeadTerms(b *actBuilder) {
 			b.add("autocast.head_weight_copy", GroupActivations, s.H*s.H+s.V*s.H, "H*H+V*H", 2)
 		}
 	case h.kind == model.HeadSeqCls && h.encoder:
+		if h.dropoutIn {
+			b.add("cls.dropout_in_mask", GroupActivations, s.B*s.H, "B*H", s.maskBytes(s.r))
+		}
 		if s.autocast {
 			b.add("pooler.in", GroupActivations, s.B*s.H, "B*H", 2)
 			b.add("autocast.pooler_weight_copy", GroupActivations, s.H*s.H, "H*H", 2)
+		} else if h.dropoutIn {
+			b.add("pooler.in", GroupActivations, s.B*s.H, "B*H", s.a) // the dropped-out first token
 		} else {
 			b.add("pooler.in", GroupActivations, BS*s.H, "B*S*H", s.a) // a view of the first token keeps the whole output
 		}

@@ -104,6 +104,10 @@ func (s *actShape) lossExtras(b *actBuilder, held, loss int, heldNote string) {
 		s.taskLossExtras(b, held, loss, heldNote)
 		return
 	}
+	if s.vis != nil {
+		s.visLossExtras(b, held, loss, heldNote) // activations_vision.go
+		return
+	}
 	BSV := s.B * s.S * s.V
 	dt := s.logitsDType()
 	kind := s.lossKind()
@@ -157,6 +161,9 @@ func (s *actShape) fusedChunkRows() float64 {
 func (s *actShape) logitsGrad(pure bool) (float64, string, float64) {
 	if s.head != nil {
 		return s.taskLogitsGrad()
+	}
+	if s.vis != nil {
+		return s.visLogitsGrad() // activations_vision.go
 	}
 	BSV := s.B * s.S * s.V
 	switch s.lossKind() {

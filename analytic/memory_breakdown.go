@@ -76,7 +76,8 @@ func predictBreakdown(e *Estimate, in *inputs) error {
 	}
 	c := in.fsdpMPCoefs(in.finetuneCoefs(coefsFor(in.w.Precision, in.w.Optimizer))) // memory_fsdp_mp.go
 	op := in.modelStateTerms(e, c, PhaseOptimizer, PhaseForward)
-	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
+	bf, bu, bc := in.batchInput() // the token ids, or a vision model's pixels (activations_vision.go)
+	e.add("input_ids", GroupInput, bf, bu, bc)
 	ctx := DefaultCUDAContext
 	if in.w.Backend == model.CPU {
 		ctx = 0

@@ -140,6 +140,9 @@ func (in *inputs) layerParams() float64 {
 	case model.QKNormFull:
 		p += (q + kv) * norm / in.H
 	}
+	if a.LayerScale { // DINOv2's two per-channel scales
+		p += 2 * in.H
+	}
 	return p + float64(a.NormsPerLayer)*norm
 }
 

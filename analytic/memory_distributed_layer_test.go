@@ -20,7 +20,11 @@ func TestLayerParamsMatchModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		var in inputs
-		if err := in.prepare(a, model.Workload{Batch: 1, Seq: 8}); err != nil {
+		seq := 8
+		if n := model.ImageTokens(a); n > 0 {
+			seq = n // a vision model's tokens per image
+		}
+		if err := in.prepare(a, model.Workload{Batch: 1, Seq: seq}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if got := in.layerParams(); got != float64(b.PerLayer) {

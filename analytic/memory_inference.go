@@ -27,7 +27,8 @@ func (in *inputs) inferenceTerms(e *Estimate) error {
 	} else {
 		e.add("weights", GroupWeights, in.epLocalParams(in.tpParams()), "params", c.weight)
 	}
-	e.add("input_ids", GroupInput, in.B*in.S, "B*S", 8)
+	bf, bu, bc := in.batchInput() // the token ids, or a vision model's pixels (activations_vision.go)
+	e.add("input_ids", GroupInput, bf, bu, bc)
 	ctx := DefaultCUDAContext
 	if in.w.Backend == model.CPU {
 		ctx = 0

@@ -219,7 +219,10 @@ func (in *inputs) prepare(a model.Arch, w model.Workload) error {
 	if err != nil {
 		return err
 	}
-	if a.MaxPositions > 0 && w.Seq > a.MaxPositions {
+	if err := checkImageSeq(a, w.Seq); err != nil { // activations_vision.go
+		return err
+	}
+	if a.MaxPositions > 0 && w.Seq > a.MaxPositions && model.ImageTokens(a) == 0 {
 		return &model.FieldError{Field: "seq", Value: w.Seq,
 			Reason: fmt.Sprintf("is longer than the model's learned position table of %d rows; use at most %d", a.MaxPositions, a.MaxPositions)}
 	}

@@ -30,8 +30,8 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		return nil, fmt.Errorf("hf config: arch.family %q has no config.json mapping (families with one: %v)",
 			a.Family, model.ConfigFamilies())
 	}
-	if a.NoHead && a.Head == "" || fam.NoHead {
-		return nil, fmt.Errorf("hf config: arch.family %q: an encoder without an LM head has no causal-LM class", a.Family)
+	if err := encoderHead(a, fam); err != nil {
+		return nil, err
 	}
 	if !fam.Measured {
 		return nil, fmt.Errorf("hf config: arch.family %q: its layer is described only approximately, so train.py does not build it", a.Family)
@@ -98,5 +98,8 @@ func HFConfig(a model.Arch, w model.Workload) (map[string]any, error) {
 		write(m, a) // hfconfig_families.go
 	}
 	headConfig(m, a)
+	if err := encoderConfig(m, a, w, fam); err != nil {
+		return nil, err
+	}
 	return m, nil
 }

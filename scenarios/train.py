@@ -525,6 +525,9 @@ HF_TASKS = {"causal-lm": "AutoModelForCausalLM"}
 # (finetune.py's part of the script, below).
 HF_TASKS.update({"seq-cls": "AutoModelForSequenceClassification", "token-cls": "AutoModelForTokenClassification",
                  "mlm": "AutoModelForMaskedLM"})
+# Vision transformers (arch.image_size set): image classification on
+# pixel_values, labels one per image.
+HF_TASKS["image-cls"] = "AutoModelForImageClassification"
 
 
 def transformers_module():
@@ -638,6 +641,10 @@ class HFModel:
                            % w["checkpointing"])
 
     def __call__(self, ids):
+        if self.task == "image-cls":  # ids are the images' pixel_values
+            labels = torch_module().arange(ids.shape[0], device=ids.device).remainder(self.labels)
+            out = self.model(pixel_values=ids, labels=labels)
+            return out.loss, out.logits
         out = self.model(input_ids=ids, labels=task_labels(self.task, ids, self.labels), use_cache=False)
         return out.loss, out.logits
 
@@ -968,6 +975,8 @@ def run_job(torch, LM, job, index, ev):
     fam = a.get("family", "")
     layer = job.get("layer")
     for k in ("layers", "hidden", "heads", "vocab"):
+        if k == "vocab" and a.get("image_size"):
+            continue  # a vision model embeds image patches
         if not isinstance(a.get(k), int) or a[k] < 1:
             raise JobError("arch.%s must be a positive integer (got %r)" % (k, a.get(k)))
     impl, why = choose_impl(job, w)
@@ -975,6 +984,12 @@ def run_job(torch, LM, job, index, ev):
         raise JobError("arch.family %r is not supported by train.py: the job has no layer (memval's family "
                        "table describes that family's layers only approximately)%s"
                        % (fam, "; transformers could build it, but %s" % why if why else ""))
+    if impl == "hand" and layer.get("name") not in ("gpt2", "llama"):
+        # the encoders' and vision transformers' layers (analytic/model/family_enc.go,
+        # family_vision.go) run only as transformers' own classes, with a task head
+        raise JobError("arch.family %r is not supported by train.py's hand-built program (its %r layer runs "
+                       "through transformers only: impl transformers with arch.head mlm, seq-cls, token-cls or "
+                       "image-cls)%s" % (fam, layer.get("name"), "; transformers could not: %s" % why if why else ""))
     seed = int(job.get("seed") or 0)
     torch.manual_seed(seed)
 
@@ -1028,7 +1043,7 @@ def run_job(torch, LM, job, index, ev):
                          job.get("optim_impl") or w.get("optimizer_impl"))
     exclude = {storage_key(t)[0] for t in list(model.parameters()) + list(model.buffers())}
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(a["vocab"], (w["batch"], w["seq"]), generator=gen).to(dev)
+    ids = model_inputs(torch, a, w, gen).to(dev)
     if prec in ("fp16", "bf16"):
         dt = torch.float16 if prec == "fp16" else torch.bfloat16
         autocast = lambda: torch.autocast(dev, dtype=dt)  # noqa: E731
@@ -1128,6 +1143,25 @@ def normalize_finetune(w):
     return w
 
 
+def torch_module():
+    import torch
+    return torch
+
+
+def model_inputs(torch, a, w, gen):
+    """The batch: token ids of (batch, seq), or for a vision model (arch
+    image_size) fp32 pixel_values of (batch, channels, image, image), whose
+    patches, class token and registers are the workload's seq."""
+    if a.get("image_size"):
+        size, patch, ch = int(a["image_size"]), int(a["patch_size"]), int(a.get("channels") or 3)
+        tokens = (size // patch) ** 2 + 1 + int(a.get("registers") or 0)  # patches, class token, registers
+        if tokens != w["seq"]:
+            raise JobError("workload.seq %d: a vision model of image_size %d and patch_size %d sees %d tokens per image"
+                           % (w["seq"], size, patch, tokens))
+        return torch.randn((w["batch"], ch, size, size), generator=gen)
+    return torch.randint(a["vocab"], (w["batch"], w["seq"]), generator=gen)
+
+
 def head_task(arch):
     """The transformers task of arch.head."""
     head = arch.get("head") or "lm"
@@ -1135,12 +1169,18 @@ def head_task(arch):
         return "causal-lm"
     if head in HF_TASKS:
         return head
-    raise JobError("arch.head %r: train.py trains lm, seq-cls, token-cls or mlm heads (none has no loss)" % head)
+    raise JobError("arch.head %r: train.py trains lm, seq-cls, token-cls, mlm or image-cls heads (none has no loss)" % head)
 
 
 def task_labels(task, ids, n):
     """Labels for the task's loss, from the token ids: the ids themselves
-    for language modelling, ids modulo the labels for classifiers."""
+    for causal language modelling, ids modulo the labels for classifiers,
+    and for masked LM a tensor of their own, as a masking collator makes it
+    (-100 at the positions that are not predicted: here every other one)."""
+    if task == "mlm":
+        labels = ids.clone()
+        labels[:, 1::2] = -100
+        return labels
     if task == "seq-cls":
         return ids[:, 0].remainder(n)
     if task == "token-cls":

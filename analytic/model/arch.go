@@ -96,6 +96,16 @@ type Arch struct {
 	GlobalEvery   int     `json:"global_every,omitempty"`
 	AttnSoftcap   float64 `json:"attn_softcap,omitempty"`
 	LogitSoftcap  float64 `json:"logit_softcap,omitempty"`
+	// Vision transformers (families vit, dinov2; family_vision.go): square
+	// images of ImageSize pixels cut into (ImageSize/PatchSize)^2 patches
+	// of Channels channels, plus a class token: the tokens per image. 0 for
+	// text models.
+	ImageSize  int  `json:"image_size,omitempty"`
+	PatchSize  int  `json:"patch_size,omitempty"`
+	Channels   int  `json:"channels,omitempty"`
+	MaskToken  bool `json:"mask_token,omitempty"`  // a learned mask token of H (DINOv2's use_mask_token)
+	LayerScale bool `json:"layer_scale,omitempty"` // a learned per-channel scale after attention and after the MLP (DINOv2)
+	Registers  int  `json:"registers,omitempty"`   // learned register tokens after the class token (dinov2_with_registers' num_register_tokens)
 }
 
 // Values of Arch.QKNorm.

@@ -71,12 +71,15 @@ func (a *Arch) Normalize() error {
 		return &FieldError{Field: "norm", Value: fmt.Sprintf("%q", a.Norm), Reason: `unknown norm; use "layernorm" or "rmsnorm"`}
 	}
 
+	if err := a.normalizeVision(fam); err != nil { // family_vision.go
+		return err
+	}
 	// Sizes that must be given.
 	for _, f := range []struct {
 		name string
 		v    int
 	}{{"layers", a.Layers}, {"hidden", a.Hidden}, {"heads", a.Heads}, {"vocab", a.Vocab}} {
-		if f.v <= 0 {
+		if f.v <= 0 && !(f.name == "vocab" && fam.Vision != nil) {
 			return &FieldError{Field: f.name, Value: f.v, Reason: "must be a positive integer"}
 		}
 	}

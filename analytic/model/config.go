@@ -228,7 +228,7 @@ func (c *config) arch() (Arch, error) {
 	if a.Name, err = c.str("_name_or_path"); err != nil {
 		return Arch{}, err
 	}
-	if a.Vocab, err = c.int("vocab", true, 0, "vocab_size"); err != nil {
+	if a.Vocab, err = c.int("vocab", fam.Vision == nil, 0, "vocab_size"); err != nil { // images have no vocabulary
 		return Arch{}, err
 	}
 	if a.Hidden, err = c.int("hidden", true, 0, k.Hidden...); err != nil {
@@ -284,7 +284,10 @@ func (c *config) arch() (Arch, error) {
 // and the config lacks, in one error naming the model_type: the first
 // missing key is the error's Field.
 func (c *config) checkRequired(mt string, k *ConfigKeys) error {
-	required := [][]string{{"vocab_size"}, k.Hidden, k.Layers, k.Heads}
+	required := [][]string{k.Hidden, k.Layers, k.Heads}
+	if families[mt].Vision == nil {
+		required = append([][]string{{"vocab_size"}}, required...)
+	}
 	if !k.FFNOptional {
 		required = append(required, k.FFN)
 	}

@@ -122,7 +122,7 @@ func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, json, field, msg string
 	}{
-		{"unknown model_type", `{"model_type": "t5"}`, "model_type", "supported: bert, bloom, distilbert, falcon, gemma, gemma2, gemma3_text, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, mixtral, olmo2, opt, phi, phi3, qwen2, qwen2_moe, qwen3, qwen3_moe, roberta, starcoder2, xlm-roberta"},
+		{"unknown model_type", `{"model_type": "t5"}`, "model_type", "supported: bert, bloom, dinov2, dinov2_with_registers, distilbert, falcon, gemma, gemma2, gemma3_text, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, mixtral, olmo2, opt, phi, phi3, qwen2, qwen2_moe, qwen3, qwen3_moe, roberta, starcoder2, vit, xlm-roberta"},
 		{"t5 is not read", `{"model_type": "t5", "d_model": 512}`, "model_type", `"t5": not supported`},
 		{"missing sizes named with the model_type", `{"model_type": "qwen3", "vocab_size": 10, "hidden_size": 64}`, "num_hidden_layers",
 			"a qwen3 config needs vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size to be counted, and this one lacks num_hidden_layers, num_attention_heads, intermediate_size"},

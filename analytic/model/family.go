@@ -93,6 +93,14 @@ type Layer struct {
 	// and the weights cast back to the logits' dtype (Qwen MoE). Only
 	// with OpMoE.
 	RouterFP32 bool `json:"router_fp32,omitempty"`
+	// PositionIDsFromInput: the position ids are counted from the input
+	// ids past the padding token (RoBERTa), a B x S int64 tensor, and the
+	// token type ids gathered by them, another; false: slices of the
+	// embeddings' buffers. Only with EncoderLayerName.
+	PositionIDsFromInput bool `json:"position_ids_from_input,omitempty"`
+	// HeadDropoutIn: the sequence classifier drops out the first token's
+	// features before its dense layer too (RobertaClassificationHead).
+	HeadDropoutIn bool `json:"head_dropout_in,omitempty"`
 	// NormPlusOne: the RMSNorm multiplies the fp32 normalized x by a
 	// fresh fp32 1 + weight, a tensor of the norm's width that the product
 	// keeps, and casts back (GemmaRMSNorm); with FP32Norm.
@@ -291,6 +299,7 @@ type Family struct {
 	// turned (0: all), or a width (GPT-J's rotary_dim), which comes first.
 	RotaryFraction float64
 	RotaryDim      int
+	Vision         *Vision // an image model: patches instead of tokens (family_vision.go); nil for text
 
 	// Layer is what one layer computes. Measured says that Layer is this
 	// family's modeling code exactly, so that scenarios/train.py builds it
@@ -381,7 +390,7 @@ var families = map[string]*Family{
 			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0}}, Read: readOPT}},
 	"bert": {Name: "bert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
-		Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+		Context: 512, Layer: bertLayer, Measured: true, Config: bertKeys()},
 	"llama": {Name: "llama", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
 		Act: "silu", Context: 2048, Layer: llamaLayer, Measured: true, Config: llamaKeys(readLlama)},
 	"mistral": {Name: "mistral", Norm: RMSNorm, NormsPerLayer: 2, FinalNorm: true, GatedMLP: true, Positions: RotaryPositions,
@@ -410,7 +419,7 @@ var families = map[string]*Family{
 	// the base model with its pooler where it has one) and mapped to the
 	// nearer of the two eager programs, unmeasured, unless Measured says
 	// otherwise (gpt_neo and gptj have their own measured programs,
-	// family_gptstyle.go).
+	// family_gptstyle.go; the encoders theirs, family_enc.go).
 
 	// Qwen3ForCausalLM: a Llama layer plus an RMSNorm of head_dim on each
 	// head's q and k (q_norm, k_norm, one weight shared by the heads).
@@ -545,19 +554,39 @@ var families = map[string]*Family{
 	// past padding_idx.
 	"roberta": {Name: "roberta", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
 		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true, Act: "gelu",
-		Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+		Context: 512, Layer: robertaLayer, Measured: true, Config: bertKeys()},
 	"xlm-roberta": {Name: "xlm-roberta", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true,
 		MLPBias: true, TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, TokenTypes: 2, FFN4H: true,
-		Act: "gelu", Context: 512, Layer: gpt2Layer, Config: bertKeys()},
+		Act: "gelu", Context: 512, Layer: robertaLayer, Measured: true, Config: bertKeys()},
 	// DistilBertModel: learned positions and an embedding LayerNorm, no
 	// token types, no pooler, no head.
 	"distilbert": {Name: "distilbert", Norm: LayerNorm, NormsPerLayer: 2, EmbedNorm: true, QKVBias: true, OutBias: true,
-		MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, Act: "gelu", Context: 512, Layer: gpt2Layer,
+		MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, Act: "gelu", Context: 512, Layer: distilBertLayer, Measured: true,
 		Config: &ConfigKeys{
 			// DistilBertConfig's attribute_map: hidden_size, num_attention_heads, num_hidden_layers.
 			Hidden: []string{"dim", "hidden_size"}, Layers: []string{"n_layers", "num_hidden_layers"},
 			Heads: []string{"n_heads", "num_attention_heads"}, FFN: []string{"hidden_dim"}, Positions: stdPositions,
 			Dropouts: []ConfigDropout{{"dropout", 0.1}, {"attention_dropout", 0.1}}, Read: readNoHead}},
+	// Vision transformers (issues 16 and 20; family_vision.go): patches
+	// instead of tokens, no vocabulary. ViTModel keeps a pooler (dense and
+	// tanh on the class token) that ViTForImageClassification leaves out.
+	"vit": {Name: "vit", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, NoHead: true, Pooler: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
+		Vision: &Vision{ImageSize: 224, PatchSize: 16}, Layer: vitLayer, Measured: true,
+		Config: visionKeys(stdFFN, readViT)},
+	// Dinov2Model: ViT's layer with a layer scale on both branches, a mask
+	// token, no pooler; the MLP is mlp_ratio*hidden (or SwiGLU).
+	"dinov2": {Name: "dinov2", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true, OutBias: true, MLPBias: true,
+		TiedHead: true, NoHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
+		Vision: &Vision{ImageSize: 224, PatchSize: 14, MaskToken: true, LayerScale: true, ClsMeanPatch: true}, Layer: dinov2Layer, Measured: true,
+		Config: visionKeys(nil, readDinov2)},
+	// Dinov2WithRegistersModel: DINOv2 with num_register_tokens learned
+	// tokens put after the class token (no position rows of their own),
+	// 16-pixel patches by default, the mask token always.
+	"dinov2_with_registers": {Name: "dinov2_with_registers", Norm: LayerNorm, NormsPerLayer: 2, FinalNorm: true, QKVBias: true,
+		OutBias: true, MLPBias: true, TiedHead: true, NoHead: true, Positions: LearnedPositions, FFN4H: true, Act: "gelu",
+		Vision: &Vision{ImageSize: 224, PatchSize: 16, MaskToken: true, LayerScale: true, ClsMeanPatch: true, Registers: 4},
+		Layer:  dinov2Layer, Measured: true, Config: visionKeys(nil, readDinov2Registers)},
 }
 
 // bertKeys are the keys of a BERT-style encoder config.
@@ -633,6 +662,12 @@ func (f *Family) apply(a *Arch) {
 	a.SharedExpertGate = f.SharedGate
 	a.NormTopK = f.NormTopK
 	f.applyWindow(a)
+	if f.Vision != nil {
+		a.MaskToken, a.LayerScale = f.Vision.MaskToken, f.Vision.LayerScale
+		if a.Registers == 0 {
+			a.Registers = f.Vision.Registers
+		}
+	}
 	if a.PositionOffset == 0 {
 		a.PositionOffset = f.PositionOffset
 	}

@@ -13,11 +13,12 @@ const (
 	HeadTokenCls = "token-cls" // token classification (*ForTokenClassification)
 	HeadMLM      = "mlm"       // masked LM (*ForMaskedLM, encoders)
 	HeadNone     = "none"      // the base model (*Model)
+	HeadImageCls = "image-cls" // image classification (*ForImageClassification, vision families)
 )
 
 // HeadChoices lists the values of the --head flag (N the labels).
 func HeadChoices() []string {
-	return []string{HeadLM, HeadSeqCls + ":N", HeadTokenCls + ":N", HeadMLM, HeadNone}
+	return []string{HeadLM, HeadSeqCls + ":N", HeadTokenCls + ":N", HeadMLM, HeadImageCls + ":N", HeadNone}
 }
 
 // ParseHead parses a --head value: lm, seq-cls:N, token-cls:N, mlm or
@@ -29,7 +30,7 @@ func ParseHead(s string) (head string, labels int, err error) {
 		if !hasN {
 			return kind, 0, nil
 		}
-	case HeadSeqCls, HeadTokenCls:
+	case HeadSeqCls, HeadTokenCls, HeadImageCls:
 		v, err := strconv.Atoi(n)
 		if hasN && err == nil && v >= 1 && v <= MaxDim {
 			return kind, v, nil
@@ -44,7 +45,8 @@ func ParseHead(s string) (head string, labels int, err error) {
 // architectures list to a head.
 var headOfArchitecture = []struct{ suffix, head string }{
 	{"ForCausalLM", HeadLM}, {"LMHeadModel", HeadLM}, {"ForSequenceClassification", HeadSeqCls},
-	{"ForTokenClassification", HeadTokenCls}, {"ForMaskedLM", HeadMLM}, {"Model", HeadNone},
+	{"ForTokenClassification", HeadTokenCls}, {"ForMaskedLM", HeadMLM}, {"ForImageClassification", HeadImageCls},
+	{"Model", HeadNone},
 }
 
 // HeadOfArchitectures returns the head the first class of a config.json's
@@ -65,6 +67,9 @@ func HeadOfArchitectures(archs []string) string {
 // normalizeHead sets the head fields of a (NoHead, Pooler) from a.Head and
 // checks it; "" leaves the family's own.
 func (a *Arch) normalizeHead(fam *Family) error {
+	if fam.Vision != nil {
+		return a.normalizeVisionHead(fam) // family_vision.go
+	}
 	encoder := fam.NoHead
 	switch a.Head {
 	case "":
@@ -127,6 +132,12 @@ func headComponents(a *Arch, c *checked) []ParamComponent {
 		return []ParamComponent{comp("score", c.mul(w, N), fmt.Sprintf("%dx%d", w, N))}
 	case HeadTokenCls:
 		return []ParamComponent{comp("classifier", c.add(c.mul(H, N), c.mul(N)), fmt.Sprintf("%dx%d+%d", H, N, N))}
+	case HeadImageCls:
+		w := H
+		if fam != nil && fam.Vision != nil && fam.Vision.ClsMeanPatch {
+			w = 2 * H
+		}
+		return []ParamComponent{comp("classifier", c.add(c.mul(w, N), c.mul(N)), fmt.Sprintf("%dx%d+%d", w, N, N))}
 	case HeadMLM:
 		return []ParamComponent{comp("mlm.transform", c.add(c.mul(H, H), c.mul(H), c.mul(2, H)), fmt.Sprintf("%dx%d+%d+2x%d", H, H, H, H)),
 			comp("mlm.decoder.bias", c.mul(a.Vocab), fmt.Sprint(a.Vocab))}
@@ -177,7 +188,7 @@ func (c *config) readHead(a *Arch) error {
 		}
 	}
 	h := HeadOfArchitectures(names)
-	if h != HeadSeqCls && h != HeadTokenCls {
+	if h != HeadSeqCls && h != HeadTokenCls && h != HeadImageCls {
 		return nil
 	}
 	n := 2

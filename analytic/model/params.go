@@ -162,6 +162,14 @@ func countParams(a Arch) (ParamBreakdown, error) {
 		addc("project_out", ParamOther, c.mul(H, a.EmbedProj), false, fmt.Sprintf("%dx%d", H, a.EmbedProj))
 	}
 
+	once, perLayer := visionComponents(&a, &c) // family_vision.go
+	for _, p := range once {
+		addc(p.Name, p.Group, p.Count, false, p.Shape)
+	}
+	for _, p := range perLayer {
+		addc(p.Name, p.Group, p.Count, true, p.Shape)
+	}
+
 	// One layer: attention.
 	addc("attn.q_proj.weight", ParamAttention, c.mul(H, q), true, fmt.Sprintf("%dx%d", H, q))
 	addc("attn.k_proj.weight", ParamAttention, c.mul(H, kv), true, fmt.Sprintf("%dx%d", H, kv))
@@ -329,6 +337,8 @@ func TotalParams(a Arch) (int64, error) {
 	}
 	// One layer.
 	layer := c.add(c.mul(H, q), c.mul(H, kv), c.mul(H, kv))
+	visionOnce, visionLayer := visionTotals(&a, &c) // family_vision.go
+	once, layer = c.add(once, visionOnce), c.add(layer, visionLayer)
 	if a.QKVBias {
 		layer = c.add(layer, c.add(c.mul(q), c.mul(2, kv)))
 	}

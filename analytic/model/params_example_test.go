@@ -174,5 +174,5 @@ func ExampleSeedParamExample() {
 
 func ExamplePresets() {
 	fmt.Println(model.Presets())
-	// Output: [bert-base-uncased bloom-560m distilbert-base-uncased falcon-7b gemma-2-2b gemma-2b gemma-3-1b gpt-j-6b gpt-neo-125m gpt2 gpt2-large gpt2-medium gpt2-xl gpt3 llama-2-7b llama-3-8b mistral-7b mixtral-8x7b olmo-2-7b opt-125m phi-2 phi-3-mini pythia-160m qwen1.5-moe-a2.7b qwen2-0.5b qwen2-7b qwen3-30b-a3b qwen3-4b qwen3-8b roberta-base seed-example starcoder2-3b]
+	// Output: [bert-base-uncased bloom-560m dinov2-base dinov2-small distilbert-base-uncased falcon-7b gemma-2-2b gemma-2b gemma-3-1b gpt-j-6b gpt-neo-125m gpt2 gpt2-large gpt2-medium gpt2-xl gpt3 llama-2-7b llama-3-8b mistral-7b mixtral-8x7b olmo-2-7b opt-125m phi-2 phi-3-mini pythia-160m qwen1.5-moe-a2.7b qwen2-0.5b qwen2-7b qwen3-30b-a3b qwen3-4b qwen3-8b roberta-base seed-example starcoder2-3b vit-base-patch16-224]
 }

@@ -96,6 +96,10 @@ func TestParamsPresets(t *testing.T) {
 		"falcon-7b":               {6_921_720_704, 6_921_720_704},
 		"roberta-base":            {124_645_632, 124_645_632},
 		"distilbert-base-uncased": {66_362_880, 66_362_880},
+		// vision (testdata/hf-configs/expected.tsv gives the sources)
+		"vit-base-patch16-224": {86_567_656, 86_567_656},
+		"dinov2-small":         {22_056_576, 22_056_576},
+		"dinov2-base":          {86_580_480, 86_580_480},
 	}
 	if got := Presets(); len(got) != len(want) {
 		t.Errorf("got %d presets %v, want %d", len(got), got, len(want))

@@ -61,6 +61,13 @@ var presets = map[string]preset{
 	"falcon-7b":               {arch: dims("falcon", 32, 4544, 71, 1, 0, 65024, 2048, 0)},
 	"roberta-base":            {arch: dims("roberta", 12, 768, 12, 0, 3072, 50265, 514, 0.1), adjust: func(a *Arch) { a.TokenTypes = 1 }},
 	"distilbert-base-uncased": {arch: dims("distilbert", 6, 768, 12, 0, 3072, 30522, 512, 0.1)},
+
+	// Vision transformers (issues 16 and 20; testdata/hf-configs gives
+	// each count's source): no vocabulary, the context is the tokens per
+	// image (patches + class token).
+	"vit-base-patch16-224": {arch: dims("vit", 12, 768, 12, 0, 3072, 0, 0, 0), adjust: func(a *Arch) { a.Head, a.Labels = HeadImageCls, 1000 }},
+	"dinov2-small":         {arch: dims("dinov2", 12, 384, 6, 0, 1536, 0, 0, 0), adjust: func(a *Arch) { a.ImageSize = 518 }},
+	"dinov2-base":          {arch: dims("dinov2", 12, 768, 12, 0, 3072, 0, 0, 0), adjust: func(a *Arch) { a.ImageSize = 518 }},
 }
 
 // Presets lists the names Preset knows, sorted.

@@ -120,6 +120,10 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	if err := o.checkRanges(); err != nil {
 		return estimate.Request{}, err
 	}
+	seq, err := imageSeq(a, o.seq, o.model.changed("seq"), o.maxSeq) // estimate_vision.go
+	if err != nil {
+		return estimate.Request{}, err
+	}
 	// --ep and --moe-imbalance go into the workload only when given, so
 	// that a dense model's request and report are as before.
 	ep, imbalance := 0, 0.0
@@ -142,7 +146,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 	req := estimate.Request{
 		Arch: a,
 		Workload: model.Workload{
-			Batch: o.batch, Seq: o.seq,
+			Batch: o.batch, Seq: seq,
 			Precision: model.Precision(o.precision), Optimizer: model.Optimizer(o.optimizer),
 			Dropout: dropout, Attention: model.Attention(o.attention),
 			Checkpointing: model.Checkpointing(o.checkpointing), Backend: model.Backend(o.backend),

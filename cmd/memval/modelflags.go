@@ -102,7 +102,7 @@ func (m *modelOptions) resolve() (model.Arch, error) {
 	default:
 		var missing []string
 		for _, name := range []string{"layers", "hidden", "heads", "vocab"} {
-			if !m.changed(name) {
+			if f, ok := model.FamilyOf(m.family); !m.changed(name) && !(name == "vocab" && ok && f.Vision != nil) {
 				missing = append(missing, "--"+name)
 			}
 		}

@@ -88,8 +88,13 @@ func printParams(w io.Writer, r paramsReport) error {
 	if name == "" {
 		name = "custom " + a.Family
 	}
-	ew.printf("model %s (family %s): layers %d, hidden %d, heads %d, kv_heads %d, head_dim %d, ffn %d, vocab %d",
-		name, a.Family, a.Layers, a.Hidden, a.Heads, a.KVHeads, a.HeadDim, a.FFN, a.Vocab)
+	ew.printf("model %s (family %s): layers %d, hidden %d, heads %d, kv_heads %d, head_dim %d, ffn %d",
+		name, a.Family, a.Layers, a.Hidden, a.Heads, a.KVHeads, a.HeadDim, a.FFN)
+	if n := model.ImageTokens(a); n > 0 {
+		ew.printf(", image %d, patch %d (%d tokens per image)", a.ImageSize, a.PatchSize, n)
+	} else {
+		ew.printf(", vocab %d", a.Vocab)
+	}
 	if a.Experts > 0 {
 		ew.printf(", experts %d (top-%d)", a.Experts, a.ExpertsPerToken)
 	}
