@@ -196,6 +196,9 @@ type actShape struct {
 	ckpt                     model.Checkpointing
 	loss                     model.Loss // loss convention (loss.go)
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
+	sac                      bool       // per-op selective checkpointing (checkpointing_ops.go)
+	sacElems                 float64    // its saved mm outputs' elements per token and layer
+	sacNames                 string     // and their linear layers, for the formula
 	freeLogits               bool
 	impl                     model.AttnImpl // attention implementation (attention_impl.go)
 	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
@@ -299,7 +302,10 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.cuda || !s.measured || s.ckpt == model.SelectiveCheckpointing && s.llama || s.moe != nil && s.moe.ep > 1 {
 		s.note = noteDerived
 	}
-	return s.initLoRA(a, w)
+	if err := s.initLoRA(a, w); err != nil {
+		return err
+	}
+	return s.initOpsCkpt(a, w, fam.Layer) // checkpointing_ops.go
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -441,6 +447,9 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	BSH := s.B * s.S * s.H * s.L
 	if s.ckpt == model.FullCheckpointing {
 		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)
+		if s.sac {
+			s.sacTerms(b) // checkpointing_ops.go
+		}
 		return
 	}
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)
