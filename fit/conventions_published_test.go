@@ -25,9 +25,9 @@ const (
 // at memval's earlier default) and after (as the source runs it).
 type convChange struct {
 	convention, row string
-	before        func(w *model.Workload)
-	after         func(w *model.Workload) // nil: the stored workload
-	note          string
+	before          func(w *model.Workload)
+	after           func(w *model.Workload) // nil: the stored workload
+	note            string
 }
 
 // conventionChanges lists, per convention of issue 20, the evaluated
