@@ -1170,6 +1170,7 @@ def run_job(torch, LM, job, index, ev):
         finally:
             if ctx is not None:
                 ctx.__exit__(None, None, None)
+            SAC.counter = None  # only the measured forward counts
         if w.get("free_logits"):
             logits = None  # the loop drops the logits before backward
         if counter.debug:

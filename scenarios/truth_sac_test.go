@@ -31,6 +31,9 @@ func TestOpsCheckpointingTruth(t *testing.T) {
 	var cases []tc
 	for _, prec := range []model.Precision{model.FP32, model.BF16Mixed, model.BF16Pure} {
 		for _, att := range []model.Attention{model.MathAttention, model.FlashAttention} {
+			if att == model.FlashAttention && prec != model.BF16Mixed {
+				continue // SDPA's kernel is recomputed whatever the dtype: one precision is enough
+			}
 			for _, a := range []model.Arch{gpt2, llama, qwen2} {
 				cases = append(cases, tc{a, model.Workload{Batch: 2, Seq: 32, Precision: prec, Attention: att, Checkpointing: "ops:torchtitan"}})
 			}
