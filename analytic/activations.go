@@ -212,6 +212,9 @@ type actShape struct {
 	ckpt                     model.Checkpointing
 	loss                     model.Loss // loss convention (loss.go)
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
+	sac                      bool       // per-op selective checkpointing (checkpointing_ops.go)
+	sacElems                 float64    // its saved mm outputs' elements per token and layer
+	sacNames                 string     // and their linear layers, for the formula
 	freeLogits               bool
 	impl                     model.AttnImpl // attention implementation (attention_impl.go)
 	offload                  bool           // checkpointed layers' inputs in host memory (checkpoint_offload.go)
@@ -343,7 +346,15 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 	if s.enc != nil && a.Head == "" { // the bare encoder (activations_enc.go): its loss is derived
 		s.note = noteDerived
 	}
-	return nil
+	var layer *model.Layer
+	if known {
+		layer = fam.Layer
+	}
+	if w.Checkpointing.OpsPolicy() != "" && (s.own != nil || s.gs != nil || s.enc != nil || s.vis != nil || s.variant != nil || s.vr.variant()) {
+		return &model.FieldError{Field: "checkpointing", Value: string(w.Checkpointing),
+			Reason: "per-op checkpointing is modelled for the gpt2 and llama programs (gpt2, llama, mistral, qwen2), not family " + a.Family + "'s; use full or layers:N"}
+	}
+	return s.initOpsCkpt(a, w, layer) // checkpointing_ops.go
 }
 
 // maskBytes is the dropout mask's bytes per element for an input of dt.
@@ -485,6 +496,9 @@ func (s *actShape) layerTerms(b *actBuilder) {
 	BSH := s.B * s.S * s.H * s.L
 	if s.ckpt == model.FullCheckpointing {
 		b.add("ckpt.block_in", GroupActivations, BSH, "B*S*H*L", s.r)
+		if s.sac {
+			s.sacTerms(b) // checkpointing_ops.go
+		}
 		return
 	}
 	defer s.loraLayerTerms(b) // LoRA's adapters (activations_lora.go)

@@ -329,7 +329,7 @@ func (in *inputs) parallelNote() string {
 	if in.w.Engine != model.NoEngine {
 		parts = append(parts, fmt.Sprintf("engine %s: its communication buffers at their default sizes", in.w.Engine))
 		if in.w.FSDPMixed != "" {
-			mp := "FSDP MixedPrecision " + in.w.FSDPMixed + ": fp32 shards of weights, gradients and optimizer states, param_dtype copies of the gathered units only (derived from torch.distributed.fsdp, not measured)"
+			mp := "FSDP MixedPrecision " + in.w.FSDPMixed + ": fp32 shards of weights, gradients and optimizer states, param_dtype copies of the gathered units only (shards, states, gathered copies and activations measured on the CPU against FSDP2; the peaks derived, not measured)"
 			if in.w.Precision == model.BF16Pure {
 				mp += "; the bf16-loaded model upcast to fp32 as accelerate does"
 			}

@@ -150,7 +150,7 @@ func PredictInto(e *Estimate, name string, a model.Arch, w model.Workload) error
 	if in.par.active && f.name != "breakdown" {
 		return fmt.Errorf("%s: %w: pp, cp, offload and engine are modelled by the breakdown formula only", name, ErrNotApplicable)
 	}
-	if in.w.Checkpointing.EveryNth() > 0 && f.name != "breakdown" {
+	if (in.w.Checkpointing.EveryNth() > 0 || in.w.Checkpointing.OpsPolicy() != "") && f.name != "breakdown" {
 		return fmt.Errorf("%s: %w: checkpointing %s is modelled by the breakdown formula only", name, ErrNotApplicable, in.w.Checkpointing)
 	}
 	if finetuneActive(&in.w) && f.name != "breakdown" {

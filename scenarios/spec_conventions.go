@@ -56,7 +56,7 @@ func (p *parser) checkpointing(v *yaml.Node, field string, s *Spec) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(x, model.LayersCheckpointingPrefix) {
+	if !strings.HasPrefix(x, model.LayersCheckpointingPrefix) && !strings.HasPrefix(x, model.OpsCheckpointingPrefix) {
 		x, err = p.oneOf(v, field, checkpointings)
 	} else if cerr := model.CheckCheckpointing(field, model.Checkpointing(x)); cerr != nil {
 		err = p.errf(v, field, "%v", cerr)

@@ -19,7 +19,8 @@ Two ways to build the model (job "impl"):
     the config.json at "config_path"; attention workload.attn_impl (eager,
     sdpa, flash-attention-2), else eager (math) or sdpa (flash); the
     library's own activation checkpointing (re-entrant, as the hand-built
-    path; layers:N as every_n_layers); the loss the model computes from labels.
+    path; layers:N as every_n_layers; ops:torchtitan non-reentrant with
+    torchtitan's per-op policy, see SAC); the loss the model computes from labels.
   - hand: the model written out below from the family table's layer (the
     fallback for hosts without transformers, e.g. Debian's torch 1.13).
   - auto (the default): transformers when it is importable and can run the
@@ -473,6 +474,7 @@ def build_classes(torch):
             # (from 1) is a multiple of N are checkpointed whole
             n = every_nth(w["checkpointing"])
             self.ckpt_layers = {i for i in range(a["layers"]) if self.full or (n and (i + 1) % n == 0)}
+            self.sac = ops_policy(w["checkpointing"])  # ops:POLICY: every layer, non-reentrant
             self.loss = w["loss"]
             self.offload = w["offload_activations"]
 
@@ -500,6 +502,8 @@ def build_classes(torch):
                         x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
                 elif i in self.ckpt_layers:
                     x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=True)
+                elif self.sac:
+                    x = SAC.checkpoint(torch, blk, x, cos, sin)
                 else:
                     x = blk(x, cos, sin)
             if self.ln_f is not None:
@@ -636,6 +640,8 @@ class HFModel:
                 self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
             else:
                 raise JobError("workload.checkpointing %s: this transformers has no every_n_layers" % w["checkpointing"])
+        elif ops_policy(w["checkpointing"]):
+            SAC.enable_transformers(torch, self.model)
         elif w["checkpointing"] != "none":
             raise JobError("workload.checkpointing %s: transformers has none such; use impl hand"
                            % w["checkpointing"])
@@ -667,6 +673,122 @@ def parse_attn_impl(w):
     if want and w["attention"] != want:
         raise JobError("workload.attn_impl %s runs %s attention, not attention %s" % (v, want, w["attention"]))
     return v
+
+
+def ops_policy(ckpt):
+    """POLICY of an "ops:POLICY" checkpointing (JobError for an unknown
+    one), else ""."""
+    if not (isinstance(ckpt, str) and ckpt.startswith("ops:")):
+        return ""
+    p = ckpt[len("ops:"):]
+    if p != "torchtitan":
+        raise JobError("workload.checkpointing %r: the per-op policy is ops:torchtitan" % ckpt)
+    return p
+
+
+def torchtitan_policy(torch):
+    """A policy function for create_selective_checkpoint_contexts that
+    decides as torchtitan v0.2.2's selective_ac_option "op" does
+    (torchtitan/distributed/activation_checkpoint.py _apply_op_sac and the
+    save list _op_sac_save_list of torchtitan/models/llama3/infra/
+    parallelize.py; no per_op_sac_force_recompute_mm_shapes_by_fqns): save
+    the outputs of the listed ops and of a CUDA tensor's copy to the CPU,
+    except that of the layer's aten.mm calls only the odd-numbered (from 1)
+    are saved; recompute everything else. The forward and the recompute
+    count their mm calls apart. One policy per checkpointed call."""
+    from torch.utils.checkpoint import CheckpointPolicy
+    ops = torch.ops.aten
+    names = ("mm", "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention",
+             "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_attention_math",
+             "_scaled_dot_product_fused_attention_overrideable", "max")
+    save = {getattr(ops, n).default for n in names if hasattr(ops, n)}
+    if hasattr(torch.ops, "_c10d_functional") and hasattr(torch.ops._c10d_functional, "reduce_scatter_tensor"):
+        save.add(torch.ops._c10d_functional.reduce_scatter_tensor.default)
+    for hop in ("flex_attention", "inductor_compiled_code"):
+        if hasattr(torch._higher_order_ops, hop):
+            save.add(getattr(torch._higher_order_ops, hop))
+    count = {True: 0, False: 0}
+
+    def policy(ctx, func, *args, **kwargs):
+        if (func == ops._to_copy.default and "cuda" in str(args[0].device)
+                and str(kwargs.get("device", "")) == "cpu"):
+            return CheckpointPolicy.MUST_SAVE
+        if func == ops.mm.default:
+            count[ctx.is_recompute] += 1
+            if count[ctx.is_recompute] % 2 == 0:
+                return CheckpointPolicy.PREFER_RECOMPUTE
+        return CheckpointPolicy.MUST_SAVE if func in save else CheckpointPolicy.PREFER_RECOMPUTE
+
+    return policy
+
+
+class SAC:
+    """Per-op selective checkpointing (workload.checkpointing ops:POLICY)
+    and its measurement. Under torch.utils.checkpoint's non-reentrant
+    checkpoint autograd's saved tensors go to the checkpoint's own hooks,
+    not to SavedCounter's: what the layer keeps is its positional tensor
+    arguments (held by the recompute closure; the re-entrant checkpoint
+    saves the same with save_for_backward) and the op outputs the policy
+    caches (the caching mode's storage). Both are added to the counter of
+    the measured forward (SAC.counter) right after each layer."""
+
+    counter = None
+    labels = {}  # data pointer -> "sac.<op>" / "sac.input" for list_saved
+
+    @classmethod
+    def context_fn(cls, torch, sink):
+        def fn():
+            from torch.utils.checkpoint import create_selective_checkpoint_contexts
+            ctxs = create_selective_checkpoint_contexts(torchtitan_policy(torch))
+            sink.append(ctxs[0])
+            return ctxs
+        return fn
+
+    @classmethod
+    def count(cls, torch, args, sink):
+        c = cls.counter
+        if c is None:
+            return
+        for t in args:
+            if torch.is_tensor(t):
+                cls.labels.setdefault(storage_key(t)[0], "sac.input")
+                c.pack(t)
+        for mode in sink:
+            for func, outs in mode.storage.items():
+                for out in outs:
+                    for wr in out if isinstance(out, (tuple, list)) else (out,):
+                        t = getattr(wr, "val", None)
+                        if torch.is_tensor(t):
+                            cls.labels.setdefault(storage_key(t)[0], "sac.%s" % func)
+                            c.pack(t)
+        del sink[:]
+
+    @classmethod
+    def checkpoint(cls, torch, fn, *args, **kwargs):
+        sink = []
+        out = torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False,
+                                                context_fn=cls.context_fn(torch, sink), **kwargs)
+        cls.count(torch, args, sink)
+        return out
+
+    @classmethod
+    def enable_transformers(cls, torch, model):
+        """transformers' activation checkpointing of every layer with the
+        policy's context (gradient_checkpointing_kwargs go to
+        torch.utils.checkpoint.checkpoint), each layer's checkpoint function
+        wrapped to measure."""
+        kw = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw, every_n_layers=1)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+        n = 0
+        for m in model.modules():
+            if getattr(m, "gradient_checkpointing", False) and hasattr(m, "_gradient_checkpointing_func"):
+                m._gradient_checkpointing_func = lambda fn, *a, **k: cls.checkpoint(torch, fn, *a, **k)
+                n += 1
+        if n == 0:
+            raise JobError("workload.checkpointing ops: this transformers' layers have no _gradient_checkpointing_func")
 
 
 def every_nth(ckpt):
@@ -833,8 +955,10 @@ def normalize_workload(w):
                        % w["precision"])
     if w["attention"] not in ("math", "flash"):
         raise JobError("workload.attention %r: use math or flash" % w["attention"])
-    if w["checkpointing"] not in ("none", "full", "selective") and every_nth(w["checkpointing"]) < 1:
-        raise JobError("workload.checkpointing %r: use none, full, selective or layers:N" % w["checkpointing"])
+    if w["checkpointing"] not in ("none", "full", "selective") and every_nth(w["checkpointing"]) < 1 \
+            and not ops_policy(w["checkpointing"]):
+        raise JobError("workload.checkpointing %r: use none, full, selective, layers:N or ops:torchtitan"
+                       % w["checkpointing"])
     if not 0.0 <= w["dropout"] < 1.0:
         raise JobError("workload.dropout %r must be in [0, 1)" % w["dropout"])
     return normalize_finetune(w)
@@ -1062,6 +1186,7 @@ def run_job(torch, LM, job, index, ev):
         for _ in range(w["grad_accum"] - 1):
             accumulate(model, ids, autocast, scaler)
         ctx = counter.hooks() if job.get("measure_saved", True) else None
+        SAC.counter = counter if ctx is not None else None
         if ctx is not None:
             ctx.__enter__()
         try:
@@ -1073,11 +1198,15 @@ def run_job(torch, LM, job, index, ev):
         finally:
             if ctx is not None:
                 ctx.__exit__(None, None, None)
+            SAC.counter = None  # only the measured forward counts
         if w.get("free_logits"):
             logits = None  # the loop drops the logits before backward
         if counter.debug:
-            ops = saved_ops(loss)
-            listed = [[ops.get(ptr, "?"), shape, dtype, nb] for ptr, shape, dtype, nb in counter.tensors]
+            # reading a node's saved tensors inside a non-reentrant
+            # checkpoint recomputes the layer (and SAC's cache allows one)
+            ops = {} if ops_policy(w["checkpointing"]) else saved_ops(loss)
+            listed = [[ops.get(ptr) or SAC.labels.get(ptr, "?"), shape, dtype, nb]
+                      for ptr, shape, dtype, nb in counter.tensors]
             if os.environ.get("MEMVAL_SAVED_DEBUG") == "1":
                 for row in listed:
                     sys.stderr.write("saved %s %s %s %d\n" % tuple(row))

@@ -134,12 +134,16 @@ func (c Checkpointing) EveryNth() int {
 // CheckpointingChoices is Checkpointings plus the parameterised forms, for
 // flag help and error messages.
 func CheckpointingChoices() []string {
-	return append(Checkpointings(), LayersCheckpointingPrefix+"N")
+	return append(Checkpointings(), LayersCheckpointingPrefix+"N", OpsCheckpointingPrefix+TorchtitanOpsPolicy)
 }
 
 // CheckCheckpointing returns a *FieldError naming field unless c is one of
-// Checkpointings or "layers:N" with N a positive integer.
+// Checkpointings, "layers:N" with N a positive integer or "ops:POLICY"
+// with POLICY one of OpsPolicies.
 func CheckCheckpointing(field string, c Checkpointing) error {
+	if strings.HasPrefix(string(c), OpsCheckpointingPrefix) {
+		return checkOpsCheckpointing(field, c) // checkpointing_ops.go
+	}
 	if strings.HasPrefix(string(c), LayersCheckpointingPrefix) {
 		if c.EveryNth() < 1 || c.EveryNth() > MaxDim {
 			return &FieldError{Field: field, Value: fmt.Sprintf("%q", c), Reason: "layers:N needs N a positive integer (checkpoint every N-th layer), e.g. layers:2"}

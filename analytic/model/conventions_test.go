@@ -63,14 +63,14 @@ func FuzzCheckLoss(f *testing.F) {
 }
 
 func FuzzCheckCheckpointing(f *testing.F) {
-	for _, s := range []string{"", "none", "full", "selective", "layers:2", "layers:", "layers:-1", "ops:x"} {
+	for _, s := range []string{"", "none", "full", "selective", "layers:2", "layers:", "layers:-1", "ops:x", "ops:torchtitan"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		c := Checkpointing(s)
 		err := CheckCheckpointing("checkpointing", c)
-		if err == nil && c.EveryNth() == 0 && CheckEnum("checkpointing", s, Checkpointings()) != nil {
-			t.Errorf("%q accepted but neither a plain value nor layers:N", s)
+		if err == nil && c.EveryNth() == 0 && c.OpsPolicy() != TorchtitanOpsPolicy && CheckEnum("checkpointing", s, Checkpointings()) != nil {
+			t.Errorf("%q accepted but neither a plain value, layers:N nor ops:POLICY", s)
 		}
 	})
 }

@@ -14,18 +14,21 @@ import (
 // dtype gradients are reduce-scattered in (REDUCE omitted: the param
 // dtype, as both FSDP versions do when reduce_dtype is None).
 //
-// The rules memval follows (derived from the libraries' code, not measured):
-// the sharded parameters stay in the dtype the model was built in (fp32),
-// and so do the sharded gradients (FSDP1 casts the reduced gradient back
-// to the parameter dtype unless keep_low_precision_grads; FSDP2's
-// foreach_reduce to the sharded parameter's dtype) and the optimizer
-// states, which step on the fp32 shard: there is no separate master copy.
-// The param_dtype copy of a unit exists only while the unit is gathered
-// (freed after forward with reshard_after_forward, i.e. zero 3; kept to the
-// end of backward with zero 2). A model loaded in bf16 (precision
-// bf16-pure) is upcast to fp32 by accelerate when mixed precision is on
-// (accelerate/accelerator.py: FSDP1's flat parameters, FSDP2's model
-// before fully_shard), so its states are those of an fp32 model.
+// The rules memval follows (derived from the libraries' code; measured on
+// the CPU for FSDP2 where marked, scenarios/truth_fsdp_mp_test.go): the
+// sharded parameters stay in the dtype the model was built in (fp32,
+// measured), and so do the sharded gradients (measured) (FSDP1 casts the
+// reduced gradient back to the parameter dtype unless
+// keep_low_precision_grads; FSDP2's foreach_reduce to the sharded
+// parameter's dtype) and the optimizer states, which step on the fp32 shard:
+// there is no separate master copy (measured). The param_dtype copy of a
+// unit exists only while the unit is gathered (freed after forward with
+// reshard_after_forward, i.e. zero 3; kept to the end of backward with zero
+// 2; both measured after the forward). The layers compute as a pure
+// param_dtype model (measured). A model loaded in bf16 (precision bf16-pure)
+// is upcast to fp32 by accelerate when mixed precision is on
+// (accelerate/accelerator.py: FSDP1's flat parameters, FSDP2's model before
+// fully_shard), so its states are those of an fp32 model.
 type fsdpMP struct{ param, reduce string }
 
 // fsdpDtypes are the dtypes FSDPMixed names, with their bytes.

@@ -51,3 +51,33 @@ func TestEstimateAttnImpl(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimateOpsCheckpointing: --checkpointing ops:torchtitan reaches the
+// workload and the breakdown's ckpt.sac_mm term; an unknown policy names
+// --checkpointing.
+func TestEstimateOpsCheckpointing(t *testing.T) {
+	req, err := estimateRequest(t, "--model", "llama-3-8b", "--checkpointing", "ops:torchtitan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := estimate.Run(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range rep.Estimates {
+		for _, x := range e.Terms {
+			found = found || x.Name == "ckpt.sac_mm" && x.Bytes > 0
+		}
+	}
+	if !found {
+		t.Error("--checkpointing ops:torchtitan: no ckpt.sac_mm term")
+	}
+	req, err = estimateRequest(t, "--model", "llama-3-8b", "--checkpointing", "ops:megatron")
+	if err == nil {
+		_, err = estimate.Run(req)
+	}
+	if err == nil || !strings.Contains(err.Error(), "checkpointing") {
+		t.Errorf("ops:megatron: err %v, want one naming --checkpointing", err)
+	}
+}
