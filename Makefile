@@ -59,11 +59,13 @@ build:
 
 # Tests that need PyTorch skip without it (and say so at the end), except
 # under CI=true, where they fail. The second pass builds and tests without
-# cgo: only the nvml device needs it.
+# cgo: only the nvml device needs it. The torch truth tests of ./scenarios
+# take several minutes on 2 cores, past go test's default 10-minute limit
+# when the machine is busy, hence -timeout.
 test:
 	$(GO) vet ./...
 	@skips=$$(mktemp); \
-	MEMVAL_SKIPLOG=$$skips $(GO) test -count=1 ./...; rc=$$?; \
+	MEMVAL_SKIPLOG=$$skips $(GO) test -count=1 -timeout 60m ./...; rc=$$?; \
 	n=$$(wc -l < $$skips | tr -d ' '); rm -f $$skips; \
 	if [ "$$n" != 0 ]; then \
 	  echo "make test: $$n tests skipped: the truth environment (torch 2.x, transformers) is not importable with MEMVAL_PYTHON=$(MEMVAL_PYTHON)."; \
