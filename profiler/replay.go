@@ -12,10 +12,14 @@ import (
 // Replay plays a recorded trace.csv back as a Device and Timeline, so that
 // real GPU data can be re-analysed anywhere. Start shifts the recorded
 // times so that the recorded workload start falls on the given time;
-// Memory answers the recorded sample at or before now (a recorded gap is
-// answered with an error, as it was); Processes answers the recorded
-// process-tree figure as one process with PID 0, or ErrNotSupported when
-// the trace has none. Before Start, readings are the last one before the
+// Memory answers the recorded sample at or before now, holding peaks: of
+// the samples recorded since its previous answer it gives the one with the
+// highest used memory, so that a replaying sampler that stalls (a loaded
+// machine) still sees every recorded peak; a recorded gap at now is
+// answered with its error, as it was, and the samples before it are held
+// for the next answer. Processes answers the recorded process-tree figure
+// (held likewise) as one process with PID 0, or ErrNotSupported when the
+// trace has none. Before Start, readings are the last one before the
 // recorded start (the baseline). The events.jsonl and result.json beside
 // the trace, when present, give the scenario's events, the exit status,
 // the GPUs' names and the versions.
@@ -36,6 +40,13 @@ type Replay struct {
 	started   bool
 	offset    int64 // now = recorded + offset
 	nextEvent int
+	answered  map[holdKey]int // per GPU and figure, the index of the last sample answered since Start
+}
+
+// holdKey names one held figure: a GPU's used memory or its process tree's.
+type holdKey struct {
+	gpu  int
+	proc bool
 }
 
 // OpenReplay reads the trace at path (and the events.jsonl and result.json
@@ -150,9 +161,48 @@ func (r *Replay) sampleAt(gpu int, now int64) (Sample, error) {
 	return ss[i], nil
 }
 
-// Memory answers the recorded reading at or before now.
+// heldAt is sampleAt holding peaks for key: the sample at now, or, when it
+// is not a gap, the one of highest figure among the samples recorded since
+// the previous answer for key (after Start).
+func (r *Replay) heldAt(key holdKey, now int64, figure func(Sample) (uint64, bool)) (Sample, error) {
+	s, err := r.sampleAt(key.gpu, now)
+	if err != nil || s.Gap() {
+		return s, err
+	}
+	ss := r.byGPU[key.gpu]
+	rt := r.recordedNow(now)
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].TNS > rt }) - 1
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || i < 0 {
+		return s, nil
+	}
+	last, ok := r.answered[key]
+	if !ok {
+		// the first answer since Start: from the last sample before the
+		// recorded start
+		last = sort.Search(len(ss), func(j int) bool { return ss[j].TNS >= r.recStart }) - 1
+	}
+	best, bestV := i, uint64(0)
+	if v, ok := figure(ss[i]); ok {
+		bestV = v
+	}
+	for j := max(last+1, 0); j < i; j++ {
+		if ss[j].Gap() {
+			continue
+		}
+		if v, ok := figure(ss[j]); ok && v > bestV {
+			best, bestV = j, v
+		}
+	}
+	r.answered[key] = i
+	return ss[best], nil
+}
+
+// Memory answers the recorded reading at or before now, holding peaks
+// (see Replay).
 func (r *Replay) Memory(gpu int) (Memory, error) {
-	s, err := r.sampleAt(gpu, MonotonicNS())
+	s, err := r.heldAt(holdKey{gpu, false}, MonotonicNS(), func(s Sample) (uint64, bool) { return s.Used, true })
 	if err != nil {
 		return Memory{}, err
 	}
@@ -168,7 +218,7 @@ func (r *Replay) Memory(gpu int) (Memory, error) {
 
 // Processes answers the recorded process-tree figure as PID 0.
 func (r *Replay) Processes(gpu int) ([]ProcessMemory, error) {
-	s, err := r.sampleAt(gpu, MonotonicNS())
+	s, err := r.heldAt(holdKey{gpu, true}, MonotonicNS(), func(s Sample) (uint64, bool) { return s.Process, s.HasProcess })
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +237,7 @@ func (r *Replay) Start(startNS int64) {
 	defer r.mu.Unlock()
 	r.started = true
 	r.offset = startNS - r.recStart
+	r.answered = map[holdKey]int{}
 	r.nextEvent = 0
 	for r.nextEvent < len(r.events) && r.events[r.nextEvent].T < r.recStart {
 		r.nextEvent++ // events before the start are history
