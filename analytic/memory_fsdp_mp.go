@@ -53,9 +53,10 @@ func (in *inputs) fsdpMPCoefs(c stateCoefs) stateCoefs {
 //	weights           = N_tp * 4 / d     fp32 shard (steady)
 //	gradients         = N_tp * 4 / d     fp32 shard (gradPhase)
 //	optimizer_states  = N_tp * c.optim / d
-//	zero 3: zero3_gather_buffer = 2 units * 2 * param bytes, gatherPhase:
-//	        the param_dtype copies of the unit computed and the one
-//	        prefetched, freed after use (reshard_after_forward=True)
+//	zero 3: zero3_gather_buffer = (root + k layers) * param bytes, gatherPhase:
+//	        the param_dtype copies of the root unit, which stays gathered,
+//	        and of k layers (1 on the CPU, measured; 2 with CUDA's forward
+//	        prefetch, derived), freed after use (reshard_after_forward=True)
 //
 // With zero 2 (reshard_after_forward=False) the param_dtype copies of all
 // units are engineTerms' fsdp_unsharded_params. Unlike the other engines
@@ -70,10 +71,30 @@ func (in *inputs) fsdpMPStateTerms(e *Estimate, c stateCoefs, gradPhase, gatherP
 	g.Phase, g.Note = gradPhase, "fp32 gradient shard: the reduced gradient cast back to the parameters' dtype"
 	e.add("optimizer_states", GroupOptimizer, shard, "params", c.optim)
 	if in.w.ZeRO >= 3 {
-		e.addPeak("zero3_gather_buffer", GroupWeights, in.fsdpUnit(), "params", 2*p, gatherPhase).Note =
-			fmt.Sprintf("%s copies of the unit being computed and of the prefetched one, freed after use", in.mpParamName())
+		units, note := in.fsdpGathered()
+		e.addPeak("zero3_gather_buffer", GroupWeights, units, "params", p, gatherPhase).Note =
+			fmt.Sprintf("%s copies of %s, freed after use", in.mpParamName(), note)
 	}
 	return shard
+}
+
+// fsdpGathered is the parameters FSDP holds gathered at once under zero 3,
+// per rank: the root unit (every parameter outside the layers: embeddings,
+// final norm, head), which stays gathered while the layers run, and the
+// layer computed, measured with torch 2.11's fully_shard on the CPU
+// (scenarios TestFSDPMixedTruth); on CUDA also the next layer, which the
+// forward prefetches (derived, not measured).
+func (in *inputs) fsdpGathered() (float64, string) {
+	layers, note := 2.0, "the root unit (embeddings, head, final norm), the layer computed and the one prefetched"
+	if in.w.Backend == model.CPU {
+		layers, note = 1, "the root unit (embeddings, head, final norm) and the layer computed"
+	}
+	pb, err := model.Params(in.a)
+	if err != nil || in.a.Layers == 0 { // normalized archs count: fall back to the unit sizes
+		return 2 * in.fsdpUnit(), "the unit being computed and the prefetched one"
+	}
+	root := float64(pb.Total - int64(in.a.Layers)*pb.PerLayer)
+	return (root + layers*float64(pb.PerLayer)) / in.t, note
 }
 
 // fsdpUnit is the parameters of one FSDP unit on this rank: the larger of

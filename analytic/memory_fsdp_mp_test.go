@@ -10,13 +10,16 @@ import (
 // TestFSDPMixedPrecisionTerms holds the FSDP MixedPrecision model states to
 // bytes computed by hand for llama-2-7b: N = 6,738,415,616 parameters, one
 // layer (the FSDP unit) 4*4096^2 + 3*4096*11008 + 2*4096 = 202,383,360,
-// the head 32000*4096 = 131,072,000, dp 8.
+// the head 32000*4096 = 131,072,000, dp 8; the root unit (embedding, head,
+// final norm) 2*131,072,000 + 4096, gathered under zero 3 with the layer
+// computed and, on CUDA, the one prefetched.
 func TestFSDPMixedPrecisionTerms(t *testing.T) {
 	a := parallelArch(t, "llama-2-7b")
 	const (
 		n    = 6738415616
 		unit = 202383360
 		head = 131072000
+		root = 2*head + 4096
 	)
 	base := model.Workload{Batch: 1, Seq: 512, ZeRO: 3, DP: 8, Engine: model.FSDP, FSDPMixed: "bf16", Precision: model.FP32}
 	cases := []struct {
@@ -27,7 +30,7 @@ func TestFSDPMixedPrecisionTerms(t *testing.T) {
 		{"fsdp zero 3 bf16", func(*model.Workload) {}, map[string]uint64{
 			"weights": n / 8 * 4, "gradients": n / 8 * 4, "optimizer_states": n / 8 * 8, "master_weights": 0,
 			"optimizer_step_temporaries": n / 8 * 4,
-			"zero3_gather_buffer":        2 * unit * 2, "fsdp_reduce_scatter_buffer": unit * 2, "fsdp_unsharded_params": 0,
+			"zero3_gather_buffer":        (root + 2*unit) * 2, "fsdp_reduce_scatter_buffer": unit * 2, "fsdp_unsharded_params": 0,
 			"head_gradient": head * 2,
 		}},
 		{"reduce in fp32", func(w *model.Workload) { w.FSDPMixed = "bf16:fp32" }, map[string]uint64{
@@ -40,7 +43,7 @@ func TestFSDPMixedPrecisionTerms(t *testing.T) {
 			"weights": n / 8 * 4, "fsdp_unsharded_params": n * 2, "zero3_gather_buffer": 0, "fsdp_reduce_scatter_buffer": unit * 2,
 		}},
 		{"one rank still casts", func(w *model.Workload) { w.DP = 1 }, map[string]uint64{
-			"weights": n * 4, "optimizer_states": n * 8, "zero3_gather_buffer": 2 * unit * 2, "fsdp_reduce_scatter_buffer": unit * 2,
+			"weights": n * 4, "optimizer_states": n * 8, "zero3_gather_buffer": (root + 2*unit) * 2, "fsdp_reduce_scatter_buffer": unit * 2,
 		}},
 	}
 	for _, c := range cases {
