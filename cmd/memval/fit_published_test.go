@@ -26,7 +26,7 @@ func TestFitPublishedCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## By source", "## Out of memory", "## Not yet expressible", "| lora |", "predicted the OOM"} {
+	for _, want := range []string{"## By source", "## Out of memory", "## Not yet expressible", "| torch.compile |", "predicted the OOM"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("report lacks %q", want)
 		}
