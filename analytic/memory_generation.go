@@ -93,12 +93,24 @@ func (in *inputs) generationTerms(e *Estimate) error {
 	e.addPeak("next_token_logits", GroupLogits, in.B*in.V, "B*V", 4/in.t, "").Note =
 		"generate's fp32 copy of the last position's logits"
 
-	// The cache at the prefill (kp tokens) and at the last decode step (kd).
+	// The cache at the prefill (kp tokens) and at the last decode step (kd),
+	// averaged over the layers: a config with sliding-window layers
+	// (Arch.SlidingWindow; gemma2, gemma3, starcoder2) gets, from
+	// DynamicCache(config=...) and StaticCache(config=...), a
+	// DynamicSlidingWindowLayer (min(T, W) tokens after a decode step) or a
+	// StaticSlidingWindowLayer (min(W, max_cache_len)) for those layers.
 	kp, kd := g.P, g.T
 	attP, attD := g.P, g.T // keys each query attends to
+	local, W := 0.0, float64(in.a.SlidingWindow)
+	if W > 0 && (g.kind == model.DynamicCache || g.kind == model.StaticCache) {
+		local = float64(in.a.LocalLayers())
+	}
+	mix := func(full, window float64) float64 { return ((in.L-local)*full + local*window) / in.L }
 	switch g.kind {
 	case model.StaticCache:
-		kp, attP = g.T, g.T
+		kp, attP = mix(g.T, min(g.T, W)), g.T
+	case model.DynamicCache:
+		kd = mix(g.T, min(g.T, W))
 	case "sliding":
 		// The layer keeps a slice of torch.cat's result, a view that
 		// holds the whole result: the prompt's P tokens after the
@@ -108,8 +120,8 @@ func (in *inputs) generationTerms(e *Estimate) error {
 	}
 	switch g.kind {
 	case model.StaticCache:
-		e.addPeak("kv_cache", GroupKVCache, tok*g.T, "L*B*T*kv_heads*head_dim", 2*act, "").Note =
-			"static: 2 (K and V) x L x B x max_cache_len (P+G-1) x kv heads x head dim x bytes, allocated at the prefill"
+		e.addPeak("kv_cache", GroupKVCache, tok*kp, "L*B*T*kv_heads*head_dim", 2*act, "").Note =
+			"static: 2 (K and V) x L x B x max_cache_len (P+G-1; sliding layers min(W, P+G-1)) x kv heads x head dim x bytes, allocated at the prefill"
 	case "quantized":
 		q := 2 * (g.n/8 + 2*act/model.QuantGroup) // K and V bytes per element
 		e.addPeak("kv_cache_prompt", GroupKVCache, tok*g.P, "L*B*P*kv_heads*head_dim", q, PhasePrefill).Note =
@@ -154,7 +166,7 @@ func (in *inputs) generationTerms(e *Estimate) error {
 	var cp float64 // the cache update's copies of one layer, elements of K per batch row
 	switch g.kind {
 	case model.DynamicCache:
-		cp = kvr * in.hd * kd // torch.cat: old and new live
+		cp = kvr * in.hd * g.T // torch.cat: old and new live (a full-attention layer's)
 	case "sliding":
 		cp = kvr * in.hd * kd
 	case "quantized":

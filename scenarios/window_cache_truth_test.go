@@ -1,0 +1,92 @@
+package scenarios
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/memval/memval/analytic"
+	"github.com/memval/memval/analytic/model"
+)
+
+// TestWindowCacheTruth: generate() of the sliding-window families'
+// classes (gemma2, gemma3_text with local and global layers, starcoder2;
+// built from HFConfig's config.json) keeps in its past_key_values exactly
+// the breakdown's KV cache with no --kv-cache given: DynamicCache(config)
+// and StaticCache(config) give the local layers a sliding-window layer
+// (at most W tokens after a decode step; min(W, max_cache_len) static),
+// the global layers every token. Windows of 16 with prompts of 12 and 20
+// new tokens put the decode past the window.
+func TestWindowCacheTruth(t *testing.T) {
+	needTorch(t)
+	archs := windowArchs(t)
+	type pyCase struct {
+		HFConfig      map[string]any `json:"hf_config"`
+		DType         string         `json:"dtype"`
+		PromptLengths []int          `json:"prompt_lengths"`
+		Generate      int            `json:"generate"`
+		Cache         string         `json:"cache"`
+	}
+	type tc struct {
+		name string
+		w    model.Workload
+	}
+	var cases []tc
+	var in []pyCase
+	for _, n := range []string{"gemma2", "gemma3", "starcoder2"} {
+		for _, c := range []struct {
+			cache string
+			gen   int
+		}{{"", 20}, {"", 3}, {"static", 20}} {
+			w := model.Workload{Batch: 2, Seq: 1, Inference: true, Backend: model.CPU, Precision: model.FP32,
+				Attention: model.MathAttention, PromptLengths: "12,12", Generate: c.gen, KVCache: c.cache}
+			m, err := HFConfig(archs[n], w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cache := "dynamic"
+			if c.cache != "" {
+				cache = c.cache
+			}
+			cases = append(cases, tc{fmt.Sprintf("%s %s generate %d", n, cache, c.gen), w})
+			in = append(in, pyCase{m, "fp32", []int{12, 12}, c.gen, cache})
+		}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
+	}
+	var res []struct {
+		CacheBytes uint64 `json:"cache_bytes"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
+		t.Fatalf("cache_truth.py printed %q: %v", out, err)
+	}
+	for i, c := range cases {
+		var fam string
+		fmt.Sscan(c.name, &fam)
+		e, err := analytic.Predict("breakdown", archs[fam], c.w)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		kv, ok := e.Term("kv_cache")
+		if !ok { // no decode step
+			kv, _ = e.Term("kv_cache_prompt")
+		}
+		t.Logf("%-32s cache: breakdown %6d transformers %6d bytes", c.name, kv.Bytes, res[i].CacheBytes)
+		if kv.Bytes != res[i].CacheBytes {
+			t.Errorf("%s: kv_cache %d bytes, transformers keeps %d", c.name, kv.Bytes, res[i].CacheBytes)
+		}
+	}
+}
