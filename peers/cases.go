@@ -88,7 +88,13 @@ func TruthSpecs(small bool) []TruthSpec {
 		if at == model.FlashAttention {
 			name += "-sdpa"
 		}
-		out = append(out, TruthSpec{name, a, model.Workload{Batch: 2, Seq: 32, Precision: p, Checkpointing: ck, Attention: at, Backend: model.CPU}})
+		// train.py runs transformers' classes: eager attention, or sdpa for
+		// flash (memval's attn_impl for them, as the scenarios truth tests set it)
+		impl := model.EagerAttn
+		if at == model.FlashAttention {
+			impl = model.SDPAAttn
+		}
+		out = append(out, TruthSpec{name, a, model.Workload{Batch: 2, Seq: 32, Precision: p, Checkpointing: ck, Attention: at, AttnImpl: impl, Backend: model.CPU}})
 	}
 	if small {
 		add(gpt2, model.FP32, model.NoCheckpointing, model.MathAttention)
