@@ -1,6 +1,7 @@
 package analytic
 
 import (
+	"math/bits"
 	"strings"
 	"sync"
 
@@ -225,6 +226,14 @@ func (p *player) mallocParams(ids []alloc.BlockID, bytes float64, fracs []float6
 	if p.timed {
 		for _, f := range fracs {
 			ids = append(ids, p.malloc(uint64(bytes*f)/div))
+		}
+		return ids
+	}
+	if div&(div-1) == 0 { // 1, or Adam's 2: a shift, not a division per tensor
+		sh := bits.TrailingZeros64(div)
+		for _, f := range fracs {
+			id, _ := p.a.Malloc(uint64(bytes*f) >> sh) // no capacity: never fails
+			ids = append(ids, id)
 		}
 		return ids
 	}
