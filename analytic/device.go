@@ -171,6 +171,7 @@ type player struct {
 	grads  []alloc.BlockID
 	states []alloc.BlockID
 	tmp    []alloc.BlockID
+	head   []alloc.BlockID // a step's embedding and head tensors
 	timed  bool
 	// The step's repeated parts, found once per step from the terms.
 	layer     []uint64   // a layer's saved tensors in forward
@@ -464,7 +465,9 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	zero := in.w.ZeRO
 	terms := e.Terms
 	var logits, ids alloc.BlockID
-	var head, loss, lossTmp, gather, comm []alloc.BlockID
+	var loss, lossTmp, gather, comm []alloc.BlockID
+	head := p.head[:0] // the last step's, freed in its backward
+	defer func() { p.head = head[:0] }()
 	p.phase = "forward"
 	ids = p.malloc(uint64(stateBytes(e, "input_ids")))
 	for i := range terms {
