@@ -535,12 +535,7 @@ func roundupPower2Division(size, d uint64) uint64 {
 func leadingZeros(x uint64) int { return bits.LeadingZeros64(x) }
 
 // Malloc allocates size bytes on the default stream; see MallocStream.
-func (a *Allocator) Malloc(size uint64) (BlockID, error) {
-	if a.plain {
-		return a.mallocPlain(size)
-	}
-	return a.MallocStream(size, 0)
-}
+func (a *Allocator) Malloc(size uint64) (BlockID, error) { return a.mallocPlain(size) }
 
 // MallocStream allocates size bytes for stream (0 is the default stream;
 // a freed block is only reused on its own stream) and returns the block's

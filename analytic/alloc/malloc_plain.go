@@ -1,11 +1,16 @@
 package alloc
 
-// mallocPlain is MallocStream on the default stream for an allocator
-// whose configuration has neither roundup_power2_divisions, garbage
-// collection nor expandable segments (plain): a request that a cached
-// block serves is met here, with fewer live values than MallocStream
-// keeps for its other cases; any other request goes to MallocStream.
+// mallocPlain is MallocStream on the default stream (Malloc). For an
+// allocator whose configuration has neither roundup_power2_divisions,
+// garbage collection nor expandable segments (plain), a request that a
+// cached block serves is met here, with fewer live values than
+// MallocStream keeps for its other cases; any other request goes to
+// MallocStream. Both must decide alike: the differential tests play
+// either against the reference.
 func (a *Allocator) mallocPlain(size uint64) (BlockID, error) {
+	if !a.plain {
+		return a.MallocStream(size, 0)
+	}
 	rounded := (size + MinBlockSize - 1) &^ (MinBlockSize - 1)
 	small := rounded <= SmallSize
 	p := 1
