@@ -1,6 +1,7 @@
 package analytic
 
 import (
+	"math/bits"
 	"strings"
 	"sync"
 
@@ -170,6 +171,7 @@ type player struct {
 	grads  []alloc.BlockID
 	states []alloc.BlockID
 	tmp    []alloc.BlockID
+	head   []alloc.BlockID // a step's embedding and head tensors
 	timed  bool
 	// The step's repeated parts, found once per step from the terms.
 	layer     []uint64   // a layer's saved tensors in forward
@@ -225,6 +227,14 @@ func (p *player) mallocParams(ids []alloc.BlockID, bytes float64, fracs []float6
 	if p.timed {
 		for _, f := range fracs {
 			ids = append(ids, p.malloc(uint64(bytes*f)/div))
+		}
+		return ids
+	}
+	if div&(div-1) == 0 { // 1, or Adam's 2: a shift, not a division per tensor
+		sh := bits.TrailingZeros64(div)
+		for _, f := range fracs {
+			id, _ := p.a.Malloc(uint64(bytes*f) >> sh) // no capacity: never fails
+			ids = append(ids, id)
 		}
 		return ids
 	}
@@ -455,7 +465,9 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	zero := in.w.ZeRO
 	terms := e.Terms
 	var logits, ids alloc.BlockID
-	var head, loss, lossTmp, gather, comm []alloc.BlockID
+	var loss, lossTmp, gather, comm []alloc.BlockID
+	head := p.head[:0] // the last step's, freed in its backward
+	defer func() { p.head = head[:0] }()
 	p.phase = "forward"
 	ids = p.malloc(uint64(stateBytes(e, "input_ids")))
 	for i := range terms {

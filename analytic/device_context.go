@@ -50,8 +50,10 @@ func CUDAContext(eager bool) Figure { return CUDAContextOn("", eager) }
 // row measured on that GPU when the table has one for the loading mode,
 // else the row for every GPU.
 func CUDAContextOn(gpu string, eager bool) Figure {
-	if g, err := GPUByName(gpu); err == nil {
-		gpu = g.Name
+	if gpu != "" { // "" names no GPU: GPUByName's error would cost a list of names
+		if g, err := GPUByName(gpu); err == nil {
+			gpu = g.Name
+		}
 	}
 	var any Figure
 	for _, f := range contextTable {

@@ -55,12 +55,16 @@ func GPUs() []GPU {
 	return append([]GPU(nil), gpus...)
 }
 
+// gpuNameDashes makes "_" and " " in a GPU name "-" (made once: a
+// Replacer builds its tables at first use).
+var gpuNameDashes = strings.NewReplacer("_", "-", " ", "-")
+
 // GPUByName finds a GPU by its table name or a common alias, ignoring case
 // and treating "_" and " " as "-". Unknown names are an error listing the
 // choices.
 func GPUByName(name string) (GPU, error) {
 	key := strings.ToLower(strings.TrimSpace(name))
-	key = strings.NewReplacer("_", "-", " ", "-").Replace(key)
+	key = gpuNameDashes.Replace(key)
 	for _, al := range gpuAliases {
 		if key == al.alias {
 			key = al.name

@@ -282,6 +282,7 @@ func (pl *pool) cached() int {
 type Allocator struct {
 	cfg        Config
 	divisions  bool   // cfg.hasDivisions(), kept: round_size asks at every request
+	plain      bool   // neither divisions, garbage collection nor expandable segments (mallocPlain)
 	capacity   uint64 // cudaMalloc fails past this many reserved bytes; 0: unlimited
 	allowedMax uint64 // torch.cuda.set_per_process_memory_fraction's limit; 0: not set
 	gc         bool   // garbage_collection_threshold acts: set, with a memory fraction
@@ -311,6 +312,7 @@ func NewAllocator(capacity uint64) *Allocator { return New(Config{}, capacity) }
 // fails and the allocator releases its cache and retries, as PyTorch does.
 func New(cfg Config, capacity uint64) *Allocator {
 	a := &Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity, maxSplit: cfg.maxSplit(), maxNonSplit: cfg.maxNonSplitRounding()}
+	a.setPlain()
 	a.poolOf(0, true)
 	a.poolOf(0, false)
 	return a
@@ -324,6 +326,7 @@ func (a *Allocator) Reset(cfg Config, capacity uint64) {
 	}
 	pools := a.pools[:0]
 	*a = Allocator{cfg: cfg, divisions: cfg.hasDivisions(), capacity: capacity, maxSplit: cfg.maxSplit(), maxNonSplit: cfg.maxNonSplitRounding(), blocks: a.blocks[:0], spare: a.spare[:0], segments: a.segments[:0], pools: pools, scratch: a.scratch[:0]}
+	a.setPlain()
 	a.poolOf(0, true)
 	a.poolOf(0, false)
 }
@@ -335,6 +338,12 @@ func (a *Allocator) Reset(cfg Config, capacity uint64) {
 func (a *Allocator) SetMemoryFraction(bytes uint64) {
 	a.allowedMax = bytes
 	a.gc = a.cfg.GarbageCollectionThreshold > 0 && bytes > 0
+	a.setPlain()
+}
+
+// setPlain sets plain from the configuration and gc.
+func (a *Allocator) setPlain() {
+	a.plain = !a.divisions && !a.gc && !a.cfg.ExpandableSegments
 }
 
 // Config returns the allocator's configuration.
@@ -526,7 +535,7 @@ func roundupPower2Division(size, d uint64) uint64 {
 func leadingZeros(x uint64) int { return bits.LeadingZeros64(x) }
 
 // Malloc allocates size bytes on the default stream; see MallocStream.
-func (a *Allocator) Malloc(size uint64) (BlockID, error) { return a.MallocStream(size, 0) }
+func (a *Allocator) Malloc(size uint64) (BlockID, error) { return a.mallocPlain(size) }
 
 // MallocStream allocates size bytes for stream (0 is the default stream;
 // a freed block is only reused on its own stream) and returns the block's

@@ -48,7 +48,13 @@ func newPair(t testing.TB, cfg Config, capacity, fraction uint64) *pair {
 }
 
 func (p *pair) malloc(size uint64, stream int) {
-	id, err := p.a.MallocStream(size, stream)
+	var id BlockID
+	var err error
+	if stream == 0 && p.n%2 == 0 {
+		id, err = p.a.Malloc(size) // mallocPlain where the configuration allows it
+	} else {
+		id, err = p.a.MallocStream(size, stream)
+	}
 	rid, rerr := p.ref.MallocStream(size, stream)
 	if (err == nil) != (rerr == nil) || err != nil && !errors.Is(err, ErrOutOfMemory) {
 		p.t.Fatalf("event %d, malloc %d on stream %d: error %v, reference %v", p.n, size, stream, err, rerr)
