@@ -89,12 +89,14 @@ func TruthSpecs(small bool) []TruthSpec {
 			name += "-sdpa"
 		}
 		// train.py runs transformers' classes: eager attention, or sdpa for
-		// flash (memval's attn_impl for them, as the scenarios truth tests set it)
+		// flash (memval's attn_impl for them, as the scenarios truth tests set it),
+		// and their own loss (transformers' ForCausalLMLoss, loss hf)
 		impl := model.EagerAttn
 		if at == model.FlashAttention {
 			impl = model.SDPAAttn
 		}
-		out = append(out, TruthSpec{name, a, model.Workload{Batch: 2, Seq: 32, Precision: p, Checkpointing: ck, Attention: at, AttnImpl: impl, Backend: model.CPU}})
+		out = append(out, TruthSpec{name, a, model.Workload{Batch: 2, Seq: 32, Precision: p, Checkpointing: ck, Attention: at,
+			AttnImpl: impl, Loss: model.HFLoss, Backend: model.CPU}})
 	}
 	if small {
 		add(gpt2, model.FP32, model.NoCheckpointing, model.MathAttention)

@@ -392,7 +392,13 @@ type Options struct {
 	Script    string   // scripts/peers/peers.py
 	Peers     []string // peers to run (all when empty)
 	MinTime   float64  // seconds each (case, peer) is timed for; 0 means peers.py's default
-	Log       io.Writer
+	// Rescore compares the peers' results of an earlier run (Out's
+	// cases.json and peers.json) with memval as it is now, without Python:
+	// the measured figures and the peers' answers are the earlier run's;
+	// memval's figures are recomputed (truth cases with TruthSpecs' current
+	// workload of the same name, published cases from the corpus).
+	Rescore bool
+	Log     io.Writer
 }
 
 // Run builds the cases, runs peers.py on them, times memval and compares.
@@ -406,6 +412,9 @@ func Run(o Options) (*Report, error) {
 	out, err := filepath.Abs(o.Out)
 	if err != nil {
 		return nil, err
+	}
+	if o.Rescore {
+		return rescore(o, out)
 	}
 	fmt.Fprintf(o.Log, "peers: measuring the CPU truth with train.py (%s)\n", o.Python)
 	cases, err := TruthCases(TruthSpecs(o.Small), out, o.Python)
@@ -449,6 +458,11 @@ func Run(o Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", resPath, err)
 	}
+	return report(o, out, cases, rs)
+}
+
+// report times memval, compares and writes report.md.
+func report(o Options, out string, cases []Case, rs []Result) (*Report, error) {
 	fmt.Fprintln(o.Log, "peers: timing memval")
 	rep := Compare(cases, rs, MemvalNs(cases))
 	f, err := os.Create(filepath.Join(out, "report.md"))
@@ -462,4 +476,72 @@ func Run(o Options) (*Report, error) {
 	fmt.Fprint(f, "\n## Every scored comparison\n\n")
 	rep.Detail(f)
 	return rep, f.Close()
+}
+
+// rescore is Run with Options.Rescore: the earlier run's cases.json and
+// peers.json under out, memval's figures recomputed.
+func rescore(o Options, out string) (*Report, error) {
+	raw, err := os.ReadFile(filepath.Join(out, "cases.json"))
+	if err != nil {
+		return nil, fmt.Errorf("rescore: %w (run once without -rescore first)", err)
+	}
+	var old []Case
+	if err := json.Unmarshal(raw, &old); err != nil {
+		return nil, fmt.Errorf("rescore: %s: %w", filepath.Join(out, "cases.json"), err)
+	}
+	specs := map[string]TruthSpec{}
+	for _, s := range TruthSpecs(false) {
+		specs[s.Name] = s
+	}
+	var pub map[string]Case
+	if o.Published != "" {
+		pc, err := PublishedCases(o.Published, out, o.Only)
+		if err != nil {
+			return nil, err
+		}
+		pub = map[string]Case{}
+		for _, c := range pc {
+			pub[c.Name] = c
+		}
+	}
+	var cases []Case
+	for _, c := range old {
+		switch c.Set {
+		case SetTruth:
+			s, ok := specs[c.Name]
+			if !ok {
+				return nil, fmt.Errorf("rescore: truth case %s is no longer in TruthSpecs; run without -rescore", c.Name)
+			}
+			a := s.Arch
+			if err := a.Normalize(); err != nil {
+				return nil, err
+			}
+			w, err := s.Workload.WithDefaults()
+			if err != nil {
+				return nil, err
+			}
+			mv, _, err := MemvalTruth(a, w)
+			if err != nil {
+				return nil, fmt.Errorf("rescore: truth case %s: %w", c.Name, err)
+			}
+			c.Workload, c.Memval = w, mv
+		default:
+			n, ok := pub[c.Name]
+			if !ok {
+				continue // no longer evaluated: left out, as a fresh run would
+			}
+			c.Memval = n.Memval
+		}
+		cases = append(cases, c)
+	}
+	raw, err = os.ReadFile(filepath.Join(out, "peers.json"))
+	if err != nil {
+		return nil, fmt.Errorf("rescore: %w", err)
+	}
+	rs, err := ParseResults(raw)
+	if err != nil {
+		return nil, fmt.Errorf("rescore: %s: %w", filepath.Join(out, "peers.json"), err)
+	}
+	fmt.Fprintf(o.Log, "peers: rescoring %d cases of %s against memval as it is now\n", len(cases), out)
+	return report(o, out, cases, rs)
 }

@@ -26,6 +26,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated published cases (source/id) to keep; all when empty")
 	which := flag.String("peers", "", "comma-separated peers to run; all when empty")
 	minTime := flag.Float64("min-time", 0, "seconds each (case, peer) is timed for (peers.py's default when 0)")
+	rescore := flag.Bool("rescore", false, "compare memval as it is now with the peers' results of the last run in -out (no Python)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "memval-peers: unexpected argument %q; flags only (see -h)\n", flag.Arg(0))
@@ -35,12 +36,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "memval-peers: -min-time %g: must not be negative\n", *minTime)
 		os.Exit(2)
 	}
-	if _, err := os.Stat(*script); err != nil {
+	if _, err := os.Stat(*script); err != nil && !*rescore {
 		fmt.Fprintf(os.Stderr, "memval-peers: -script %s: %v; run from the repository root\n", *script, err)
 		os.Exit(2)
 	}
 	rep, err := peers.Run(peers.Options{Out: *out, Published: *pub, Only: split(*only), Small: *small, Python: *python,
-		Script: *script, Peers: split(*which), MinTime: *minTime, Log: os.Stderr})
+		Script: *script, Peers: split(*which), MinTime: *minTime, Rescore: *rescore, Log: os.Stderr})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "memval-peers: %v\n", err)
 		os.Exit(1)

@@ -69,6 +69,18 @@ class Cannot(Exception):
     """The peer has no figure for this case; the message says why."""
 
 
+def unexpressed(case):
+    """Raises Cannot for what no peer here is asked: LoRA adapters (none of
+    them takes a rank or target modules, so each would count a full
+    fine-tune) and quantized base weights (llm-analysis' and accelerate's
+    4- and 8-bit weight settings are not wired into this harness)."""
+    w = case["workload"]
+    if w.get("lora_rank"):
+        raise Cannot("LoRA (rank %d): no adapters in this peer as asked here; it would count a full fine-tune" % w["lora_rank"])
+    if w.get("weights") not in (None, "", "fp32", "fp16", "bf16"):
+        raise Cannot("%s base weights: quantized weights are not passed to this peer here" % w["weights"])
+
+
 class NoConfig(Exception):
     """The harness has no config.json for the case (a preset of a family
     scenarios.HFConfig does not write): the peer was not run. Reported as
@@ -567,6 +579,7 @@ def main(argv=None):
             r = {"case": case["name"], "peer": peer, "version": ver}
             max_reps = args.max_reps if peer != "memtracker" else 1
             try:
+                unexpressed(case)
                 if case.get("config_dir"):
                     param_counts(case)  # not timed: the counts a user passes in
                 (q, notes), ns, reps = timed(FUNCS[peer], case, args.min_time, max_reps)
