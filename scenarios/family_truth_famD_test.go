@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -244,24 +243,7 @@ func TestAlibiMQAGenerationTruth(t *testing.T) {
 			in = append(in, pyCase{m, "fp32", []int{12, 7}, gen, "dynamic"})
 		}
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
-	}
-	var res []struct {
-		CacheBytes uint64 `json:"cache_bytes"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
-		t.Fatalf("cache_truth.py printed %q: %v", out, err)
-	}
+	res := cacheTruth(t, in)
 	for i, c := range cases {
 		name := fmt.Sprintf("%s generate %d", c.name, c.w.Generate)
 		e, err := analytic.Predict("breakdown", archs[c.name], c.w)

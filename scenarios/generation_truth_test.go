@@ -1,11 +1,7 @@
 package scenarios
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,26 +70,7 @@ func TestGenerationCacheTruth(t *testing.T) {
 		}
 		in = append(in, pyCase{a.Family, a.Layers, a.Hidden, a.Heads, a.KVHeads, a.FFN, a.Vocab, dt, ls, c.w.Generate, cache, c.window})
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
-	}
-	var res []struct {
-		CacheBytes    uint64 `json:"cache_bytes"`
-		CacheTokens   int    `json:"cache_tokens"`
-		PrefillLogits int64  `json:"prefill_logits"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
-		t.Fatalf("cache_truth.py printed %q: %v", out, err)
-	}
+	res := cacheTruth(t, in)
 	for i, c := range cases {
 		name := fmt.Sprintf("%s %s prompts %s generate %d", c.w.Precision, c.w.KVCache, c.w.PromptLengths, c.w.Generate)
 		e, err := analytic.Predict("breakdown", a, c.w)

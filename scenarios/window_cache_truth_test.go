@@ -55,24 +55,7 @@ func TestWindowCacheTruth(t *testing.T) {
 			in = append(in, pyCase{m, "fp32", []int{12, 12}, c.gen, cache})
 		}
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
-	}
-	var res []struct {
-		CacheBytes uint64 `json:"cache_bytes"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
-		t.Fatalf("cache_truth.py printed %q: %v", out, err)
-	}
+	res := cacheTruth(t, in)
 	for i, c := range cases {
 		var fam string
 		fmt.Sscan(c.name, &fam)
@@ -89,4 +72,35 @@ func TestWindowCacheTruth(t *testing.T) {
 			t.Errorf("%s: kv_cache %d bytes, transformers keeps %d", c.name, kv.Bytes, res[i].CacheBytes)
 		}
 	}
+}
+
+// cacheTruthResult is what testdata/generation/cache_truth.py prints for
+// one case.
+type cacheTruthResult struct {
+	CacheBytes    uint64 `json:"cache_bytes"`
+	CacheTokens   int    `json:"cache_tokens"`
+	PrefillLogits int64  `json:"prefill_logits"`
+}
+
+// cacheTruth runs testdata/generation/cache_truth.py on cases (its JSON
+// input, one object per case) and returns one result per case.
+func cacheTruth[C any](t *testing.T, cases []C) []cacheTruthResult {
+	t.Helper()
+	body, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
+	}
+	var res []cacheTruthResult
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
+		t.Fatalf("cache_truth.py printed %q: %v", out, err)
+	}
+	return res
 }
