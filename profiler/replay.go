@@ -148,34 +148,33 @@ func (r *Replay) recordedNow(now int64) int64 {
 	return now - r.offset
 }
 
-func (r *Replay) sampleAt(gpu int, now int64) (Sample, error) {
+// indexAt is the GPU's samples and the index of the one recorded at or
+// before now.
+func (r *Replay) indexAt(gpu int, now int64) ([]Sample, int, error) {
 	ss, ok := r.byGPU[gpu]
 	if !ok {
-		return Sample{}, fmt.Errorf("replay: no GPU %d in %s", gpu, r.path)
+		return nil, 0, fmt.Errorf("replay: no GPU %d in %s", gpu, r.path)
 	}
 	rt := r.recordedNow(now)
 	i := sort.Search(len(ss), func(i int) bool { return ss[i].TNS > rt }) - 1
-	if i < 0 {
-		i = 0
-	}
-	return ss[i], nil
+	return ss, max(i, 0), nil
 }
 
-// heldAt is sampleAt holding peaks for key: the sample at now, or, when it
-// is not a gap, the one of highest figure among the samples recorded since
-// the previous answer for key (after Start).
+// heldAt is the sample at now holding peaks for key: the sample at now, or,
+// when it is not a gap, the one of highest figure among the samples
+// recorded since the previous answer for key (after Start).
 func (r *Replay) heldAt(key holdKey, now int64, figure func(Sample) (uint64, bool)) (Sample, error) {
-	s, err := r.sampleAt(key.gpu, now)
-	if err != nil || s.Gap() {
-		return s, err
+	ss, i, err := r.indexAt(key.gpu, now)
+	if err != nil {
+		return Sample{}, err
 	}
-	ss := r.byGPU[key.gpu]
-	rt := r.recordedNow(now)
-	i := sort.Search(len(ss), func(i int) bool { return ss[i].TNS > rt }) - 1
+	if ss[i].Gap() {
+		return ss[i], nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started || i < 0 {
-		return s, nil
+	if !r.started {
+		return ss[i], nil
 	}
 	last, ok := r.answered[key]
 	if !ok {
