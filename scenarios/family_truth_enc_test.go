@@ -2,11 +2,8 @@ package scenarios
 
 import (
 	"fmt"
-	"math"
-	"strings"
 	"testing"
 
-	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/analytic/model"
 )
 
@@ -84,36 +81,7 @@ func TestEncoderTruth(t *testing.T) {
 		c := cases[i]
 		name := fmt.Sprintf("%s head %s %s dropout %g %s ckpt %s act %s", c.a.Family, c.a.Head, c.w.Precision, c.w.Dropout,
 			c.w.AttnImpl, c.w.Checkpointing, c.a.Act)
-		if r.Impl != "transformers" {
-			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
-		}
-		pb, err := model.Params(c.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Params != pb.Total || r.Trainable != pb.Total {
-			t.Errorf("%s: params %d trainable %d, want model.Params %d", name, r.Params, r.Trainable, pb.Total)
-		}
-		opt := optimStates(t, c.a, c.w)
-		if math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(c.a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
-		t.Logf("%-70s saved %8.0f analytic %8.0f", name, got, want)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.3f%%); saved tensors:\n%v",
-				name, r.Transformers, got, want, 100*(got/want-1), r.Saved)
-		}
-		for _, term := range terms {
-			if !strings.HasPrefix(term.Note, "measured") {
-				t.Errorf("%s: term %s note %q, want measured", name, term.Name, term.Note)
-				break
-			}
-		}
+		checkTransformersTruth(t, name, c.a, c.w, r, true)
 	}
 }
 
@@ -167,35 +135,6 @@ func TestVisionTruth(t *testing.T) {
 		c := cases[i]
 		name := fmt.Sprintf("%s gated %v %s dropout %g %s ckpt %s", c.a.Family, c.a.GatedMLP, c.w.Precision, c.w.Dropout,
 			c.w.AttnImpl, c.w.Checkpointing)
-		if r.Impl != "transformers" {
-			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
-		}
-		pb, err := model.Params(c.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Params != pb.Total || r.Trainable != pb.Total {
-			t.Errorf("%s: params %d trainable %d, want model.Params %d", name, r.Params, r.Trainable, pb.Total)
-		}
-		opt := optimStates(t, c.a, c.w)
-		if math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(c.a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
-		t.Logf("%-60s saved %8.0f analytic %8.0f", name, got, want)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.3f%%); saved tensors:\n%v",
-				name, r.Transformers, got, want, 100*(got/want-1), r.Saved)
-		}
-		for _, term := range terms {
-			if !strings.HasPrefix(term.Note, "measured") {
-				t.Errorf("%s: term %s note %q, want measured", name, term.Name, term.Note)
-				break
-			}
-		}
+		checkTransformersTruth(t, name, c.a, c.w, r, true)
 	}
 }

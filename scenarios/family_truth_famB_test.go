@@ -97,40 +97,7 @@ func TestWindowFamiliesTruth(t *testing.T) {
 	for i, c := range cases {
 		r := res[i]
 		name := fmt.Sprintf("%s %s ckpt %s %s dropout %g", c.name, c.w.Precision, c.w.Checkpointing, c.w.AttnImpl, c.w.Dropout)
-		if r.Impl != "transformers" {
-			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
-		}
-		pb, err := model.Params(c.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Params != pb.Total || r.Trainable != pb.Total {
-			t.Errorf("%s: params %d trainable %d, want model.Params %d", name, r.Params, r.Trainable, pb.Total)
-		}
-		e, err := analytic.Predict("breakdown", c.a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opt float64
-		for _, term := range e.Terms {
-			if term.Group == analytic.GroupOptimizer && !term.Peak {
-				opt += float64(term.Bytes)
-			}
-		}
-		if math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(c.a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := float64(analytic.SavedBytes(terms))
-		got := float64(r.SavedBytes[0])
-		t.Logf("%-44s analytic %8.0f transformers %8.0f", name, want, got)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.0f, %+.3f%%)\n%s",
-				name, r.Transformers, got, want, got-want, 100*(got/want-1), listSavedAndTerms(r.Saved, terms))
-		}
+		checkTransformersTruth(t, name, c.a, c.w, r, false)
 	}
 }
 

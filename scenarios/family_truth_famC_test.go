@@ -2,11 +2,8 @@ package scenarios
 
 import (
 	"fmt"
-	"math"
-	"strings"
 	"testing"
 
-	"github.com/memval/memval/analytic"
 	"github.com/memval/memval/analytic/model"
 )
 
@@ -103,62 +100,12 @@ func TestFamilyTruthFamC(t *testing.T) {
 		r := res[i]
 		name := fmt.Sprintf("%s L%d kv %d parallel %v proj %d final norm %v %s %s ckpt %s dropout %g", c.a.Family, c.a.Layers,
 			c.a.KVHeads, c.a.ParallelBlock, c.a.EmbedProj, c.a.FinalNorm, c.w.Precision, c.w.AttnImpl, c.w.Checkpointing, c.w.Dropout)
-		if r.Impl != "transformers" {
-			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
-		}
-		pb, err := model.Params(c.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Params != pb.Total || r.Trainable != pb.Total {
-			t.Errorf("%s: params %d trainable %d, want model.Params %d", name, r.Params, r.Trainable, pb.Total)
-		}
-		e, err := analytic.Predict("breakdown", c.a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opt float64
-		for _, term := range e.Terms {
-			if term.Group == analytic.GroupOptimizer && !term.Peak {
-				opt += float64(term.Bytes)
-			}
-		}
-		if math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(c.a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
-		t.Logf("%-52s analytic %8.0f transformers %8.0f", name, want, got)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.3f%%)\nsaved:\n%s\nterms:\n%s",
-				name, r.Transformers, got, want, 100*(got/want-1), savedLines(r.Saved), breakdownLines(terms))
-		}
+		terms := checkTransformersTruth(t, name, c.a, c.w, r, true)
 		for _, term := range terms {
-			if term.Note != terms[0].Note || !strings.HasPrefix(term.Note, "measured") {
-				t.Errorf("%s: term %s note %q, want measured", name, term.Name, term.Note)
+			if term.Note != terms[0].Note {
+				t.Errorf("%s: term %s note %q, want every term's %q", name, term.Name, term.Note, terms[0].Note)
 				break
 			}
 		}
 	}
-}
-
-// savedLines is one line per saved tensor.
-func savedLines(ts []savedTensor) string {
-	var sb strings.Builder
-	for _, s := range ts {
-		fmt.Fprintf(&sb, "  %s %v %s %d\n", s.Op, s.Shape, s.DType, s.Bytes)
-	}
-	return sb.String()
-}
-
-// breakdownLines is one line per breakdown term.
-func breakdownLines(ts []analytic.Term) string {
-	var sb strings.Builder
-	for _, s := range ts {
-		fmt.Fprintf(&sb, "  %s %.0f %s x %g = %d\n", s.Name, s.Feature, s.Unit, s.Coef, s.Bytes)
-	}
-	return sb.String()
 }

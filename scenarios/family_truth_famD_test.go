@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -97,64 +95,8 @@ func TestAlibiMQATruth(t *testing.T) {
 	for i, c := range cases {
 		a, r := archs[c.name], res[i]
 		name := fmt.Sprintf("%s %s %s ckpt %s dropout %g", c.name, c.w.Precision, c.w.AttnImpl, c.w.Checkpointing, c.w.Dropout)
-		if r.Impl != "transformers" {
-			t.Fatalf("%s: impl %q, want transformers", name, r.Impl)
-		}
-		pb, err := model.Params(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Params != pb.Total || r.Trainable != pb.Total {
-			t.Errorf("%s: params %d trainable %d, want model.Params %d", name, r.Params, r.Trainable, pb.Total)
-		}
-		e, err := analytic.Predict("breakdown", a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opt float64
-		for _, term := range e.Terms {
-			if term.Group == analytic.GroupOptimizer && !term.Peak {
-				opt += float64(term.Bytes)
-			}
-		}
-		if math.Abs(float64(r.OptimBytes)-opt) > 0.001*opt {
-			t.Errorf("%s: optimizer state %d bytes, want the breakdown's %.0f", name, r.OptimBytes, opt)
-		}
-		terms, err := analytic.SavedActivations(a, c.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, got := float64(analytic.SavedBytes(terms)), float64(r.SavedBytes[0])
-		t.Logf("%-52s analytic %8.0f transformers %8.0f", name, want, got)
-		if math.Abs(got-want) > 0.001*want {
-			t.Errorf("%s: transformers %s saved %.0f bytes, want analytic %.0f (%+.3f%%)\ntransformers saved:\n%sanalytic terms:\n%s",
-				name, r.Transformers, got, want, 100*(got/want-1), countSaved(r.Saved), termLines(terms))
-		}
+		checkTransformersTruth(t, name, a, c.w, r, false)
 	}
-}
-
-// countSaved lists saved tensors, one line per (node, shape, dtype, bytes)
-// with its count.
-func countSaved(ts []savedTensor) string {
-	n := map[string]int{}
-	for _, s := range ts {
-		n[fmt.Sprintf("%s %v %s %d", s.Op, s.Shape, s.DType, s.Bytes)]++
-	}
-	var lines []string
-	for k, c := range n {
-		lines = append(lines, fmt.Sprintf("  %d x %s\n", c, k))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "")
-}
-
-// termLines lists the breakdown's terms and their bytes.
-func termLines(terms []analytic.Term) string {
-	var b strings.Builder
-	for _, term := range terms {
-		fmt.Fprintf(&b, "  %-24s %10d  %s\n", term.Name, term.Bytes, term.Unit)
-	}
-	return b.String()
 }
 
 // TestAlibiMQAConfigs: the config.json HFConfig writes for each Falcon
