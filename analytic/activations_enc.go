@@ -84,21 +84,8 @@ func (s *actShape) encLayer(b *actBuilder) {
 	BSH := s.B * s.S * s.H * L
 	BSq := s.B * s.S * s.h * s.hd * L
 	BSF := s.B * s.S * s.F * L
-	if s.autocast {
-		b.add("attn.qkv_in", GroupActivations, 3*BSH, "3*B*S*H*L", 2) // q, k and v each cast the input
-	} else {
-		b.add("attn.qkv_in", GroupActivations, BSH, "B*S*H*L", s.a)
-	}
-	if s.flash || s.ckpt == model.SelectiveCheckpointing {
-		b.add("attn.qkv", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		if s.flash {
-			s.sdpaOut(b, BSq)
-			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
-		}
-	} else {
-		BhSS := s.B * s.h * s.S * s.S * L
-		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		s.castCore(b, BhSS)
+	if eager := s.splitQKVAttn(b, BSH, BSq); eager {
+		s.castCore(b, s.B*s.h*s.S*s.S*L)
 	}
 	b.add("attn.proj_in", GroupActivations, BSq, "B*S*h*d*L", s.a)
 	if s.dropout {
@@ -118,6 +105,30 @@ func (s *actShape) encLayer(b *actBuilder) {
 	if s.autocast {
 		b.add("autocast.weight_copy", GroupActivations, s.linearWeights*L, "linear params", 2)
 	}
+}
+
+// splitQKVAttn adds what three separate q, k and v linears (the encoders',
+// the vision transformers') and the attention up to its softmax keep: the
+// linears' input (each its own 16-bit copy under autocast), then SDPA's q,
+// k, v, output and log-sum-exp, or the eager matmuls' copies of q, k and
+// v. It reports whether the attention is eager, whose softmax the caller
+// adds.
+func (s *actShape) splitQKVAttn(b *actBuilder, BSH, BSq float64) (eager bool) {
+	if s.autocast {
+		b.add("attn.qkv_in", GroupActivations, 3*BSH, "3*B*S*H*L", 2) // q, k and v each cast the input
+	} else {
+		b.add("attn.qkv_in", GroupActivations, BSH, "B*S*H*L", s.a)
+	}
+	if s.flash || s.ckpt == model.SelectiveCheckpointing {
+		b.add("attn.qkv", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
+		if s.flash {
+			s.sdpaOut(b, BSq)
+			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*s.L, "B*h*S*L", 4)
+		}
+		return false
+	}
+	b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
+	return true
 }
 
 // castCore adds an eager softmax in the scores' dtype (the encoders',

@@ -121,20 +121,8 @@ func (s *actShape) visLayer(b *actBuilder) {
 	BSF := s.B * s.S * s.F * L
 	b.add("ln.in", GroupActivations, 2*BSH, "2*B*S*H*L", s.r)
 	b.add("ln.stats", GroupActivations, 4*s.B*s.S*L, "4*B*S*L", s.stat)
-	if s.autocast {
-		b.add("attn.qkv_in", GroupActivations, 3*BSH, "3*B*S*H*L", 2) // q, k and v each cast the norm's output
-	} else {
-		b.add("attn.qkv_in", GroupActivations, BSH, "B*S*H*L", s.a)
-	}
-	if s.flash || s.ckpt == model.SelectiveCheckpointing {
-		b.add("attn.qkv", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
-		if s.flash {
-			s.sdpaOut(b, BSq)
-			b.add("attn.lse", GroupActivations, s.B*s.h*s.S*L, "B*h*S*L", 4)
-		}
-	} else {
+	if eager := s.splitQKVAttn(b, BSH, BSq); eager { // activations_enc.go
 		BhSS := s.B * s.h * s.S * s.S * L
-		b.add("attn.qkv_copies", GroupActivations, 3*BSq, "3*B*S*h*d*L", s.a)
 		if !v.softmaxFP32 {
 			s.castCore(b, BhSS) // activations_enc.go
 		} else {
