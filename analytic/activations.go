@@ -168,6 +168,7 @@ func (s *actShape) extraTerms(b *actBuilder) {
 	}
 	s.everyNthRecompute(b, recompute)
 	s.reloadTerm(b, recompute) // checkpoint_offload.go
+	s.autocastCache(b, loss)
 	switch s.ckpt {
 	case model.FullCheckpointing:
 		var one actShape = *s
@@ -185,6 +186,40 @@ func (s *actShape) extraTerms(b *actBuilder) {
 		}
 	}
 }
+
+// autocastCache adds, under autocast, the 16-bit copies of the weights of
+// the layers checkpointing recomputes: autocast caches the cast of every
+// fp32 leaf that requires grad (aten/src/ATen/autocast_mode.cpp,
+// cached_cast: no grad-mode condition, so a checkpointed forward under
+// no_grad fills it too) until the outermost autocast region exits, after
+// the loss and before backward (clear_autocast_cache). Without
+// checkpointing the copies are saved for backward (autocast.weight_copy);
+// with it nothing holds them but the cache, so they are a loss-phase
+// transient. Frozen weights (LoRA's base) are not cached, the adapters'
+// are. Measured on the CPU (torch 2.11, reentrant and non-reentrant
+// checkpoint: TestAutocastCacheTruth); the linears' biases, cached too, are
+// left out (a few KiB a layer).
+func (s *actShape) autocastCache(b *actBuilder, slot int) {
+	if !s.autocast {
+		return
+	}
+	var layers float64
+	switch {
+	case s.ckptEvery > 0:
+		layers = s.checkpointedLayers()
+	case s.ckpt == model.FullCheckpointing && !s.sac:
+		layers = s.L
+	}
+	w := s.linearWeights
+	if s.lora != nil {
+		w = s.lora.params
+	}
+	b.put(autocastCacheName, GroupActivations, w*layers, "L*linear params", 2, slot, b.note)
+}
+
+// autocastCacheName is autocastCache's term, which the device play
+// allocates layer by layer in the forward and frees before backward.
+const autocastCacheName = "autocast.weight_cache"
 
 // SavedBytes sums the Bytes of terms.
 func SavedBytes(terms []Term) uint64 { return sumBytes(terms) }

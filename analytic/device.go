@@ -497,8 +497,19 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 			p.layer = append(p.layer, each)
 		}
 	}
+	// autocast's cache of the checkpointed layers' weight copies: filled
+	// layer by layer, freed with the loss's copies (autocastCache).
+	var cache uint64
+	for i := range terms {
+		if t := &terms[i]; t.Name == autocastCacheName && t.Phase == PhaseLoss {
+			cache = t.Bytes / uint64(L)
+		}
+	}
 	for l := 0; l < L; l++ {
 		p.acts[l] = p.mallocAll(p.acts[l][:0], p.layer)
+		if cache > 0 {
+			lossTmp = append(lossTmp, p.malloc(cache))
+		}
 	}
 	// The head: final norm, head input and weight copy (saved), the logits,
 	// then the loss: its copies (freed before backward) and saved tensors.
@@ -516,7 +527,7 @@ func (p *player) train(e *Estimate, in *inputs, step int) {
 	}
 	p.phase = "loss"
 	for i := range terms {
-		if t := &terms[i]; t.Phase == PhaseLoss && t.Bytes > 0 {
+		if t := &terms[i]; t.Phase == PhaseLoss && t.Bytes > 0 && t.Name != autocastCacheName {
 			lossTmp = append(lossTmp, p.malloc(t.Bytes))
 		}
 	}
