@@ -112,7 +112,7 @@ func appendSavedActivations(dst []Term, a model.Arch, w model.Workload) ([]Term,
 
 // savedTerms adds the terms of SavedActivations.
 func (s *actShape) savedTerms(b *actBuilder) {
-	b.lora = s.lora
+	b.lora, b.softmaxIn = s.lora, s.softmaxIn
 	b.offload, b.offloadRope = s.offload, s.offloadsRope() // checkpoint_offload.go
 	switch {
 	case s.own != nil:
@@ -173,14 +173,14 @@ func (s *actShape) extraTerms(b *actBuilder) {
 	case model.FullCheckpointing:
 		var one actShape = *s
 		one.ckpt, one.L = model.NoCheckpointing, 1
-		inner := actBuilder{sumOnly: true, lora: s.lora}
+		inner := actBuilder{sumOnly: true, lora: s.lora, softmaxIn: s.softmaxIn}
 		one.layerTerms(&inner)
 		b.put("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
 	case model.SelectiveCheckpointing:
 		if !s.flash {
 			var one actShape = *s
 			one.ckpt, one.L = model.NoCheckpointing, 1
-			inner := actBuilder{sumOnly: true}
+			inner := actBuilder{sumOnly: true, softmaxIn: s.softmaxIn}
 			one.attnCore(&inner)
 			b.put("ckpt.recompute_attn", GroupActivations, float64(inner.sum), "bytes", 1, recompute, b.note)
 		}
@@ -248,6 +248,7 @@ type actShape struct {
 	loss                     model.Loss // loss convention (loss.go)
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
 	sac                      bool       // per-op selective checkpointing (checkpointing_ops.go)
+	softmaxIn                bool       // torch before 1.11: softmax keeps its input (model/torch_version.go)
 	sacElems                 float64    // its saved mm outputs' elements per token and layer
 	sacNames                 string     // and their linear layers, for the formula
 	freeLogits               bool
@@ -297,7 +298,7 @@ func (s *actShape) initDefaulted(a *model.Arch, w *model.Workload) error {
 		F: float64(ffn), V: float64(a.Vocab), B: float64(w.Batch), S: float64(w.Seq),
 		ckpt: w.Checkpointing, dropout: w.Dropout > 0, cuda: w.Backend == model.CUDA,
 		loss: w.Loss, freeLogits: w.FreeLogits, wbytes: 4, ckptEvery: w.Checkpointing.EveryNth(),
-		impl: w.AttnImpl, offload: w.OffloadActivations,
+		impl: w.AttnImpl, offload: w.OffloadActivations, softmaxIn: w.TorchBefore(1, 11),
 	}
 	if w.Precision == model.BF16Pure || w.Precision == model.BF16Master {
 		s.wbytes = 2
@@ -421,6 +422,7 @@ type actBuilder struct {
 	noIDs   bool
 
 	lora                           *loraShape
+	softmaxIn                      bool // torch before 1.11: attn.scores brings attn.softmax_in
 	breakdown, scaled, sumFeatures bool
 	offload                        bool   // put ckpt.block_in and ckpt.mask into host (checkpoint_offload.go)
 	offloadRope                    bool   // and rope.cos_sin
@@ -438,6 +440,13 @@ func (b *actBuilder) add(name string, g Group, feature float64, unit string, coe
 // put adds a peak-only term limited to the phase of slot, with note.
 // Terms with a zero Feature or Coef are left out.
 func (b *actBuilder) put(name string, g Group, feature float64, unit string, coef float64, slot int, note string) {
+	if b.softmaxIn && name == "attn.scores" {
+		// before torch 1.11 _softmax kept its input too, of the output's
+		// size and dtype (model/torch_version.go)
+		b.softmaxIn = false
+		b.put("attn.softmax_in", g, feature, unit, coef, slot, noteDerived)
+		b.softmaxIn = true
+	}
 	if b.lora != nil {
 		feature *= b.lora.keep(name) // a frozen base (activations_lora.go)
 	}

@@ -57,7 +57,7 @@ func (s *actShape) everyNthRecompute(b *actBuilder, slot int) {
 	}
 	one := *s
 	one.ckpt, one.ckptEvery, one.L = model.NoCheckpointing, 0, 1
-	inner := actBuilder{sumOnly: true}
+	inner := actBuilder{sumOnly: true, softmaxIn: s.softmaxIn}
 	one.layerTerms(&inner)
 	b.put("ckpt.recompute_layer", GroupActivations, float64(inner.sum), "bytes", 1, slot, b.note)
 }

@@ -125,6 +125,9 @@ type Workload struct {
 	KVCache       string `json:"kv_cache,omitempty"`       // dynamic, static, sliding:W, quantized:BITS; "": dynamic
 	PromptLengths string `json:"prompt_lengths,omitempty"` // comma-separated prompt lengths of a ragged batch, padded to the longest
 	Logits        string `json:"logits,omitempty"`         // last (generate's logits_to_keep=1) or all; "": last
+	// Torch is the PyTorch release, MAJOR.MINOR (torch_version.go); "":
+	// torch 2.x, as measured.
+	Torch string `json:"torch,omitempty"`
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -196,6 +199,9 @@ func (w Workload) WithDefaults() (Workload, error) {
 		return w, err
 	}
 	if err := w.checkGeneration(); err != nil { // generation.go
+		return w, err
+	}
+	if err := w.checkTorch(); err != nil { // torch_version.go
 		return w, err
 	}
 	if !(w.Dropout >= 0 && w.Dropout < 1) {

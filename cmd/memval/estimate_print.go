@@ -39,6 +39,9 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 	}
 	b.WriteString(distributedHeader(w))
 	b.WriteString(generationHeader(w)) // estimate_generation.go
+	if w.Torch != "" {
+		b.WriteString(", torch " + w.Torch)
+	}
 	b.WriteString("\n")
 	for i, e := range rep.Estimates {
 		fmt.Fprintf(&b, "\nformula %s", e.Formula)

@@ -148,6 +148,8 @@ func TestEstimateBadInput(t *testing.T) {
 		{[]string{"--model", "gpt3", "--batch", "2000000000", "--seq", "2048", "--formula", "korthikanti"}, "overflow"},
 		{[]string{"--model", "gpt2", "--formula", "megatron", "--inference"}, "inference"},
 		{[]string{"--model", "gpt2", "--calibration", "no/such/file.json"}, "--calibration"},
+		{[]string{"--model", "gpt2", "--torch", "2.1+cu121"}, "MAJOR.MINOR"},
+		{[]string{"--model", "gpt2", "--torch", "1.6"}, "1.8 or later"},
 	}
 	for _, c := range cases {
 		code, _, errw := runCLI(t, append([]string{"estimate"}, c.args...)...)
