@@ -275,3 +275,33 @@ func FuzzPredictPublished(f *testing.F) {
 		}
 	})
 }
+
+// TestPublishedDeviceLevel holds the breakdown's device-level figures on
+// every published measurement of reserved or NVML-used memory (pooled) to
+// issue 14's goal: median |error| at most 5 %, the largest at most 15 %.
+func TestPublishedDeviceLevel(t *testing.T) {
+	runs, _, err := Load(publishedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := AnalyzePublished(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel []float64
+	for _, b := range an.Bases {
+		if b.Formula != "breakdown" || (b.Basis != schema.BasisReserved && b.Basis != schema.BasisNVML) {
+			continue
+		}
+		for _, p := range b.Points {
+			rel = append(rel, p.Rel)
+			t.Logf("%-60s %-9s %+6.1f %%", an.Runs[p.Run].Path, b.Basis, 100*p.Rel)
+		}
+	}
+	st := Stats(rel)
+	t.Logf("%d measurements: median |error| %.1f %%, max %.1f %%", st.N, 100*st.MedianAPE, 100*st.MaxAPE)
+	if st.N < 10 || st.MedianAPE > 0.05 || st.MaxAPE > 0.15 {
+		t.Errorf("device level on %d reserved and NVML-used measurements: median |error| %.1f %%, max %.1f %%; want at least 10 within median 5 %% and max 15 %%",
+			st.N, 100*st.MedianAPE, 100*st.MaxAPE)
+	}
+}
