@@ -206,6 +206,7 @@ type BasisAnalysis struct {
 type PublishedAnalysis struct {
 	Runs         []Run            // evaluated measurements that fitted
 	OOM          []Run            // evaluated measurements that ran out of memory
+	Inconsistent []Run            // figures their stated setup cannot give (Inconsistent): shown, not scored
 	NotEvaluated map[string][]Run // reason -> measurements
 	Sources      []string
 	Formulas     []string
@@ -241,6 +242,8 @@ func AnalyzePublished(runs []Run) (*PublishedAnalysis, error) {
 			an.Warnings = append(an.Warnings, Warning{Path: r.Path, Field: "predictions", Message: "missing: run go test ./fit -run TestPublishedPredictions -update"})
 		case r.OOM():
 			an.OOM = append(an.OOM, r)
+		case Inconsistent(r.Result, r.Predictions) != "":
+			an.Inconsistent = append(an.Inconsistent, r)
 		default:
 			an.Runs = append(an.Runs, r)
 		}
@@ -378,8 +381,32 @@ func (an *PublishedAnalysis) Counts(w io.Writer) {
 	for _, v := range an.NotEvaluated {
 		ne += len(v)
 	}
-	fmt.Fprintf(w, "%d measurements from %d sources (%s): %d evaluated, %d out of memory (OOM table), %d not evaluated yet.\n",
-		an.All, len(an.Sources), strings.Join(an.Sources, ", "), len(an.Runs), len(an.OOM), ne)
+	fmt.Fprintf(w, "%d measurements from %d sources (%s): %d evaluated, %d out of memory (OOM table), %d inconsistent with their stated setup (shown, not scored), %d not evaluated yet.\n",
+		an.All, len(an.Sources), strings.Join(an.Sources, ", "), len(an.Runs), len(an.OOM), len(an.Inconsistent), ne)
+}
+
+// InconsistentTable writes the measurements whose figure their stated
+// setup cannot give, why, and every formula's figure on their basis
+// (none of them scored), as a Markdown table.
+func (an *PublishedAnalysis) InconsistentTable(w io.Writer) {
+	if len(an.Inconsistent) == 0 {
+		fmt.Fprintf(w, "Every evaluated figure is at least what its stated setup holds at once.\n")
+		return
+	}
+	fmt.Fprintf(w, "| measurement | source | basis | measured | why | %s |\n|---|---|---|---:|---|%s\n", strings.Join(an.Formulas, " | "), strings.Repeat("---:|", len(an.Formulas)))
+	for _, r := range an.Inconsistent {
+		p := r.Result.Published
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |", r.Name(), p.Source.Name, basisLabel[p.Basis], GiB(float64(p.PeakBytes)), Inconsistent(r.Result, r.Predictions))
+		for _, f := range an.Formulas {
+			if e := r.Prediction(f); e != nil {
+				pred := PredictedOn(e, p.Basis)
+				fmt.Fprintf(w, " %s (%s) |", GiB(float64(pred)), spct(RelError(float64(pred), float64(p.PeakBytes))))
+			} else {
+				fmt.Fprintf(w, " - |")
+			}
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // Roadmap writes the reasons measurements are not evaluated, most frequent
@@ -467,6 +494,8 @@ func (an *PublishedAnalysis) Markdown(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 	}
+	fmt.Fprintf(w, "\n## Inconsistent with their stated setup\n\n")
+	an.InconsistentTable(w)
 	fmt.Fprintf(w, "\n## Not yet expressible (the roadmap)\n\n")
 	an.Roadmap(w)
 	if len(an.Warnings) > 0 {

@@ -107,6 +107,8 @@ func publishedSummary(t *testing.T) string {
 	an.Headline(&b)
 	b.WriteString("\nBy setup:\n\n")
 	an.Setups(&b)
+	b.WriteString("\nInconsistent with their stated setup (shown, not scored):\n\n")
+	an.InconsistentTable(&b)
 	b.WriteString("\nNot yet expressible, by the number of measurements that need it:\n\n")
 	an.Roadmap(&b)
 	return b.String()
@@ -303,5 +305,53 @@ func TestPublishedDeviceLevel(t *testing.T) {
 	if st.N < 10 || st.MedianAPE > 0.05 || st.MaxAPE > 0.15 {
 		t.Errorf("device level on %d reserved and NVML-used measurements: median |error| %.1f %%, max %.1f %%; want at least 10 within median 5 %% and max 15 %%",
 			st.N, 100*st.MedianAPE, 100*st.MaxAPE)
+	}
+}
+
+// TestPublishedInconsistent: the corpus's figures below what their stated
+// setup holds at once are litgpt's three single-GPU full fine-tunes, and
+// the check holds back where the setup is sharded or the figure is above
+// the floor.
+func TestPublishedInconsistent(t *testing.T) {
+	runs, _, err := Load(publishedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"full-llama-3.2-1b-1xa10g": true, "full-llama-3.2-3b-1xa10g": true, "full-phi-3-mini-1xa10g": true}
+	var phi *Run
+	for i, r := range runs {
+		why := Inconsistent(r.Result, r.Predictions)
+		if (why != "") != want[r.Name()] {
+			t.Errorf("%s: Inconsistent = %q, want flagged %v", r.Name(), why, want[r.Name()])
+		}
+		if r.Name() == "full-phi-3-mini-1xa10g" {
+			phi = &runs[i]
+			if !strings.Contains(why, "3,821,079,552 parameters") || !strings.Contains(why, "28.47 GiB") {
+				t.Errorf("%s: reason %q does not give the floor and the parameters", r.Name(), why)
+			}
+		}
+	}
+	if phi == nil {
+		t.Fatal("full-phi-3-mini-1xa10g not in the corpus")
+	}
+	res := *phi.Result
+	pub := *res.Published
+	res.Published = &pub
+	pub.PeakBytes = 40 << 30 // above the 28.47 GiB floor
+	if why := Inconsistent(&res, phi.Predictions); why != "" {
+		t.Errorf("a figure above the floor flagged: %q", why)
+	}
+	pub.PeakBytes = phi.Result.Published.PeakBytes
+	var sc map[string]any
+	if err := json.Unmarshal(res.Scenario, &sc); err != nil {
+		t.Fatal(err)
+	}
+	sc["workload"].(map[string]any)["zero"] = 3
+	sc["workload"].(map[string]any)["dp"] = 4
+	if res.Scenario, err = json.Marshal(sc); err != nil {
+		t.Fatal(err)
+	}
+	if why := Inconsistent(&res, phi.Predictions); why != "" {
+		t.Errorf("a sharded setup flagged: %q", why)
 	}
 }

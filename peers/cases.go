@@ -280,7 +280,8 @@ func writeConfig(dir string, a model.Arch, w model.Workload) error {
 }
 
 // PublishedCases reads the published measurements under root that memval
-// evaluates (neither not_evaluated nor out of memory), with memval's
+// evaluates (neither not_evaluated, out of memory nor inconsistent with its
+// stated setup: fit.Inconsistent), with memval's
 // breakdown figure on each one's basis (fit.PredictPublished and
 // fit.PredictedOn). A measurement named by a preset gets a config.json
 // written under dir/configs when scenarios.HFConfig can write one. only,
@@ -321,6 +322,9 @@ func PublishedCases(root, dir string, only []string) ([]Case, error) {
 		a, preds, err := fit.PredictPublished(p, res)
 		if err != nil {
 			return nil, err
+		}
+		if fit.Inconsistent(res, preds) != "" {
+			continue // no estimator is scored on a figure its stated setup cannot give
 		}
 		var sc fit.PublishedScenario
 		if err := json.Unmarshal(res.Scenario, &sc); err != nil {
