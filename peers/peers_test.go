@@ -188,7 +188,7 @@ func lastLine(s string) string {
 func TestPeersSmall(t *testing.T) {
 	py := needPeers(t)
 	rep, err := Run(Options{Out: t.TempDir(), Published: filepath.Join("..", "scenarios", "published"),
-		Only: []string{"litgpt/full-llama-3.2-1b-1xa10g"}, Small: true, Python: py,
+		Only: []string{"litgpt/full-tinyllama-1.1b-1xa10g"}, Small: true, Python: py,
 		Script: filepath.Join("..", "scripts", "peers", "peers.py"), MinTime: 0.01})
 	if errors.Is(err, ErrNoPeers) || err != nil {
 		t.Fatal(err)
