@@ -397,16 +397,23 @@ func (an *PublishedAnalysis) InconsistentTable(w io.Writer) {
 	for _, r := range an.Inconsistent {
 		p := r.Result.Published
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |", r.Name(), p.Source.Name, basisLabel[p.Basis], GiB(float64(p.PeakBytes)), Inconsistent(r.Result, r.Predictions))
-		for _, f := range an.Formulas {
-			if e := r.Prediction(f); e != nil {
-				pred := PredictedOn(e, p.Basis)
-				fmt.Fprintf(w, " %s (%s) |", GiB(float64(pred)), spct(RelError(float64(pred), float64(p.PeakBytes))))
-			} else {
-				fmt.Fprintf(w, " - |")
-			}
-		}
-		fmt.Fprintln(w)
+		an.formulaCells(w, r)
 	}
+}
+
+// formulaCells ends a table row of r with each formula's figure on r's
+// basis and its error, "-" where the formula has none.
+func (an *PublishedAnalysis) formulaCells(w io.Writer, r Run) {
+	p := r.Result.Published
+	for _, f := range an.Formulas {
+		if e := r.Prediction(f); e != nil {
+			pred := PredictedOn(e, p.Basis)
+			fmt.Fprintf(w, " %s (%s) |", GiB(float64(pred)), spct(RelError(float64(pred), float64(p.PeakBytes))))
+		} else {
+			fmt.Fprintf(w, " - |")
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // Roadmap writes the reasons measurements are not evaluated, most frequent
@@ -458,15 +465,7 @@ func (an *PublishedAnalysis) Markdown(w io.Writer) {
 	for _, r := range an.Runs {
 		p := r.Result.Published
 		fmt.Fprintf(w, "| %s | %s | %s | %s |", r.Name(), p.Source.Name, basisLabel[p.Basis], GiB(float64(p.PeakBytes)))
-		for _, f := range an.Formulas {
-			if e := r.Prediction(f); e != nil {
-				pred := PredictedOn(e, p.Basis)
-				fmt.Fprintf(w, " %s (%s) |", GiB(float64(pred)), spct(RelError(float64(pred), float64(p.PeakBytes))))
-			} else {
-				fmt.Fprintf(w, " - |")
-			}
-		}
-		fmt.Fprintln(w)
+		an.formulaCells(w, r)
 	}
 	for _, b := range an.Bases {
 		if b.CVNote != "" {

@@ -91,7 +91,8 @@ func TestPublishedPredictions(t *testing.T) {
 
 // publishedSummary is the generated part of the README: counts, headline
 // and roadmap.
-func publishedSummary(t *testing.T) string {
+// analyzedCorpus loads the published corpus and analyses it.
+func analyzedCorpus(t *testing.T) ([]Run, *PublishedAnalysis) {
 	t.Helper()
 	runs, _, err := Load(publishedDir)
 	if err != nil {
@@ -101,6 +102,12 @@ func publishedSummary(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runs, an
+}
+
+func publishedSummary(t *testing.T) string {
+	t.Helper()
+	_, an := analyzedCorpus(t)
 	var b strings.Builder
 	an.Counts(&b)
 	b.WriteString("\n")
@@ -144,14 +151,7 @@ func TestPublishedHeadline(t *testing.T) {
 }
 
 func TestPublishedCorpus(t *testing.T) {
-	runs, _, err := Load(publishedDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := AnalyzePublished(runs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs, an := analyzedCorpus(t)
 	if len(an.Sources) < 6 {
 		t.Errorf("%d sources, want at least 6", len(an.Sources))
 	}
@@ -282,14 +282,7 @@ func FuzzPredictPublished(f *testing.F) {
 // every published measurement of reserved or NVML-used memory (pooled) to
 // issue 14's goal: median |error| at most 5 %, the largest at most 15 %.
 func TestPublishedDeviceLevel(t *testing.T) {
-	runs, _, err := Load(publishedDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := AnalyzePublished(runs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, an := analyzedCorpus(t)
 	var rel []float64
 	for _, b := range an.Bases {
 		if b.Formula != "breakdown" || (b.Basis != schema.BasisReserved && b.Basis != schema.BasisNVML) {

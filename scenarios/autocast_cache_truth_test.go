@@ -1,10 +1,7 @@
 package scenarios
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -60,26 +57,12 @@ func TestAutocastCacheTruth(t *testing.T) {
 			}
 		}
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(Python(), filepath.Join("testdata", "autocast", "cache_truth.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
-	}
-	var res []struct {
+	type result struct {
 		Weights uint64 `json:"layer_weight_cache_bytes"`
 		Biases  uint64 `json:"layer_bias_cache_bytes"`
 		After   uint64 `json:"after_exit_bytes"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
-		t.Fatalf("cache_truth.py printed %q: %v", out, err)
-	}
+	res := pyJSON[result](t, filepath.Join("testdata", "autocast", "cache_truth.py"), in)
 	for i, c := range cases {
 		e, err := analytic.Predict("breakdown", c.a, c.w)
 		if err != nil {

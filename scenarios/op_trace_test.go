@@ -1,11 +1,8 @@
 package scenarios
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -74,22 +71,7 @@ func TestPlayerAgainstOpTrace(t *testing.T) {
 		}
 		in = append(in, pyCase{m, string(c.a.Head), c.w.Batch, c.w.Seq, 2, impl, zg})
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(Python(), filepath.Join("testdata", "alloc", "op_trace.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("op_trace.py: %v: %s", err, stderr.String())
-	}
-	var traces [][][]any
-	if err := json.Unmarshal(out, &traces); err != nil || len(traces) != len(cases) {
-		t.Fatalf("op_trace.py printed %d bytes: %v", len(out), err)
-	}
+	traces := pyJSON[[][]any](t, filepath.Join("testdata", "alloc", "op_trace.py"), in)
 	for i, c := range cases {
 		var e analytic.Estimate
 		if err := analytic.PredictDevice(&e, "breakdown", c.a, c.w, analytic.DeviceOptions{}); err != nil {

@@ -86,21 +86,28 @@ type cacheTruthResult struct {
 // input, one object per case) and returns one result per case.
 func cacheTruth[C any](t *testing.T, cases []C) []cacheTruthResult {
 	t.Helper()
+	return pyJSON[cacheTruthResult](t, filepath.Join("testdata", "generation", "cache_truth.py"), cases)
+}
+
+// pyJSON runs the Python script at path with cases as its JSON input and
+// decodes the JSON list it prints, one R per case.
+func pyJSON[R, C any](t *testing.T, path string, cases []C) []R {
+	t.Helper()
 	body, err := json.Marshal(cases)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(Python(), filepath.Join("testdata", "generation", "cache_truth.py"))
+	cmd := exec.Command(Python(), path)
 	cmd.Stdin = bytes.NewReader(body)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("cache_truth.py: %v: %s", err, stderr.String())
+		t.Fatalf("%s: %v: %s", filepath.Base(path), err, stderr.String())
 	}
-	var res []cacheTruthResult
+	var res []R
 	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
-		t.Fatalf("cache_truth.py printed %q: %v", out, err)
+		t.Fatalf("%s printed %d bytes for %d cases: %v", filepath.Base(path), len(out), len(cases), err)
 	}
 	return res
 }
