@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -74,11 +73,4 @@ func (w *Workload) checkTorch() error {
 		return err
 	}
 	return nil
-}
-
-func (r TorchRelease) String() string {
-	if r.Major == 0 {
-		return "2.x"
-	}
-	return fmt.Sprintf("%d.%d", r.Major, r.Minor)
 }
