@@ -248,7 +248,7 @@ type actShape struct {
 	loss                     model.Loss // loss convention (loss.go)
 	ckptEvery                int        // N of a layers:N checkpointing (checkpointing.go)
 	sac                      bool       // per-op selective checkpointing (checkpointing_ops.go)
-	softmaxIn                bool       // torch before 1.11: softmax keeps its input (model/torch_version.go)
+	softmaxIn                bool       // torch before 1.11: softmax keeps its input (model/releases.go)
 	sacElems                 float64    // its saved mm outputs' elements per token and layer
 	sacNames                 string     // and their linear layers, for the formula
 	freeLogits               bool
@@ -442,7 +442,7 @@ func (b *actBuilder) add(name string, g Group, feature float64, unit string, coe
 func (b *actBuilder) put(name string, g Group, feature float64, unit string, coef float64, slot int, note string) {
 	if b.softmaxIn && name == "attn.scores" {
 		// before torch 1.11 _softmax kept its input too, of the output's
-		// size and dtype (model/torch_version.go)
+		// size and dtype (model/releases.go)
 		b.softmaxIn = false
 		b.put("attn.softmax_in", g, feature, unit, coef, slot, noteDerived)
 		b.softmaxIn = true

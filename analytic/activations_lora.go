@@ -23,6 +23,9 @@ type loraShape struct {
 	midDT   float64         // bytes of lora_A's output
 	params  float64         // adapter parameters per layer
 	fp32    bool            // fp32 residual stream (the norm's x*rsqrt is then only the weight's)
+	// bnbInputs: 4-bit bitsandbytes layers before 0.43 keep their input
+	// (model/releases.go), as a trained linear layer does.
+	bnbInputs bool
 }
 
 // initLoRA sets s.lora from w (nil without LoRA).
@@ -45,6 +48,13 @@ func (s *actShape) initLoRA(a *model.Arch, w *model.Workload) error {
 	if s.autocast {
 		l.inDT, l.midDT = 2, 2
 	}
+	if wf, _ := model.ParseWeights(w.Weights); w.BitsandbytesBefore(0, 43) && wf.Bnb4bit() {
+		if s.autocast {
+			return &model.FieldError{Field: "bitsandbytes", Value: w.Bitsandbytes,
+				Reason: "a release before 0.43 is modelled without autocast (its 4-bit layers' inputs are then the shared norm and projection outputs); use a pure precision (bf16-pure) or leave bitsandbytes unset"}
+		}
+		l.bnbInputs = true
+	}
 	s.lora, s.loraDropout = l, w.LoRADropout > 0
 	if s.cuda || w.Weights != "" {
 		s.note = noteDerived
@@ -55,6 +65,9 @@ func (s *actShape) initLoRA(a *model.Arch, w *model.Workload) error {
 // kept is the share of a linear layer's input the frozen base still saves:
 // 1 when an adapter of one of roles shares its storage, else 0.
 func (l *loraShape) kept(roles ...string) float64 {
+	if l.bnbInputs {
+		return 1 // the 4-bit layer keeps its input itself
+	}
 	if l.own {
 		return 0
 	}

@@ -79,6 +79,16 @@ type WeightFormat struct {
 	Group int    // int4's group size
 }
 
+// Bnb4bit reports whether the format is one of bitsandbytes' 4-bit ones
+// (Linear4bit: nf4 or fp4, with or without double quantization).
+func (f WeightFormat) Bnb4bit() bool {
+	switch f.Name {
+	case WeightsNF4, WeightsFP4, WeightsNF4NoDQ, WeightsFP4NoDQ:
+		return true
+	}
+	return false
+}
+
 // Quantized reports whether the format stores the linear layers'
 // weights in fewer than 16 bits with scales.
 func (f WeightFormat) Quantized() bool {

@@ -125,9 +125,10 @@ type Workload struct {
 	KVCache       string `json:"kv_cache,omitempty"`       // dynamic, static, sliding:W, quantized:BITS; "": dynamic
 	PromptLengths string `json:"prompt_lengths,omitempty"` // comma-separated prompt lengths of a ragged batch, padded to the longest
 	Logits        string `json:"logits,omitempty"`         // last (generate's logits_to_keep=1) or all; "": last
-	// Torch is the PyTorch release, MAJOR.MINOR (torch_version.go); "":
-	// torch 2.x, as measured.
-	Torch string `json:"torch,omitempty"`
+	// Torch and Bitsandbytes are the releases the step runs on, MAJOR.MINOR
+	// (releases.go); "": the ones memval measures against.
+	Torch        string `json:"torch,omitempty"`
+	Bitsandbytes string `json:"bitsandbytes,omitempty"`
 }
 
 // WithDefaults returns w with its zero fields set to their documented
@@ -201,7 +202,7 @@ func (w Workload) WithDefaults() (Workload, error) {
 	if err := w.checkGeneration(); err != nil { // generation.go
 		return w, err
 	}
-	if err := w.checkTorch(); err != nil { // torch_version.go
+	if err := w.checkReleases(); err != nil { // releases.go
 		return w, err
 	}
 	if !(w.Dropout >= 0 && w.Dropout < 1) {

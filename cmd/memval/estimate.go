@@ -42,6 +42,7 @@ type estimateOptions struct {
 	context     string
 	loading     string
 	torch       string
+	bnb         string
 	plot        string
 	decimal     bool
 	json        bool
@@ -106,6 +107,7 @@ Formulas: ` + strings.Join(analytic.Formulas(), ", ") + `.`,
 	f.StringVar(&opts.context, "context", "", "`BYTES` of CUDA context instead of memval's figure, e.g. 520MiB, or a FILE written by memval devices --measure-context --write")
 	f.StringVar(&opts.loading, "module-loading", "lazy", "CUDA_MODULE_LOADING: lazy (PyTorch's default) or eager (a larger CUDA context)")
 	f.StringVar(&opts.torch, "torch", "", "`MAJOR.MINOR` of the PyTorch release the step runs on, where its saved tensors differ from torch 2.x's (before 1.11 softmax kept its input); default: 2.x")
+	f.StringVar(&opts.bnb, "bitsandbytes", "", "`MAJOR.MINOR` of the bitsandbytes release under 4-bit weights, where it differs (before 0.43 each 4-bit layer kept its input for backward); default: 0.43 or later")
 	f.StringVar(&opts.plot, "plot", "", "`FILE` (.svg or .png): draw allocated and reserved over the step's phases, with the GPU's capacity and the peak")
 	f.BoolVar(&opts.decimal, "decimal", false, "print sizes in GB/MB (decimal) instead of GiB/MiB")
 	f.BoolVar(&opts.json, "json", false, "print JSON (schema 1, see estimate.Report)")
@@ -155,7 +157,7 @@ func (o *estimateOptions) request() (estimate.Request, error) {
 			ZeRO: o.zero, DP: o.dp, TP: o.tp, SP: o.sp, Inference: o.inference,
 			PP: oneIsUnset(o.dist.pp), PPInterleave: oneIsUnset(o.dist.interleave), Microbatches: o.dist.microbatches,
 			CP: oneIsUnset(o.dist.cp), Offload: model.Offload(o.dist.offload), Engine: model.Engine(o.dist.engine), BucketView: o.dist.bucketView, FSDPMixed: o.dist.fsdpMP,
-			EP: ep, MoEImbalance: imbalance, Torch: o.torch,
+			EP: ep, MoEImbalance: imbalance, Torch: o.torch, Bitsandbytes: o.bnb,
 		},
 		Formula: o.formula,
 		GPU:     o.gpu, Budget: o.budget,

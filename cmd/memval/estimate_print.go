@@ -42,6 +42,9 @@ func printEstimate(out io.Writer, rep *estimate.Report, decimal bool) error {
 	if w.Torch != "" {
 		b.WriteString(", torch " + w.Torch)
 	}
+	if w.Bitsandbytes != "" {
+		b.WriteString(", bitsandbytes " + w.Bitsandbytes)
+	}
 	b.WriteString("\n")
 	for i, e := range rep.Estimates {
 		fmt.Fprintf(&b, "\nformula %s", e.Formula)

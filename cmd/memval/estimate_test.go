@@ -150,6 +150,8 @@ func TestEstimateBadInput(t *testing.T) {
 		{[]string{"--model", "gpt2", "--calibration", "no/such/file.json"}, "--calibration"},
 		{[]string{"--model", "gpt2", "--torch", "2.1+cu121"}, "MAJOR.MINOR"},
 		{[]string{"--model", "gpt2", "--torch", "1.6"}, "1.8 or later"},
+		{[]string{"--model", "gpt2", "--bitsandbytes", "new"}, "MAJOR.MINOR"},
+		{[]string{"--model", "llama-2-7b", "--precision", "bf16", "--lora-rank", "8", "--weights", "nf4", "--bitsandbytes", "0.42"}, "autocast"},
 	}
 	for _, c := range cases {
 		code, _, errw := runCLI(t, append([]string{"estimate"}, c.args...)...)

@@ -1,6 +1,7 @@
 package analytic
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/memval/memval/analytic/model"
@@ -68,5 +69,53 @@ func TestTorchBefore111SoftmaxInput(t *testing.T) {
 	sc, _ := e1.Term("attn.scores")
 	if sc.Bytes != 0 || r1.Bytes <= r0.Bytes {
 		t.Errorf("selective on torch 1.10: recompute %d bytes, on 2.x %d: want more (the softmax input)", r1.Bytes, r0.Bytes)
+	}
+}
+
+// TestBitsandbytesBefore043: before bitsandbytes 0.43 a 4-bit layer keeps
+// its input, so under QLoRA the frozen base's linear inputs are saved as a
+// trained model's are: for Llama, both norms' outputs, the attention's
+// output before o_proj and the MLP's product before down_proj, 2 bytes
+// each in bf16. No change for int8 weights or from 0.43; autocast is
+// refused.
+func TestBitsandbytesBefore043(t *testing.T) {
+	a := memPreset(t, "llama-2-7b")
+	w := model.Workload{Batch: 2, Seq: 512, Precision: model.BF16Pure, Attention: model.FlashAttention,
+		LoRARank: 32, LoRAAlpha: 16, LoRADropout: 0.05, LoRATargets: "q_proj,v_proj", Weights: model.WeightsNF4NoDQ}
+	saved := func(w model.Workload) uint64 {
+		t.Helper()
+		ts, err := SavedActivations(a, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return SavedBytes(ts)
+	}
+	now := saved(w)
+	old := w
+	old.Bitsandbytes = "0.42"
+	BS := uint64(w.Batch * w.Seq)
+	want := BS * uint64(2*a.Hidden+a.Heads*a.HeadDim+a.FFN) * 2 * uint64(a.Layers)
+	if got := saved(old) - now; got != want {
+		t.Errorf("bitsandbytes 0.42: %d more saved bytes, want %d (the 4-bit layers' inputs)", got, want)
+	}
+	for _, v := range []string{"0.43", "0.45.1"} {
+		w2 := w
+		w2.Bitsandbytes = v
+		if got := saved(w2); got != now {
+			t.Errorf("bitsandbytes %s: %d saved bytes, want %d as unset", v, got, now)
+		}
+	}
+	i8 := w
+	i8.Weights, i8.Bitsandbytes = model.WeightsInt8, ""
+	base := saved(i8)
+	i8.Bitsandbytes = "0.42"
+	if got := saved(i8); got != base {
+		t.Errorf("int8 weights on bitsandbytes 0.42: %d saved bytes, want %d (only the 4-bit layers change)", got, base)
+	}
+	ac := old
+	ac.Precision = model.BF16Mixed
+	var fe *model.FieldError
+	if _, err := Predict("breakdown", a, ac); !errors.As(err, &fe) || fe.Field != "bitsandbytes" {
+		t.Errorf("bitsandbytes 0.42 under autocast: got %v, want a bitsandbytes field error", err)
 	}
 }
