@@ -14,7 +14,8 @@ F.dropout keeps a noise tensor of the input's dtype instead).
 
 Writes one JSON list per case of events: ["a", key, bytes] when a storage
 is created by an operator (its nbytes), ["f", key] when it is freed, and
-["p", phase] at "loaded" and at the start of each step's "forward".
+["p", phase] at "loaded" and at the start of each step's "forward",
+"backward" (the loss computed), "optimizer" and "zero_grad".
 """
 import gc
 import json
@@ -75,8 +76,10 @@ def run(c):
             ids = torch.randint(1, cfg.vocab_size, (c["batch"], c["seq"]))
             labels = torch.zeros(c["batch"], dtype=torch.long) if c["head"] == "seq-cls" else ids
             out = m(input_ids=ids, labels=labels)
+            events.append(["p", "backward"])
             out.loss.backward()
             del out, labels, ids
+            events.append(["p", "optimizer"])
             if opt is not None:
                 opt.step()
             else:
@@ -90,6 +93,7 @@ def run(c):
                         denom = eas.sqrt().add_(1e-8)
                         p.addcdiv_(ea, denom, value=-1e-5)
                         del denom
+            events.append(["p", "zero_grad"])
             for p in params:
                 if c["zero_grad"] == "zeros":
                     p.grad.zero_()
