@@ -210,11 +210,11 @@ func (s *actShape) autocastCache(b *actBuilder, slot int) {
 	case s.ckpt == model.FullCheckpointing && !s.sac:
 		layers = s.L
 	}
-	w := s.linearWeights
+	w, unit := s.linearWeights, "L*linear params"
 	if s.lora != nil {
-		w = s.lora.params
+		w, unit = s.lora.params, "L*adapter params"
 	}
-	b.put(autocastCacheName, GroupActivations, w*layers, "L*linear params", 2, slot, b.note)
+	b.put(autocastCacheName, GroupActivations, w*layers, unit, 2, slot, b.note)
 }
 
 // autocastCacheName is autocastCache's term, which the device play
