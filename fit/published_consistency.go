@@ -51,8 +51,12 @@ func Inconsistent(res *schema.Result, preds []analytic.Estimate) string {
 	if float64(p.PeakBytes) >= (1-inconsistentMargin)*float64(floor) {
 		return ""
 	}
-	return fmt.Sprintf("the figure (%s) is %.0f %% below the %s of weights, gradients and optimizer states the stated setup holds at once when the optimizer steps (%s parameters)",
-		GiB(float64(p.PeakBytes)), 100*(1-float64(p.PeakBytes)/float64(floor)), GiB(float64(floor)), thousands(e.Params))
+	what := "weights, gradients and optimizer states the stated setup holds at once when the optimizer steps"
+	if w.Inference {
+		what = "weights the stated setup holds"
+	}
+	return fmt.Sprintf("the figure (%s) is %.0f %% below the %s of %s (%s parameters)",
+		GiB(float64(p.PeakBytes)), 100*(1-float64(p.PeakBytes)/float64(floor)), GiB(float64(floor)), what, thousands(e.Params))
 }
 
 // inconsistentMargin is how far below the model states a figure must be

@@ -349,4 +349,12 @@ func TestPublishedInconsistent(t *testing.T) {
 	if why := Inconsistent(&res, phi.Predictions); why != "" {
 		t.Errorf("a sharded setup flagged: %q", why)
 	}
+	wl := sc["workload"].(map[string]any)
+	wl["zero"], wl["dp"], wl["inference"] = 0, 1, true
+	if res.Scenario, err = json.Marshal(sc); err != nil {
+		t.Fatal(err)
+	}
+	if why := Inconsistent(&res, phi.Predictions); !strings.Contains(why, "of weights the stated setup holds") {
+		t.Errorf("inference: reason %q does not speak of the weights alone", why)
+	}
 }
