@@ -160,19 +160,12 @@ func TestAlibiMQAGenerationTruth(t *testing.T) {
 	needTorch(t)
 	archs := alibiMQAArchs(t)
 	names := []string{"bloom", "falcon-mqa", "falcon-mqa-alibi", "falcon-new", "falcon-rw"}
-	type pyCase struct {
-		HFConfig      map[string]any `json:"hf_config"`
-		DType         string         `json:"dtype"`
-		PromptLengths []int          `json:"prompt_lengths"`
-		Generate      int            `json:"generate"`
-		Cache         string         `json:"cache"`
-	}
 	type tc struct {
 		name string
 		w    model.Workload
 	}
 	var cases []tc
-	var in []pyCase
+	var in []hfCacheCase
 	for _, n := range names {
 		for _, gen := range []int{5, 1} {
 			w := model.Workload{Batch: 2, Seq: 1, Inference: true, Backend: model.CPU, Precision: model.FP32,
@@ -182,7 +175,7 @@ func TestAlibiMQAGenerationTruth(t *testing.T) {
 				t.Fatal(err)
 			}
 			cases = append(cases, tc{n, w})
-			in = append(in, pyCase{m, "fp32", []int{12, 7}, gen, "dynamic"})
+			in = append(in, hfCacheCase{m, "fp32", []int{12, 7}, gen, "dynamic"})
 		}
 	}
 	res := cacheTruth(t, in)

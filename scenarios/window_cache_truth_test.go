@@ -23,19 +23,12 @@ import (
 func TestWindowCacheTruth(t *testing.T) {
 	needTorch(t)
 	archs := windowArchs(t)
-	type pyCase struct {
-		HFConfig      map[string]any `json:"hf_config"`
-		DType         string         `json:"dtype"`
-		PromptLengths []int          `json:"prompt_lengths"`
-		Generate      int            `json:"generate"`
-		Cache         string         `json:"cache"`
-	}
 	type tc struct {
 		name string
 		w    model.Workload
 	}
 	var cases []tc
-	var in []pyCase
+	var in []hfCacheCase
 	for _, n := range []string{"gemma2", "gemma3", "starcoder2"} {
 		for _, c := range []struct {
 			cache string
@@ -52,7 +45,7 @@ func TestWindowCacheTruth(t *testing.T) {
 				cache = c.cache
 			}
 			cases = append(cases, tc{fmt.Sprintf("%s %s generate %d", n, cache, c.gen), w})
-			in = append(in, pyCase{m, "fp32", []int{12, 12}, c.gen, cache})
+			in = append(in, hfCacheCase{m, "fp32", []int{12, 12}, c.gen, cache})
 		}
 	}
 	res := cacheTruth(t, in)
@@ -72,6 +65,16 @@ func TestWindowCacheTruth(t *testing.T) {
 			t.Errorf("%s: kv_cache %d bytes, transformers keeps %d", c.name, kv.Bytes, res[i].CacheBytes)
 		}
 	}
+}
+
+// hfCacheCase is one case of testdata/generation/cache_truth.py on the
+// class of a config.json (scenarios.HFConfig's).
+type hfCacheCase struct {
+	HFConfig      map[string]any `json:"hf_config"`
+	DType         string         `json:"dtype"`
+	PromptLengths []int          `json:"prompt_lengths"`
+	Generate      int            `json:"generate"`
+	Cache         string         `json:"cache"`
 }
 
 // cacheTruthResult is what testdata/generation/cache_truth.py prints for
